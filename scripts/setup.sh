@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs everything the product and its tests need, and skips what is already in place:
+# Node 22, the npm workspaces, and the test bed's Go-built binaries and charts.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$TAILMESH_ROOT"
+
+stamp=node_modules/.tailmesh-install-stamp
+want="$(node --version)|$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "[setup] npm ci with Node $(node --version)"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
+
+bash test/testbed/scripts/build-binaries.sh
+bash test/testbed/scripts/fetch-assets.sh

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Copies the real Istio and Tailscale operator charts (and the operator's CRDs) out of pinned Go
+# modules into .testbed/charts, where the test bed, the tests and the local product install them
+# from with the real helm, and kwok's stage definitions into .testbed/kwok-stages. The Go module
+# proxy is the one registry here that carries these sources.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+out="$root/.testbed/charts"
+stages="$root/.testbed/kwok-stages"
+
+# Istio tags have no "v" prefix, so the module proxy knows Istio only by pseudo-version.
+ISTIO_MODULE=istio.io/istio@v0.0.0-20260827124520-eed52ebb66ad
+TAILSCALE_MODULE=tailscale.com@v1.102.5
+KWOK_MODULE=sigs.k8s.io/kwok@v0.8.0
+
+stamp="$out/.stamp"
+want="$ISTIO_MODULE|$TAILSCALE_MODULE|$KWOK_MODULE"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$stages" ]; then
+  echo "testbed charts and kwok stages up to date in .testbed"
+  exit 0
+fi
+
+module_dir() {
+  (cd "$root/test/testbed/go" && GOTOOLCHAIN=local go mod download -json "$1") |
+    sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p'
+}
+
+istio=$(module_dir "$ISTIO_MODULE")
+tailscale=$(module_dir "$TAILSCALE_MODULE")
+kwok=$(module_dir "$KWOK_MODULE")
+[ -d "$istio/manifests/charts" ] || { echo "istio charts not found in $istio" >&2; exit 1; }
+[ -d "$tailscale/cmd/k8s-operator/deploy/chart" ] || { echo "tailscale chart not found in $tailscale" >&2; exit 1; }
+
+rm -rf "$out" && mkdir -p "$out"
+cp -r "$istio/manifests/charts/base" "$out/istio-base"
+cp -r "$istio/manifests/charts/istio-control/istio-discovery" "$out/istiod"
+cp -r "$istio/manifests/charts/gateway" "$out/gateway"
+cp -r "$tailscale/cmd/k8s-operator/deploy/chart" "$out/tailscale-operator"
+cp -r "$tailscale/cmd/k8s-operator/deploy/crds" "$out/tailscale-crds"
+
+# Nodes become Ready and keep a heartbeat; pods become Ready, complete and go away like on kubelets.
+rm -rf "$stages" && mkdir -p "$stages"
+cp "$kwok/kustomize/stage/node/fast/node-initialize.yaml" \
+  "$kwok/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+  "$kwok/kustomize/stage/pod/fast/pod-ready.yaml" \
+  "$kwok/kustomize/stage/pod/fast/pod-complete.yaml" \
+  "$kwok/kustomize/stage/pod/fast/pod-delete.yaml" "$stages/"
+chmod -R u+w "$out" "$stages"
+echo "$want" > "$stamp"
+echo "testbed charts and kwok stages copied to .testbed"
