@@ -12,7 +12,7 @@ const usage = `Usage: npm run testbed -- <command> [options]
 Commands:
   up       start the test bed (fresh state) and print where its kubeconfigs are
   down     stop exactly the processes the test bed started
-  status   print the clusters and whether each apiserver runs
+  status   print the clusters and whether each apiserver runs (exit 1 when not running)
   stop-apiserver  --cluster NAME   stop one cluster's apiserver (outage drills)
   start-apiserver --cluster NAME   start it again
 
@@ -100,6 +100,7 @@ async function main() {
       for (const [name, pid] of Object.entries(state.pids)) {
         process.stdout.write(`  pid ${pid} ${name} ${processAlive(pid) ? 'alive' : 'gone'}\n`);
       }
+      if (!running) process.exitCode = 1;
       return;
     }
     case 'stop-apiserver':

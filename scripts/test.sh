@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's test command (`npm test`): installs what is missing, then type-checks, runs every
+# package's unit tests, and runs the integration tests against the real local test bed inside a
+# loopback-only network namespace, so no test can send a packet beyond 127.0.0.0/8.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+
+echo "== type check"
+tsc --noEmit || status=1
+
+echo "== unit tests (every package)"
+backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
+
+echo "== integration tests (real test bed, loopback-only network namespace)"
+ns=(unshare --net --fork)
+[ "$(id -u)" = 0 ] || ns=(unshare --user --map-root-user --net --fork)
+"${ns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ \
+  jest -c test/jest.config.js --ci --json --outputFile="$results/integration.json" "$@" || status=1
+
+node scripts/summarize-tests.js "$results"/*.json
+exit $status

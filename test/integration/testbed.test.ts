@@ -1,0 +1,99 @@
+import { AppsV1Api, CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chart, helm, kubeConfig, testbed } from '../support/testbed';
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+describe('the local test bed', () => {
+  it('runs three real clusters, each with Ready kwok nodes labelled with its region and zones', async () => {
+    const state = testbed();
+    expect(state.clusters.map(c => c.name)).toEqual(['cluster1', 'cluster2', 'cluster3']);
+    for (const c of state.clusters) {
+      const core = kubeConfig(c.name).makeApiClient(CoreV1Api);
+      const nodes = await core.listNode();
+      const zones = nodes.items.map(n => n.metadata?.labels?.['topology.kubernetes.io/zone']).sort();
+      expect(zones).toEqual(c.zones);
+      for (const n of nodes.items) {
+        expect(n.metadata?.labels?.['topology.kubernetes.io/region']).toBe(c.region);
+        expect(n.status?.conditions?.find(x => x.type === 'Ready')?.status).toBe('True');
+      }
+    }
+  });
+
+  it('keeps clusters apart: an object made in one is not seen in another', async () => {
+    const core1 = kubeConfig('cluster1').makeApiClient(CoreV1Api);
+    const core2 = kubeConfig('cluster2').makeApiClient(CoreV1Api);
+    await core1.createNamespace({ body: { metadata: { name: 'only-in-cluster1' } } });
+    await expect(core2.readNamespace({ name: 'only-in-cluster1' })).rejects.toMatchObject({ code: 404 });
+    await core1.deleteNamespace({ name: 'only-in-cluster1' });
+  });
+
+  it('installs istio-base and istiod with the real helm, and istiod becomes Available', async () => {
+    await helm('cluster1', ['upgrade', '--install', 'istio-base', chart('istio-base'), '-n', 'istio-system', '--create-namespace', '--wait']);
+    await helm('cluster1', [
+      'upgrade', '--install', 'istiod', chart('istiod'), '-n', 'istio-system', '--wait', '--timeout', '2m',
+      '--set', 'global.meshID=mesh1', '--set', 'global.multiCluster.clusterName=cluster1', '--set', 'global.network=network1',
+    ]);
+    const apps = kubeConfig('cluster1').makeApiClient(AppsV1Api);
+    const istiod = await apps.readNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
+    expect(istiod.status?.conditions?.find(c => c.type === 'Available')?.status).toBe('True');
+    expect(istiod.status?.readyReplicas).toBe(istiod.spec?.replicas);
+    const releases = JSON.parse(await helm('cluster1', ['list', '-n', 'istio-system', '-o', 'json']));
+    expect(releases.map((r: { name: string; status: string }) => [r.name, r.status]).sort()).toEqual([
+      ['istio-base', 'deployed'],
+      ['istiod', 'deployed'],
+    ]);
+  });
+
+  it('publishes an EndpointSlice with kwok pod IPs for a Service in cluster 2', async () => {
+    const kc = kubeConfig('cluster2');
+    const ns = 'echo-endpoints';
+    const core = kc.makeApiClient(CoreV1Api);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    const labels = { app: 'echo' };
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: 'echo' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: { containers: [{ name: 'echo', image: 'hashicorp/http-echo', ports: [{ containerPort: 5678 }] }] },
+          },
+        },
+      },
+    });
+    await core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'echo' }, spec: { selector: labels, ports: [{ port: 80, targetPort: 5678 }] } },
+    });
+    const addresses = await eventually('two ready endpoints', async () => {
+      const slices = await discovery.listNamespacedEndpointSlice({
+        namespace: ns,
+        labelSelector: 'kubernetes.io/service-name=echo',
+      });
+      const ready = slices.items
+        .flatMap(s => s.endpoints)
+        .filter(e => e.conditions?.ready)
+        .flatMap(e => e.addresses);
+      return ready.length === 2 ? ready : undefined;
+    });
+    // kwok hands out pod IPs from cluster 2's own range (see layout.clusterShape).
+    for (const ip of addresses) expect(ip).toMatch(/^10\.102\./);
+    const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns });
+    const zones = slices.items.flatMap(s => s.endpoints.map(e => e.zone)).sort();
+    expect(zones.every(z => z?.startsWith('region2-'))).toBe(true);
+  });
+});

@@ -1,0 +1,16 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestbed } from '../testbed/src/testbed';
+
+/** Brings the test bed up once per Jest run; tests find it through TAILMESH_TESTBED_STATE_DIR. */
+export default async function globalSetup() {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailmesh-testbed-'));
+  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 3);
+  const started = Date.now();
+  const state = await startTestbed({ stateDir, clusters, basePort: 32000 });
+  process.env.TAILMESH_TESTBED_STATE_DIR = stateDir;
+  process.stdout.write(
+    `\ntest bed: ${state.clusters.length} clusters ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${stateDir})\n`,
+  );
+}
