@@ -1,21 +1,31 @@
 // Jest for the cross-package tests. Two projects:
 // - `testbed-units`: pure tests of the test bed's own code (stand-ins), no clusters needed;
 // - `integration`: tests against the real local test bed, brought up once per run by globalSetup.
+const swc = syntax => [
+  '@swc/jest',
+  { jsc: { parser: { syntax }, target: 'es2022' }, module: { type: 'commonjs', ignoreDynamic: true } },
+];
 const transform = {
-  '^.+\\.(t|j)sx?$': [
-    '@swc/jest',
-    { jsc: { parser: { syntax: 'typescript', tsx: true }, target: 'es2022' } },
-  ],
+  '\\.(ts|tsx|mts)$': swc('typescript'),
+  // @kubernetes/client-node and some of its dependencies ship only as ES modules.
+  '\\.(js|mjs)$': swc('ecmascript'),
 };
+const transformIgnorePatterns = [
+  '/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose|jsonpath-plus|rfc4648)/)',
+];
 
 module.exports = {
   rootDir: __dirname,
+  // Real helm installs and waits on real apiservers take seconds, not milliseconds.
+  testTimeout: 180_000,
   projects: [
     {
       displayName: 'testbed-units',
       rootDir: __dirname,
       testEnvironment: 'node',
       transform,
+      transformIgnorePatterns,
+      moduleFileExtensions: ['ts', 'tsx', 'mts', 'js', 'mjs', 'cjs', 'json', 'node'],
       testMatch: ['<rootDir>/testbed/src/**/*.test.ts'],
     },
     {
@@ -23,6 +33,8 @@ module.exports = {
       rootDir: __dirname,
       testEnvironment: 'node',
       transform,
+      transformIgnorePatterns,
+      moduleFileExtensions: ['ts', 'tsx', 'mts', 'js', 'mjs', 'cjs', 'json', 'node'],
       testMatch: ['<rootDir>/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/support/globalSetup.ts',
       globalTeardown: '<rootDir>/support/globalTeardown.ts',

@@ -198,6 +198,7 @@ export class ClusterControlPlane {
     for (const proc of [controllerManager, scheduler, kwok]) proc.start();
 
     await this.createNodes();
+    await this.createCoreDnsConfig();
     const core = this.kubeConfig().makeApiClient(CoreV1Api);
     await Promise.race([
       waitFor(`${this.name} nodes Ready and default service account`, async () => {
@@ -240,6 +241,42 @@ export class ClusterControlPlane {
       } catch (e) {
         if ((e as { code?: number }).code !== 409) throw e;
       }
+    }
+  }
+
+  /** The CoreDNS ConfigMap every kubeadm-style cluster has; Tailmesh adds its tailnet stanza to it. */
+  private async createCoreDnsConfig() {
+    const core = this.kubeConfig().makeApiClient(CoreV1Api);
+    const corefile = [
+      '.:53 {',
+      '    errors',
+      '    health {',
+      '       lameduck 5s',
+      '    }',
+      '    ready',
+      '    kubernetes cluster.local in-addr.arpa ip6.arpa {',
+      '       pods insecure',
+      '       fallthrough in-addr.arpa ip6.arpa',
+      '       ttl 30',
+      '    }',
+      '    prometheus :9153',
+      '    forward . /etc/resolv.conf {',
+      '       max_concurrent 1000',
+      '    }',
+      '    cache 30',
+      '    loop',
+      '    reload',
+      '    loadbalance',
+      '}',
+      '',
+    ].join('\n');
+    try {
+      await core.createNamespacedConfigMap({
+        namespace: 'kube-system',
+        body: { metadata: { name: 'coredns', namespace: 'kube-system' }, data: { Corefile: corefile } },
+      });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409) throw e;
     }
   }
 

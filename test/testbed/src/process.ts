@@ -15,7 +15,9 @@ export class ManagedProcess {
   ) {}
 
   get pid(): number | undefined {
-    return this.child?.exitCode === null ? this.child.pid : undefined;
+    const child = this.child;
+    // A signalled child has a null exitCode but a signalCode: it is gone all the same.
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
   }
 
   get running(): boolean {

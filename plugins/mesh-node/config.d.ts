@@ -1,0 +1,59 @@
+export interface Config {
+  /** Tailmesh: the clusters of the mesh and how to reach what manages it. */
+  mesh?: {
+    /**
+     * The clusters Tailmesh manages and watches. Same shape and auth kinds as the clusters of
+     * `@backstage/plugin-kubernetes` (service account token, CA data or file, TLS server name,
+     * skip-TLS flag), plus where each cluster sits in the mesh.
+     */
+    clusters?: Array<{
+      /** DNS-1123 label; also the Istio cluster name (`global.multiCluster.clusterName`). */
+      name: string;
+      /** The Kubernetes API server URL. */
+      url: string;
+      /** Only `serviceAccount` (a bearer token) is supported. */
+      authProvider?: 'serviceAccount';
+      /**
+       * Bearer token for the API server.
+       * @visibility secret
+       */
+      serviceAccountToken?: string;
+      /**
+       * Base64-encoded PEM of the CA that signed the API server's certificate.
+       * @visibility secret
+       */
+      caData?: string;
+      /** Path to a PEM file with that CA, instead of caData. */
+      caFile?: string;
+      /** Server name to verify the API server's certificate against, when it differs from the URL. */
+      tlsServerName?: string;
+      /** Do not verify the API server's certificate. Never in production. */
+      skipTLSVerify?: boolean;
+      /** The cluster's Istio network id, when it is already known. */
+      network?: string;
+      /** The cluster's region and zone, for locality (nodes' topology labels win when present). */
+      region?: string;
+      zone?: string;
+    }>;
+    /**
+     * Also take clusters from `kubernetes.clusterLocatorMethods` entries of type `config`
+     * (the Kubernetes plugin's own configuration). A cluster named in both places uses `mesh.clusters`.
+     */
+    useKubernetesPluginClusters?: boolean;
+    /** Tailscale: the API that holds the tailnet policy file, and the operator's OAuth client. */
+    tailscale?: {
+      /** Base URL of the Tailscale API. Default `https://api.tailscale.com`. */
+      apiUrl?: string;
+      /** The tailnet in API paths; `-` (the default) is the OAuth client's own tailnet. */
+      tailnet?: string;
+      /** The tailnet's MagicDNS domain, e.g. `tail1234.ts.net`. */
+      dnsName?: string;
+      /** OAuth client with the `policy_file` scope (grants), and `devices:core` + `auth_keys` (operator). */
+      oauth?: {
+        clientId: string;
+        /** @visibility secret */
+        clientSecret: string;
+      };
+    };
+  };
+}

@@ -1,0 +1,69 @@
+import { Config } from '@backstage/config';
+import { NotFoundError } from '@backstage/errors';
+import { KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { MeshClusterConnection, readClusterConfig } from './readClusterConfig';
+
+/**
+ * The one way Tailmesh reaches a cluster: the backend's watches and the scaffolder's actions both
+ * build their clients here, from the plugin's configuration, never from template input.
+ */
+export class ClusterAccess {
+  private readonly byName: Map<string, MeshClusterConnection>;
+
+  static fromConfig(config: Config): ClusterAccess {
+    return new ClusterAccess(readClusterConfig(config));
+  }
+
+  constructor(clusters: MeshClusterConnection[]) {
+    this.byName = new Map(clusters.map(c => [c.name, c]));
+  }
+
+  /** The configured clusters, in configuration order. */
+  list(): MeshClusterConnection[] {
+    return [...this.byName.values()];
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  /** The named cluster; a NotFoundError listing the configured ones otherwise. */
+  get(name: string): MeshClusterConnection {
+    const cluster = this.byName.get(name);
+    if (!cluster) {
+      const known = this.names();
+      throw new NotFoundError(
+        `Unknown cluster "${name}": it is not in mesh.clusters (configured: ${known.length ? known.join(', ') : 'none'})`,
+      );
+    }
+    return cluster;
+  }
+
+  /** A client configuration held in memory only. */
+  kubeConfig(name: string): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromString(this.kubeconfigYaml(name));
+    return kc;
+  }
+
+  /**
+   * The cluster as kubeconfig YAML, for tools that need a file (helm). It holds the token: write
+   * it only to a 0600 file that is removed after use.
+   */
+  kubeconfigYaml(name: string): string {
+    const c = this.get(name);
+    const cluster: Record<string, unknown> = { server: c.url };
+    if (c.caPem) cluster['certificate-authority-data'] = Buffer.from(c.caPem).toString('base64');
+    if (c.tlsServerName) cluster['tls-server-name'] = c.tlsServerName;
+    if (c.skipTLSVerify) cluster['insecure-skip-tls-verify'] = true;
+    return stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: c.name, cluster }],
+      users: [{ name: c.name, user: c.token ? { token: c.token } : {} }],
+      contexts: [{ name: c.name, context: { cluster: c.name, user: c.name } }],
+      'current-context': c.name,
+    });
+  }
+}

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import { Config } from '@backstage/config';
+import { InputError } from '@backstage/errors';
+import {
+  validateClusterName,
+  validateNetwork,
+  validateRegion,
+  validateZone,
+} from '@tailmesh/plugin-mesh-common';
+
+/** How to reach one cluster; `token` and `caData` are secrets and stay in memory. */
+export interface MeshClusterConnection {
+  name: string;
+  url: string;
+  token?: string;
+  /** PEM text of the CA (decoded from caData, or read from caFile). */
+  caPem?: string;
+  tlsServerName?: string;
+  skipTLSVerify: boolean;
+  network?: string;
+  region?: string;
+  zone?: string;
+}
+
+function readOne(c: Config, where: string): MeshClusterConnection {
+  const name = c.getString('name');
+  const problems: string[] = [];
+  const nameProblem = validateClusterName(name);
+  if (nameProblem) problems.push(`name: ${nameProblem}`);
+
+  const url = c.getString('url');
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+      problems.push(`url: must be http(s), got ${parsed.protocol}`);
+    }
+  } catch {
+    problems.push('url: not a valid URL');
+  }
+
+  const authProvider = c.getOptionalString('authProvider') ?? 'serviceAccount';
+  if (authProvider !== 'serviceAccount') {
+    problems.push(`authProvider: only "serviceAccount" is supported, got "${authProvider}"`);
+  }
+
+  let caPem: string | undefined;
+  const caData = c.getOptionalString('caData');
+  const caFile = c.getOptionalString('caFile');
+  if (caData && caFile) problems.push('caData and caFile: give one, not both');
+  if (caData) {
+    caPem = Buffer.from(caData, 'base64').toString('utf8');
+    if (!caPem.includes('-----BEGIN CERTIFICATE-----')) {
+      problems.push('caData: is not base64 of a PEM certificate');
+    }
+  } else if (caFile) {
+    try {
+      caPem = fs.readFileSync(caFile, 'utf8');
+    } catch (e) {
+      problems.push(`caFile: cannot read ${caFile} (${(e as NodeJS.ErrnoException).code})`);
+    }
+  }
+
+  const optional = (key: string, validate: (v: string) => string | undefined) => {
+    const value = c.getOptionalString(key);
+    const problem = value === undefined ? undefined : validate(value);
+    if (problem) problems.push(`${key}: ${problem}`);
+    return value;
+  };
+  const network = optional('network', validateNetwork);
+  const region = optional('region', validateRegion);
+  const zone = optional('zone', validateZone);
+
+  if (problems.length) {
+    throw new InputError(`Invalid cluster "${name}" in ${where}: ${problems.join('; ')}`);
+  }
+  return {
+    name,
+    url: url.replace(/\/+$/, ''),
+    token: c.getOptionalString('serviceAccountToken'),
+    caPem,
+    tlsServerName: c.getOptionalString('tlsServerName'),
+    skipTLSVerify: c.getOptionalBoolean('skipTLSVerify') ?? false,
+    network,
+    region,
+    zone,
+  };
+}
+
+/**
+ * Reads `mesh.clusters`, and, when `mesh.useKubernetesPluginClusters` is set, the clusters of the
+ * Kubernetes plugin's `config` locators. Throws InputError naming every invalid entry.
+ */
+export function readClusterConfig(config: Config): MeshClusterConnection[] {
+  const clusters = new Map<string, MeshClusterConnection>();
+  const problems: string[] = [];
+  const add = (c: Config, where: string, override: boolean) => {
+    try {
+      const cluster = readOne(c, where);
+      if (clusters.has(cluster.name) && !override) return;
+      if (clusters.has(cluster.name) && where === 'mesh.clusters') {
+        problems.push(`cluster "${cluster.name}" appears twice in mesh.clusters`);
+      }
+      clusters.set(cluster.name, cluster);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  };
+
+  for (const c of config.getOptionalConfigArray('mesh.clusters') ?? []) add(c, 'mesh.clusters', true);
+  if (config.getOptionalBoolean('mesh.useKubernetesPluginClusters')) {
+    for (const locator of config.getOptionalConfigArray('kubernetes.clusterLocatorMethods') ?? []) {
+      if (locator.getString('type') !== 'config') continue;
+      for (const c of locator.getOptionalConfigArray('clusters') ?? []) {
+        add(c, 'kubernetes.clusterLocatorMethods', false);
+      }
+    }
+  }
+  if (problems.length) throw new InputError(problems.join('\n'));
+  return [...clusters.values()];
+}

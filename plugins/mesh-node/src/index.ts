@@ -1,0 +1,12 @@
+/**
+ * Node-side pieces that the mesh backend and the scaffolder module share: reading the cluster
+ * configuration, building cluster clients, describing cluster errors, the Tailscale API client.
+ *
+ * @packageDocumentation
+ */
+export { ClusterAccess } from './clusters/ClusterAccess';
+export { readClusterConfig } from './clusters/readClusterConfig';
+export type { MeshClusterConnection } from './clusters/readClusterConfig';
+export { describeClusterError } from './clusters/describeClusterError';
+export { TailscaleClient, PolicyChangedError } from './tailscale/TailscaleClient';
+export type { PolicyFile, TailscaleClientOptions } from './tailscale/TailscaleClient';
