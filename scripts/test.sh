@@ -15,13 +15,13 @@ echo "== type check"
 tsc --noEmit || status=1
 
 echo "== unit tests (every package)"
-backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
+CI=true backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
 
 echo "== integration tests (real test bed, loopback-only network namespace)"
 ns=(unshare --net --fork)
 [ "$(id -u)" = 0 ] || ns=(unshare --user --map-root-user --net --fork)
 "${ns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ \
-  jest -c test/jest.config.js --ci --json --outputFile="$results/integration.json" "$@" || status=1
+  jest -c test/jest.config.js --ci --runInBand --json --outputFile="$results/integration.json" "$@" || status=1
 
 node scripts/summarize-tests.js "$results"/*.json
 exit $status

@@ -13,9 +13,9 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>, 
 }
 
 describe('the local test bed', () => {
-  it('runs three real clusters, each with Ready kwok nodes labelled with its region and zones', async () => {
+  it('runs real clusters, each with Ready kwok nodes labelled with its region and zones', async () => {
     const state = testbed();
-    expect(state.clusters.map(c => c.name)).toEqual(['cluster1', 'cluster2', 'cluster3']);
+    expect(state.clusters.map(c => c.name)).toEqual(state.clusters.map((_, i) => `cluster${i + 1}`));
     for (const c of state.clusters) {
       const core = kubeConfig(c.name).makeApiClient(CoreV1Api);
       const nodes = await core.listNode();
@@ -29,32 +29,32 @@ describe('the local test bed', () => {
   });
 
   it('keeps clusters apart: an object made in one is not seen in another', async () => {
-    const core1 = kubeConfig('cluster1').makeApiClient(CoreV1Api);
-    const core2 = kubeConfig('cluster2').makeApiClient(CoreV1Api);
-    await core1.createNamespace({ body: { metadata: { name: 'only-in-cluster1' } } });
-    await expect(core2.readNamespace({ name: 'only-in-cluster1' })).rejects.toMatchObject({ code: 404 });
-    await core1.deleteNamespace({ name: 'only-in-cluster1' });
+    const core7 = kubeConfig('cluster7').makeApiClient(CoreV1Api);
+    const core6 = kubeConfig('cluster6').makeApiClient(CoreV1Api);
+    await core7.createNamespace({ body: { metadata: { name: 'only-in-cluster7' } } });
+    await expect(core6.readNamespace({ name: 'only-in-cluster7' })).rejects.toMatchObject({ code: 404 });
+    await core7.deleteNamespace({ name: 'only-in-cluster7' });
   });
 
-  it('installs istio-base and istiod with the real helm, and istiod becomes Available', async () => {
-    await helm('cluster1', ['upgrade', '--install', 'istio-base', chart('istio-base'), '-n', 'istio-system', '--create-namespace', '--wait']);
-    await helm('cluster1', [
+  it('installs istio-base and istiod in cluster 7 with the real helm, and istiod becomes Available', async () => {
+    await helm('cluster7', ['upgrade', '--install', 'istio-base', chart('istio-base'), '-n', 'istio-system', '--create-namespace', '--wait']);
+    await helm('cluster7', [
       'upgrade', '--install', 'istiod', chart('istiod'), '-n', 'istio-system', '--wait', '--timeout', '2m',
-      '--set', 'global.meshID=mesh1', '--set', 'global.multiCluster.clusterName=cluster1', '--set', 'global.network=network1',
+      '--set', 'global.meshID=mesh1', '--set', 'global.multiCluster.clusterName=cluster7', '--set', 'global.network=network7',
     ]);
-    const apps = kubeConfig('cluster1').makeApiClient(AppsV1Api);
+    const apps = kubeConfig('cluster7').makeApiClient(AppsV1Api);
     const istiod = await apps.readNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
     expect(istiod.status?.conditions?.find(c => c.type === 'Available')?.status).toBe('True');
     expect(istiod.status?.readyReplicas).toBe(istiod.spec?.replicas);
-    const releases = JSON.parse(await helm('cluster1', ['list', '-n', 'istio-system', '-o', 'json']));
+    const releases = JSON.parse(await helm('cluster7', ['list', '-n', 'istio-system', '-o', 'json']));
     expect(releases.map((r: { name: string; status: string }) => [r.name, r.status]).sort()).toEqual([
       ['istio-base', 'deployed'],
       ['istiod', 'deployed'],
     ]);
   });
 
-  it('publishes an EndpointSlice with kwok pod IPs for a Service in cluster 2', async () => {
-    const kc = kubeConfig('cluster2');
+  it('publishes an EndpointSlice with kwok pod IPs for a Service in cluster 7', async () => {
+    const kc = kubeConfig('cluster7');
     const ns = 'echo-endpoints';
     const core = kc.makeApiClient(CoreV1Api);
     const apps = kc.makeApiClient(AppsV1Api);
@@ -90,10 +90,10 @@ describe('the local test bed', () => {
         .flatMap(e => e.addresses);
       return ready.length === 2 ? ready : undefined;
     });
-    // kwok hands out pod IPs from cluster 2's own range (see layout.clusterShape).
-    for (const ip of addresses) expect(ip).toMatch(/^10\.102\./);
+    // kwok hands out pod IPs from cluster 7's own range (see layout.clusterShape).
+    for (const ip of addresses) expect(ip).toMatch(/^10\.107\./);
     const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns });
     const zones = slices.items.flatMap(s => s.endpoints.map(e => e.zone)).sort();
-    expect(zones.every(z => z?.startsWith('region2-'))).toBe(true);
+    expect(zones.every(z => z?.startsWith('region7-'))).toBe(true);
   });
 });

@@ -1,0 +1,108 @@
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import {
+  ISTIO_BASE_RELEASE,
+  ISTIO_NAMESPACE,
+  ISTIOD_DEPLOYMENT,
+  ISTIOD_RELEASE,
+  LABEL_ISTIO_NETWORK,
+  LABEL_MESH_ID,
+  validateClusterName,
+  validateMeshId,
+  validateNetwork,
+} from '@tailmesh/plugin-mesh-common';
+import { applyObject } from '../../service/apply';
+import { ChangeSet } from '../../service/changes';
+import { waitForDeploymentAvailable } from '../../service/deployments';
+import { clusterFailure } from '../../service/kubeErrors';
+import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import { checkInputs, clusterInput, meshIdInput, networkInput, timeoutInput } from '../inputs';
+import { examples } from './install.examples';
+
+export const ISTIO_INSTALL_ACTION_ID = 'mesh:istio:install';
+
+/**
+ * Step 5 of the recipe: Istio's base chart and istiod as a primary of a multi-network mesh. The
+ * network label on istio-system is what istiod and the east-west gateway use to tell networks apart.
+ */
+export function createIstioInstallAction(deps: MeshActionDeps) {
+  return createTemplateAction({
+    id: ISTIO_INSTALL_ACTION_ID,
+    description:
+      "Installs Istio's base chart and istiod (multi-primary: meshID, clusterName, network) with helm, labels istio-system with the cluster's network, and waits until istiod is Available.",
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        cluster: z => clusterInput(z),
+        meshId: z => meshIdInput(z),
+        network: z => networkInput(z),
+        timeoutSeconds: z => timeoutInput(z),
+      },
+      output: {
+        changed: z => z.boolean().describe('Whether anything was (or in a dry run would be) changed'),
+        changes: z => z.array(z.string()).describe('One line per object or helm release, with its outcome'),
+        manifests: z => z.string().optional().describe('Dry run only: what would be applied'),
+      },
+    },
+    async handler(ctx) {
+      const { cluster, meshId, network, timeoutSeconds } = ctx.input;
+      checkInputs(ctx.input, { cluster: validateClusterName, meshId: validateMeshId, network: validateNetwork });
+      const target = targetCluster(deps, cluster);
+      const dryRun = ctx.isDryRun ?? false;
+      const changes = new ChangeSet();
+      const helmOpts = {
+        kubeconfigYaml: target.kubeconfigYaml,
+        logger: ctx.logger,
+        cluster,
+        secrets: target.secrets,
+        signal: ctx.signal,
+        dryRun,
+      };
+
+      try {
+        const ns = await applyObject(
+          target.kc,
+          {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: { name: ISTIO_NAMESPACE, labels: { [LABEL_ISTIO_NETWORK]: network, [LABEL_MESH_ID]: meshId } },
+          },
+          { cluster, logger: ctx.logger, dryRun },
+        );
+        changes.object(cluster, ns, dryRun);
+      } catch (e) {
+        throw clusterFailure(cluster, target.connection.url, `Labelling namespace ${ISTIO_NAMESPACE}`, e);
+      }
+
+      const base = await deps.helm.upgradeInstall(
+        { release: ISTIO_BASE_RELEASE, namespace: ISTIO_NAMESPACE, chart: deps.charts.istioBase, values: {} },
+        helmOpts,
+      );
+      changes.helm(cluster, ISTIO_BASE_RELEASE, base.outcome, base.manifests);
+
+      const istiod = await deps.helm.upgradeInstall(
+        {
+          release: ISTIOD_RELEASE,
+          namespace: ISTIO_NAMESPACE,
+          chart: deps.charts.istiod,
+          values: { global: { meshID: meshId, multiCluster: { clusterName: cluster }, network } },
+        },
+        helmOpts,
+      );
+      changes.helm(cluster, ISTIOD_RELEASE, istiod.outcome, istiod.manifests);
+
+      if (!dryRun) {
+        await waitForDeploymentAvailable(target.kc, ISTIO_NAMESPACE, ISTIOD_DEPLOYMENT, {
+          cluster,
+          timeoutSeconds,
+          logger: ctx.logger,
+          signal: ctx.signal,
+        });
+      }
+
+      ctx.output('changed', changes.changed);
+      ctx.output('changes', changes.lines);
+      if (dryRun) ctx.output('manifests', changes.manifestText());
+    },
+  });
+}

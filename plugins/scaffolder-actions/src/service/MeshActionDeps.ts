@@ -1,0 +1,45 @@
+import { Config } from '@backstage/config';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ClusterAccess, MeshClusterConnection } from '@tailmesh/plugin-mesh-node';
+import { MeshCharts, readMeshCharts } from './charts';
+import { Helm } from './helm';
+
+/** What every mesh action is built with; one instance per backend, from configuration. */
+export interface MeshActionDeps {
+  config: Config;
+  clusters: ClusterAccess;
+  charts: MeshCharts;
+  helm: Helm;
+}
+
+export function createMeshActionDeps(config: Config): MeshActionDeps {
+  return {
+    config,
+    clusters: ClusterAccess.fromConfig(config),
+    charts: readMeshCharts(config),
+    helm: new Helm(config.getOptionalString('mesh.helm.binary') ?? 'helm'),
+  };
+}
+
+/** One configured cluster, ready to talk to. */
+export interface TargetCluster {
+  name: string;
+  connection: MeshClusterConnection;
+  kc: KubeConfig;
+  /** For helm only: holds the token; goes to 0600 temp files, nowhere else. */
+  kubeconfigYaml: string;
+  /** Secret strings to scrub from any tool output about this cluster. */
+  secrets: string[];
+}
+
+/** Resolves a cluster name from action input against the configuration (NotFoundError if unknown). */
+export function targetCluster(deps: MeshActionDeps, name: string): TargetCluster {
+  const connection = deps.clusters.get(name);
+  return {
+    name,
+    connection,
+    kc: deps.clusters.kubeConfig(name),
+    kubeconfigYaml: deps.clusters.kubeconfigYaml(name),
+    secrets: [connection.token ?? ''].filter(Boolean),
+  };
+}

@@ -1,0 +1,91 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import {
+  KubeConfig,
+  KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+} from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '@tailmesh/plugin-mesh-common';
+import { isNotFound } from './kubeErrors';
+
+/** What applying one object did (or, in a dry run, would do). */
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
+
+export interface ApplyResult<T extends KubernetesObject = KubernetesObject> {
+  outcome: ApplyOutcome;
+  object: T;
+}
+
+export interface ApplyOptions {
+  cluster: string;
+  logger: LoggerService;
+  dryRun?: boolean;
+}
+
+/** Fields the server owns; two objects that differ only here are the same desired state. */
+function comparable(obj: KubernetesObject): unknown {
+  const { metadata, ...rest } = obj as KubernetesObject & { status?: unknown };
+  const { managedFields, resourceVersion, generation, creationTimestamp, uid, ...meta } = metadata ?? {};
+  const { status, ...body } = rest as { status?: unknown };
+  return { ...body, metadata: meta };
+}
+
+const stable = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+
+export function describeObject(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace ? `${obj.metadata.namespace}/` : '';
+  return `${obj.kind} ${ns}${obj.metadata?.name}`;
+}
+
+/**
+ * Server-side applies `desired` with Tailmesh's one field manager. Re-applying an unchanged
+ * object is a no-op the API server itself confirms (the resourceVersion stays), and a dry run
+ * asks the server what it would store, so the outcome is the server's, not a guess.
+ */
+export async function applyObject<T extends KubernetesObject>(
+  kc: KubeConfig,
+  desired: T,
+  { cluster, logger, dryRun }: ApplyOptions,
+): Promise<ApplyResult<T>> {
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  let existing: T | undefined;
+  try {
+    existing = await api.read<T>({
+      apiVersion: desired.apiVersion!,
+      kind: desired.kind!,
+      metadata: { name: desired.metadata!.name!, namespace: desired.metadata?.namespace },
+    });
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+  const object = await api.patch<T>(
+    desired,
+    undefined,
+    dryRun ? 'All' : undefined,
+    FIELD_MANAGER,
+    true,
+    PatchStrategy.ServerSideApply,
+  );
+  let outcome: ApplyOutcome;
+  if (!existing) outcome = 'created';
+  else if (dryRun) outcome = stable(comparable(existing)) === stable(comparable(object)) ? 'unchanged' : 'configured';
+  else outcome = existing.metadata?.resourceVersion === object.metadata?.resourceVersion ? 'unchanged' : 'configured';
+  logger.info(`${cluster}: ${describeObject(desired)} ${outcome}${dryRun ? ' (dry run)' : ''}`);
+  return { outcome, object };
+}
+
+/** Applies several objects in order; the outcomes line up with the input. */
+export async function applyObjects(
+  kc: KubeConfig,
+  objects: KubernetesObject[],
+  options: ApplyOptions,
+): Promise<ApplyResult[]> {
+  const results: ApplyResult[] = [];
+  for (const obj of objects) results.push(await applyObject(kc, obj, options));
+  return results;
+}

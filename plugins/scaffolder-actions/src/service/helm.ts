@@ -1,0 +1,209 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { parseAllDocuments, stringify } from 'yaml';
+import { isDeepStrictEqual } from 'node:util';
+
+/** Where a chart comes from: a local directory, or a name in a chart repository. */
+export interface ChartRef {
+  chart: string;
+  repo?: string;
+  version?: string;
+}
+
+export interface HelmReleaseSpec {
+  release: string;
+  namespace: string;
+  chart: ChartRef;
+  values: Record<string, unknown>;
+}
+
+export interface HelmRunOptions {
+  /** kubeconfig YAML of the target cluster: written to a 0600 file only for the call. */
+  kubeconfigYaml: string;
+  logger: LoggerService;
+  cluster: string;
+  /** Values never to be shown, even inside helm's own error output. */
+  secrets?: string[];
+  signal?: AbortSignal;
+}
+
+export type HelmOutcome = 'installed' | 'upgraded' | 'unchanged';
+
+interface DeployedRelease {
+  name: string;
+  status: string;
+  chart: string;
+}
+
+const REDACTED = '<redacted>';
+
+function scrub(text: string, secrets: string[]): string {
+  let out = text;
+  for (const s of secrets) if (s) out = out.split(s).join(REDACTED);
+  return out;
+}
+
+/** Rendered manifests with every Secret's data replaced, so a dry run can show them. */
+export function redactSecretManifests(manifests: string): string {
+  return parseAllDocuments(manifests)
+    .map(doc => {
+      const obj = doc.toJS() as Record<string, unknown> | null;
+      if (!obj) return '';
+      if (obj.kind === 'Secret') {
+        for (const key of ['data', 'stringData'] as const) {
+          const data = obj[key] as Record<string, unknown> | undefined;
+          if (data) obj[key] = Object.fromEntries(Object.keys(data).map(k => [k, REDACTED]));
+        }
+      }
+      return stringify(obj);
+    })
+    .filter(Boolean)
+    .join('---\n');
+}
+
+/**
+ * Runs the real helm binary. Credentials reach it only through files in a private temp dir
+ * (0700, files 0600) that is removed whatever happens; its argv holds paths, never values.
+ */
+export class Helm {
+  constructor(private readonly binary: string = 'helm') {}
+
+  private async withFiles<T>(
+    opts: HelmRunOptions,
+    values: Record<string, unknown> | undefined,
+    fn: (files: { kubeconfig: string; values?: string; dir: string }) => Promise<T>,
+  ): Promise<T> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tailmesh-helm-'));
+    try {
+      await fs.chmod(dir, 0o700);
+      const kubeconfig = path.join(dir, 'kubeconfig');
+      await fs.writeFile(kubeconfig, opts.kubeconfigYaml, { mode: 0o600 });
+      let valuesFile: string | undefined;
+      if (values) {
+        valuesFile = path.join(dir, 'values.yaml');
+        await fs.writeFile(valuesFile, stringify(values), { mode: 0o600 });
+      }
+      return await fn({ kubeconfig, values: valuesFile, dir });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private run(args: string[], dir: string, opts: HelmRunOptions): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        this.binary,
+        args,
+        {
+          signal: opts.signal,
+          maxBuffer: 64 * 1024 * 1024,
+          // A private helm home: no repository list or cache of the host is read or changed.
+          env: {
+            PATH: process.env.PATH,
+            HOME: dir,
+            HELM_CACHE_HOME: path.join(dir, 'cache'),
+            HELM_CONFIG_HOME: path.join(dir, 'config'),
+            HELM_DATA_HOME: path.join(dir, 'data'),
+          },
+        },
+        (err, stdout, stderr) => {
+          if (err) {
+            const secrets = opts.secrets ?? [];
+            const message = scrub((stderr || err.message).trim(), secrets);
+            reject(new Error(`helm ${args[0]} on ${opts.cluster} failed: ${message}`));
+          } else {
+            resolve(stdout);
+          }
+        },
+      );
+    });
+  }
+
+  private chartArgs(chart: ChartRef): string[] {
+    return [
+      chart.chart,
+      ...(chart.repo ? ['--repo', chart.repo] : []),
+      ...(chart.version ? ['--version', chart.version] : []),
+    ];
+  }
+
+  private async deployed(spec: HelmReleaseSpec, kubeconfig: string, dir: string, opts: HelmRunOptions) {
+    const list = JSON.parse(
+      await this.run(['list', '--kubeconfig', kubeconfig, '-n', spec.namespace, '--filter', `^${spec.release}$`, '-a', '-o', 'json'], dir, opts),
+    ) as DeployedRelease[];
+    const release = list.find(r => r.name === spec.release);
+    if (!release) return undefined;
+    const values = JSON.parse(
+      await this.run(['get', 'values', spec.release, '--kubeconfig', kubeconfig, '-n', spec.namespace, '-o', 'json'], dir, opts),
+    ) as Record<string, unknown> | null;
+    return { release, values: values ?? {} };
+  }
+
+  /**
+   * The chart's name-version as helm records it, so an unchanged release is recognised without
+   * a new revision (helm upgrade always makes one).
+   */
+  private async chartVersion(spec: HelmReleaseSpec, dir: string, opts: HelmRunOptions): Promise<string> {
+    const meta = await this.run(['show', 'chart', ...this.chartArgs(spec.chart)], dir, opts);
+    const name = /^name:\s*(\S+)/m.exec(meta)?.[1];
+    const version = /^version:\s*(\S+)/m.exec(meta)?.[1];
+    return `${name}-${version}`;
+  }
+
+  /**
+   * `helm upgrade --install`, unless the release is already deployed from the same chart version
+   * with the same values. In a dry run, helm renders against the server and nothing is written;
+   * the manifests come back with Secret data redacted.
+   */
+  async upgradeInstall(
+    spec: HelmReleaseSpec,
+    opts: HelmRunOptions & { dryRun?: boolean },
+  ): Promise<{ outcome: HelmOutcome; manifests?: string }> {
+    return this.withFiles(opts, spec.values, async files => {
+      const current = await this.deployed(spec, files.kubeconfig, files.dir, opts);
+      const chartVersion = await this.chartVersion(spec, files.dir, opts);
+      if (
+        current?.release.status === 'deployed' &&
+        current.release.chart === chartVersion &&
+        isDeepStrictEqual(current.values, JSON.parse(JSON.stringify(spec.values)))
+      ) {
+        opts.logger.info(`${opts.cluster}: helm release ${spec.namespace}/${spec.release} (${chartVersion}) unchanged`);
+        return { outcome: 'unchanged' as const };
+      }
+      const args = [
+        'upgrade', spec.release, ...this.chartArgs(spec.chart),
+        '--install', '--kubeconfig', files.kubeconfig, '-n', spec.namespace, '--create-namespace',
+        '-f', files.values!,
+        ...(opts.dryRun ? ['--dry-run=server', '-o', 'json'] : []),
+      ];
+      const out = await this.run(args, files.dir, opts);
+      const outcome: HelmOutcome = current ? 'upgraded' : 'installed';
+      if (opts.dryRun) {
+        const manifest = (JSON.parse(out) as { manifest?: string }).manifest ?? '';
+        opts.logger.info(`${opts.cluster}: helm release ${spec.namespace}/${spec.release} would be ${outcome} (dry run, ${chartVersion})`);
+        return { outcome, manifests: scrub(redactSecretManifests(manifest), opts.secrets ?? []) };
+      }
+      opts.logger.info(`${opts.cluster}: helm release ${spec.namespace}/${spec.release} ${outcome} (${chartVersion})`);
+      return { outcome };
+    });
+  }
+
+  /** `helm uninstall`, a no-op when the release is not there. */
+  async uninstall(release: string, namespace: string, opts: HelmRunOptions & { dryRun?: boolean }): Promise<boolean> {
+    return this.withFiles(opts, undefined, async files => {
+      const current = await this.deployed({ release, namespace, chart: { chart: '' }, values: {} }, files.kubeconfig, files.dir, opts);
+      if (!current) {
+        opts.logger.info(`${opts.cluster}: helm release ${namespace}/${release} absent, unchanged`);
+        return false;
+      }
+      if (!opts.dryRun) {
+        await this.run(['uninstall', release, '--kubeconfig', files.kubeconfig, '-n', namespace, '--wait'], files.dir, opts);
+      }
+      opts.logger.info(`${opts.cluster}: helm release ${namespace}/${release} uninstalled${opts.dryRun ? ' (dry run)' : ''}`);
+      return true;
+    });
+  }
+}

@@ -1,0 +1,44 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LoggerService } from '@backstage/backend-plugin-api';
+
+export interface WaitOptions {
+  /** What is awaited, for the log and the timeout error ("istiod Available on east"). */
+  what: string;
+  timeoutSeconds: number;
+  logger: LoggerService;
+  signal?: AbortSignal;
+  intervalMs?: number;
+  progressEveryMs?: number;
+}
+
+/**
+ * Polls `check` until it reports done. Logs what it is still waiting for every few seconds, and
+ * on timeout fails with the last progress line, so a stuck wait says what was missing.
+ */
+export async function waitUntil<T>(
+  check: () => Promise<{ done: true; value: T } | { done: false; progress: string }>,
+  { what, timeoutSeconds, logger, signal, intervalMs = 500, progressEveryMs = 5000 }: WaitOptions,
+): Promise<T> {
+  const started = Date.now();
+  let lastLog = started;
+  let progress = 'not checked yet';
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      const result = await check();
+      if (result.done) return result.value;
+      progress = result.progress;
+    } catch (e) {
+      progress = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    }
+    const elapsed = Date.now() - started;
+    if (elapsed > timeoutSeconds * 1000) {
+      throw new Error(`Timed out after ${timeoutSeconds}s waiting for ${what}: ${progress}`);
+    }
+    if (Date.now() - lastLog >= progressEveryMs) {
+      logger.info(`still waiting for ${what} (${Math.round(elapsed / 1000)}s): ${progress}`);
+      lastLog = Date.now();
+    }
+    await sleep(intervalMs, undefined, { signal });
+  }
+}
