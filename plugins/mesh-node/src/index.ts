@@ -10,3 +10,4 @@ export type { MeshClusterConnection } from './clusters/readClusterConfig';
 export { describeClusterError } from './clusters/describeClusterError';
 export { TailscaleClient, PolicyChangedError } from './tailscale/TailscaleClient';
 export type { PolicyFile, TailscaleClientOptions } from './tailscale/TailscaleClient';
+export { readClusterSnapshot, certificateFingerprint } from './snapshot/readClusterSnapshot';

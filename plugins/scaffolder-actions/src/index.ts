@@ -8,3 +8,4 @@ export { createMeshActions } from './actions';
 export { createMeshActionDeps } from './service/MeshActionDeps';
 export type { MeshActionDeps } from './service/MeshActionDeps';
 export { createIstioInstallAction, ISTIO_INSTALL_ACTION_ID } from './actions/istio/install';
+export { createVerifyAction, VERIFY_ACTION_ID } from './actions/mesh/verify';

@@ -1,0 +1,135 @@
+import { X509Certificate } from 'node:crypto';
+import { AppsV1Api, CoreV1Api, KubeConfig, V1Deployment } from '@kubernetes/client-node';
+import {
+  ANNOTATION_ISTIO_CLUSTER,
+  CACERTS_KEYS,
+  CACERTS_SECRET,
+  COREDNS_CONFIGMAP,
+  COREDNS_COREFILE_KEY,
+  EAST_WEST_GATEWAY_SERVICE,
+  EGRESS_SERVICE_NAMESPACE,
+  ISTIO_CA_ROOT_CERT_CONFIGMAP,
+  ISTIO_CA_ROOT_CERT_KEY,
+  ISTIO_MESH_CONFIGMAP,
+  ISTIO_MESH_NETWORKS_KEY,
+  ISTIO_MULTI_CLUSTER_VALUE,
+  ISTIO_NAMESPACE,
+  ISTIOD_DEPLOYMENT,
+  KUBE_SYSTEM_NAMESPACE,
+  LABEL_ISTIO_MULTI_CLUSTER,
+  LABEL_ISTIO_NETWORK,
+  LABEL_MESH_ID,
+  LABEL_PEER,
+  MeshClusterSnapshot,
+  TAILSCALE_NAMESPACE,
+  TAILSCALE_OPERATOR_DEPLOYMENT,
+  TAILSCALE_PROXY_READY_CONDITION,
+  clusterOfRemoteSecret,
+  coreDnsStanzaMarkers,
+  parseMeshNetworks,
+} from '@tailmesh/plugin-mesh-common';
+import { parse } from 'yaml';
+import { describeClusterError } from '../clusters/describeClusterError';
+
+const notFound = (e: unknown) => (e as { code?: unknown })?.code === 404;
+
+async function orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (e) {
+    if (notFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/** The SHA-256 fingerprint of a PEM certificate, as openssl prints it. */
+export function certificateFingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256;
+}
+
+function deploymentReady(d: V1Deployment): boolean {
+  const want = d.spec?.replicas ?? 1;
+  return (
+    (d.status?.readyReplicas ?? 0) >= want &&
+    (d.status?.conditions ?? []).some(c => c.type === 'Available' && c.status === 'True')
+  );
+}
+
+/** The image tag of a Deployment's first container: istiod's version. */
+function imageTag(d: V1Deployment): string | undefined {
+  const image = d.spec?.template.spec?.containers[0]?.image;
+  const tag = image?.split('/').pop()?.split(':')[1];
+  return tag || undefined;
+}
+
+/**
+ * Reads one cluster's mesh state directly from its API server (for `mesh:verify`; the backend
+ * builds the same snapshot from its watch caches). Remote secrets are read by label and judged by
+ * their annotation; their kubeconfigs are not looked at.
+ */
+export async function readClusterSnapshot(
+  kc: KubeConfig,
+  cluster: string,
+  opts: { tailnet?: string } = {},
+): Promise<MeshClusterSnapshot> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const server = kc.getCurrentCluster()?.server ?? '';
+  try {
+    const [ns, istiod, operator, gateway, rootCm, meshCm, remoteSecrets, egress, coredns] = await Promise.all([
+      orUndefined(() => core.readNamespace({ name: ISTIO_NAMESPACE })),
+      orUndefined(() => apps.readNamespacedDeployment({ name: ISTIOD_DEPLOYMENT, namespace: ISTIO_NAMESPACE })),
+      orUndefined(() => apps.readNamespacedDeployment({ name: TAILSCALE_OPERATOR_DEPLOYMENT, namespace: TAILSCALE_NAMESPACE })),
+      orUndefined(() => core.readNamespacedService({ name: EAST_WEST_GATEWAY_SERVICE, namespace: ISTIO_NAMESPACE })),
+      orUndefined(() => core.readNamespacedConfigMap({ name: ISTIO_CA_ROOT_CERT_CONFIGMAP, namespace: ISTIO_NAMESPACE })),
+      orUndefined(() => core.readNamespacedConfigMap({ name: ISTIO_MESH_CONFIGMAP, namespace: ISTIO_NAMESPACE })),
+      core.listNamespacedSecret({
+        namespace: ISTIO_NAMESPACE,
+        labelSelector: `${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE}`,
+      }),
+      core.listNamespacedService({ namespace: EGRESS_SERVICE_NAMESPACE, labelSelector: LABEL_PEER }),
+      orUndefined(() => core.readNamespacedConfigMap({ name: COREDNS_CONFIGMAP, namespace: KUBE_SYSTEM_NAMESPACE })),
+    ]);
+
+    let rootPem = rootCm?.data?.[ISTIO_CA_ROOT_CERT_KEY];
+    if (!rootPem && istiod) {
+      // Before istiod has published its root, the plugged-in CA it will use is the truth.
+      const cacerts = await orUndefined(() => core.readNamespacedSecret({ name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE }));
+      const data = cacerts?.data?.[CACERTS_KEYS.rootCert];
+      rootPem = data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
+    }
+
+    const ingress = gateway?.status?.loadBalancer?.ingress ?? [];
+    const meshNetworksText = meshCm?.data?.[ISTIO_MESH_NETWORKS_KEY];
+    const corefile = coredns?.data?.[COREDNS_COREFILE_KEY];
+    return {
+      cluster,
+      network: ns?.metadata?.labels?.[LABEL_ISTIO_NETWORK],
+      meshId: ns?.metadata?.labels?.[LABEL_MESH_ID],
+      istiod: istiod ? { ready: deploymentReady(istiod), version: imageTag(istiod) } : undefined,
+      operator: operator ? { ready: deploymentReady(operator) } : undefined,
+      gateway: gateway
+        ? {
+            hostname: ingress.find(i => i.hostname)?.hostname,
+            ip: ingress.find(i => i.ip)?.ip,
+          }
+        : undefined,
+      rootFingerprint: rootPem ? certificateFingerprint(rootPem) : undefined,
+      remoteSecretsFor: remoteSecrets.items
+        .map(s => s.metadata?.annotations?.[ANNOTATION_ISTIO_CLUSTER] ?? clusterOfRemoteSecret(s.metadata?.name ?? ''))
+        .filter((c): c is string => Boolean(c))
+        .sort(),
+      egressFor: egress.items.map(s => ({
+        peer: s.metadata!.labels![LABEL_PEER],
+        ready: (s.status?.conditions ?? []).some(c => c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True'),
+      })),
+      meshNetworks: meshNetworksText ? parseMeshNetworks(parse(meshNetworksText)) : undefined,
+      tailnetDns:
+        opts.tailnet && corefile !== undefined
+          ? corefile.includes(coreDnsStanzaMarkers(opts.tailnet).begin)
+          : undefined,
+    };
+  } catch (e) {
+    return { cluster, error: describeClusterError(cluster, server, e), remoteSecretsFor: [], egressFor: [] };
+  }
+}
