@@ -2,7 +2,11 @@ import { AppsV1Api, CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chart, helm, kubeConfig, testbed } from '../support/testbed';
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) {
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -15,15 +19,23 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>, 
 describe('the local test bed', () => {
   it('runs real clusters, each with Ready kwok nodes labelled with its region and zones', async () => {
     const state = testbed();
-    expect(state.clusters.map(c => c.name)).toEqual(state.clusters.map((_, i) => `cluster${i + 1}`));
+    expect(state.clusters.map(c => c.name)).toEqual(
+      state.clusters.map((_, i) => `cluster${i + 1}`),
+    );
     for (const c of state.clusters) {
       const core = kubeConfig(c.name).makeApiClient(CoreV1Api);
       const nodes = await core.listNode();
-      const zones = nodes.items.map(n => n.metadata?.labels?.['topology.kubernetes.io/zone']).sort();
+      const zones = nodes.items
+        .map(n => n.metadata?.labels?.['topology.kubernetes.io/zone'])
+        .sort();
       expect(zones).toEqual(c.zones);
       for (const n of nodes.items) {
-        expect(n.metadata?.labels?.['topology.kubernetes.io/region']).toBe(c.region);
-        expect(n.status?.conditions?.find(x => x.type === 'Ready')?.status).toBe('True');
+        expect(n.metadata?.labels?.['topology.kubernetes.io/region']).toBe(
+          c.region,
+        );
+        expect(
+          n.status?.conditions?.find(x => x.type === 'Ready')?.status,
+        ).toBe('True');
       }
     }
   });
@@ -31,23 +43,60 @@ describe('the local test bed', () => {
   it('keeps clusters apart: an object made in one is not seen in another', async () => {
     const core7 = kubeConfig('cluster7').makeApiClient(CoreV1Api);
     const core6 = kubeConfig('cluster6').makeApiClient(CoreV1Api);
-    await core7.createNamespace({ body: { metadata: { name: 'only-in-cluster7' } } });
-    await expect(core6.readNamespace({ name: 'only-in-cluster7' })).rejects.toMatchObject({ code: 404 });
+    await core7.createNamespace({
+      body: { metadata: { name: 'only-in-cluster7' } },
+    });
+    await expect(
+      core6.readNamespace({ name: 'only-in-cluster7' }),
+    ).rejects.toMatchObject({ code: 404 });
     await core7.deleteNamespace({ name: 'only-in-cluster7' });
   });
 
   it('installs istio-base and istiod in cluster 7 with the real helm, and istiod becomes Available', async () => {
-    await helm('cluster7', ['upgrade', '--install', 'istio-base', chart('istio-base'), '-n', 'istio-system', '--create-namespace', '--wait']);
     await helm('cluster7', [
-      'upgrade', '--install', 'istiod', chart('istiod'), '-n', 'istio-system', '--wait', '--timeout', '2m',
-      '--set', 'global.meshID=mesh1', '--set', 'global.multiCluster.clusterName=cluster7', '--set', 'global.network=network7',
+      'upgrade',
+      '--install',
+      'istio-base',
+      chart('istio-base'),
+      '-n',
+      'istio-system',
+      '--create-namespace',
+      '--wait',
+    ]);
+    await helm('cluster7', [
+      'upgrade',
+      '--install',
+      'istiod',
+      chart('istiod'),
+      '-n',
+      'istio-system',
+      '--wait',
+      '--timeout',
+      '2m',
+      '--set',
+      'global.meshID=mesh1',
+      '--set',
+      'global.multiCluster.clusterName=cluster7',
+      '--set',
+      'global.network=network7',
     ]);
     const apps = kubeConfig('cluster7').makeApiClient(AppsV1Api);
-    const istiod = await apps.readNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
-    expect(istiod.status?.conditions?.find(c => c.type === 'Available')?.status).toBe('True');
+    const istiod = await apps.readNamespacedDeployment({
+      name: 'istiod',
+      namespace: 'istio-system',
+    });
+    expect(
+      istiod.status?.conditions?.find(c => c.type === 'Available')?.status,
+    ).toBe('True');
     expect(istiod.status?.readyReplicas).toBe(istiod.spec?.replicas);
-    const releases = JSON.parse(await helm('cluster7', ['list', '-n', 'istio-system', '-o', 'json']));
-    expect(releases.map((r: { name: string; status: string }) => [r.name, r.status]).sort()).toEqual([
+    const releases = JSON.parse(
+      await helm('cluster7', ['list', '-n', 'istio-system', '-o', 'json']),
+    );
+    expect(
+      releases
+        .map((r: { name: string; status: string }) => [r.name, r.status])
+        .sort(),
+    ).toEqual([
       ['istio-base', 'deployed'],
       ['istiod', 'deployed'],
     ]);
@@ -70,14 +119,25 @@ describe('the local test bed', () => {
           selector: { matchLabels: labels },
           template: {
             metadata: { labels },
-            spec: { containers: [{ name: 'echo', image: 'hashicorp/http-echo', ports: [{ containerPort: 5678 }] }] },
+            spec: {
+              containers: [
+                {
+                  name: 'echo',
+                  image: 'hashicorp/http-echo',
+                  ports: [{ containerPort: 5678 }],
+                },
+              ],
+            },
           },
         },
       },
     });
     await core.createNamespacedService({
       namespace: ns,
-      body: { metadata: { name: 'echo' }, spec: { selector: labels, ports: [{ port: 80, targetPort: 5678 }] } },
+      body: {
+        metadata: { name: 'echo' },
+        spec: { selector: labels, ports: [{ port: 80, targetPort: 5678 }] },
+      },
     });
     const addresses = await eventually('two ready endpoints', async () => {
       const slices = await discovery.listNamespacedEndpointSlice({
@@ -92,8 +152,12 @@ describe('the local test bed', () => {
     });
     // kwok hands out pod IPs from cluster 7's own range (see layout.clusterShape).
     for (const ip of addresses) expect(ip).toMatch(/^10\.107\./);
-    const slices = await discovery.listNamespacedEndpointSlice({ namespace: ns });
-    const zones = slices.items.flatMap(s => s.endpoints.map(e => e.zone)).sort();
+    const slices = await discovery.listNamespacedEndpointSlice({
+      namespace: ns,
+    });
+    const zones = slices.items
+      .flatMap(s => s.endpoints.map(e => e.zone))
+      .sort();
     expect(zones.every(z => z?.startsWith('region7-'))).toBe(true);
   });
 });

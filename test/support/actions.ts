@@ -27,19 +27,33 @@ export interface ActionRun {
 export async function runAction(
   action: TemplateAction<any, any, any>,
   input: JsonObject,
-  opts: { dryRun?: boolean; secrets?: Record<string, string>; checkpoints?: Map<string, unknown> } = {},
+  opts: {
+    dryRun?: boolean;
+    secrets?: Record<string, string>;
+    checkpoints?: Map<string, unknown>;
+  } = {},
 ): Promise<ActionRun> {
   const logs: string[] = [];
   const output: Record<string, unknown> = {};
   const checkpoints = opts.checkpoints ?? new Map<string, unknown>();
   const ctx = {
-    ...createMockActionContext({ input, logger: capturingLogger(logs), secrets: opts.secrets }),
+    ...createMockActionContext({
+      input,
+      logger: capturingLogger(logs),
+      secrets: opts.secrets,
+    }),
     isDryRun: opts.dryRun ?? false,
     output: (name: string, value: unknown) => {
       output[name] = value;
     },
     // Like the scaffolder's: a key that already completed returns its stored result.
-    async checkpoint<T>({ key, fn }: { key: string; fn: () => Promise<T> | T }): Promise<T> {
+    async checkpoint<T>({
+      key,
+      fn,
+    }: {
+      key: string;
+      fn: () => Promise<T> | T;
+    }): Promise<T> {
       if (checkpoints.has(key)) return checkpoints.get(key) as T;
       const value = await fn();
       checkpoints.set(key, JSON.parse(JSON.stringify(value ?? null)));
@@ -54,7 +68,8 @@ export async function runAction(
 export function expectNoSecrets(texts: string[], secrets: string[]) {
   for (const secret of secrets.filter(Boolean)) {
     for (const text of texts) {
-      if (text.includes(secret)) throw new Error(`secret value leaked into: ${text.slice(0, 200)}`);
+      if (text.includes(secret))
+        throw new Error(`secret value leaked into: ${text.slice(0, 200)}`);
     }
   }
 }

@@ -6,5 +6,6 @@ export default async function globalTeardown() {
   if (!stateDir) return;
   await stopTestbed(stateDir);
   // Kubeconfigs, tokens and CA material of the run go with it.
-  if (!process.env.TAILMESH_KEEP_TESTBED) fs.rmSync(stateDir, { recursive: true, force: true });
+  if (!process.env.TAILMESH_KEEP_TESTBED)
+    fs.rmSync(stateDir, { recursive: true, force: true });
 }

@@ -6,7 +6,9 @@ import { binDir, chartsDir } from '../testbed/src/layout';
 import { tailscaleCredentials, testbed } from './testbed';
 
 interface Kubeconfig {
-  clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+  clusters: Array<{
+    cluster: { server: string; 'certificate-authority-data': string };
+  }>;
   users: Array<{ user: { token: string } }>;
 }
 
@@ -42,16 +44,24 @@ export function testbedAppConfig(clusterNames?: string[]) {
         istioBase: { chart: path.join(chartsDir, 'istio-base') },
         istiod: { chart: path.join(chartsDir, 'istiod') },
         gateway: { chart: path.join(chartsDir, 'gateway') },
-        tailscaleOperator: { chart: path.join(chartsDir, 'tailscale-operator') },
+        tailscaleOperator: {
+          chart: path.join(chartsDir, 'tailscale-operator'),
+        },
         tailscaleOperatorCrds: path.join(chartsDir, 'tailscale-crds'),
       },
       helm: { binary: path.join(binDir, 'helm') },
-      ca: { store: { type: 'file', directory: path.join(state.stateDir, 'mesh-root-ca') } },
+      ca: {
+        store: {
+          type: 'file',
+          directory: path.join(state.stateDir, 'mesh-root-ca'),
+        },
+      },
     },
   };
 }
 
-export const testbedConfig = (clusterNames?: string[]) => new ConfigReader(testbedAppConfig(clusterNames));
+export const testbedConfig = (clusterNames?: string[]) =>
+  new ConfigReader(testbedAppConfig(clusterNames));
 
 /** Every secret value of the test bed config, for scans of logs and outputs. */
 export function testbedSecrets(): string[] {

@@ -4,7 +4,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { binDir, chartsDir } from '../testbed/src/layout';
-import { readState, TestbedClusterState, TestbedState } from '../testbed/src/state';
+import {
+  readState,
+  TestbedClusterState,
+  TestbedState,
+} from '../testbed/src/state';
 
 const run = promisify(execFile);
 
@@ -13,7 +17,9 @@ export function testbed(): TestbedState {
   const stateDir = process.env.TAILMESH_TESTBED_STATE_DIR;
   const state = stateDir ? readState(stateDir) : undefined;
   if (!state || state.phase !== 'ready') {
-    throw new Error('no running test bed: run integration tests through test/jest.config.js');
+    throw new Error(
+      'no running test bed: run integration tests through test/jest.config.js',
+    );
   }
   return state;
 }
@@ -30,7 +36,10 @@ export function kubeConfig(name: string): KubeConfig {
   return kc;
 }
 
-export function tailscaleCredentials(): { clientId: string; clientSecret: string } {
+export function tailscaleCredentials(): {
+  clientId: string;
+  clientSecret: string;
+} {
   const file = testbed().tailscaleApi?.credentialsPath;
   if (!file) throw new Error('test bed has no Tailscale API stand-in');
   return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -39,9 +48,17 @@ export function tailscaleCredentials(): { clientId: string; clientSecret: string
 export const chart = (name: string) => path.join(chartsDir, name);
 
 /** The real helm binary against one test bed cluster. */
-export async function helm(clusterName: string, args: string[]): Promise<string> {
+export async function helm(
+  clusterName: string,
+  args: string[],
+): Promise<string> {
   const { stdout } = await run(path.join(binDir, 'helm'), args, {
-    env: { ...process.env, KUBECONFIG: cluster(clusterName).kubeconfigPath, HELM_CACHE_HOME: path.join(testbed().stateDir, 'helm-cache'), HELM_CONFIG_HOME: path.join(testbed().stateDir, 'helm-config') },
+    env: {
+      ...process.env,
+      KUBECONFIG: cluster(clusterName).kubeconfigPath,
+      HELM_CACHE_HOME: path.join(testbed().stateDir, 'helm-cache'),
+      HELM_CONFIG_HOME: path.join(testbed().stateDir, 'helm-config'),
+    },
     maxBuffer: 16 * 1024 * 1024,
   });
   return stdout;

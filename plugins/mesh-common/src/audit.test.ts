@@ -1,14 +1,25 @@
 import { auditMesh, membershipMatrix, MeshClusterSnapshot } from './audit';
 import { desiredMeshNetworks } from './meshNetworks';
 
-const ROOT = 'AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99';
-const OTHER_ROOT = '11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00';
+const ROOT =
+  'AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99';
+const OTHER_ROOT =
+  '11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00';
 const names = ['east', 'west', 'central'];
 const hostname = (c: string) => `${c}-istio-eastwestgateway.tail1234.ts.net`;
-const networks = desiredMeshNetworks(names.map(c => ({ cluster: c, network: `${c}-net`, gatewayAddress: hostname(c) })));
+const networks = desiredMeshNetworks(
+  names.map(c => ({
+    cluster: c,
+    network: `${c}-net`,
+    gatewayAddress: hostname(c),
+  })),
+);
 
 /** A healthy member of a healthy three-cluster mesh; tests break one thing at a time. */
-function member(cluster: string, overrides: Partial<MeshClusterSnapshot> = {}): MeshClusterSnapshot {
+function member(
+  cluster: string,
+  overrides: Partial<MeshClusterSnapshot> = {},
+): MeshClusterSnapshot {
   const peers = names.filter(n => n !== cluster);
   return {
     cluster,
@@ -29,7 +40,8 @@ function member(cluster: string, overrides: Partial<MeshClusterSnapshot> = {}): 
 const healthy = () => names.map(n => member(n));
 const withCluster = (name: string, overrides: Partial<MeshClusterSnapshot>) =>
   healthy().map(s => (s.cluster === name ? member(name, overrides) : s));
-const kinds = (snapshots: MeshClusterSnapshot[]) => auditMesh(snapshots).map(f => `${f.kind} ${f.clusters.join(',')}`);
+const kinds = (snapshots: MeshClusterSnapshot[]) =>
+  auditMesh(snapshots).map(f => `${f.kind} ${f.clusters.join(',')}`);
 
 describe('auditMesh', () => {
   it('finds nothing wrong in a healthy mesh', () => {
@@ -38,60 +50,97 @@ describe('auditMesh', () => {
 
   it('finds the cluster whose root differs from the rest', () => {
     const [f] = auditMesh(withCluster('west', { rootFingerprint: OTHER_ROOT }));
-    expect(f).toMatchObject({ kind: 'root-ca-mismatch', severity: 'error', clusters: ['west'], id: 'root-ca-mismatch:west' });
+    expect(f).toMatchObject({
+      kind: 'root-ca-mismatch',
+      severity: 'error',
+      clusters: ['west'],
+      id: 'root-ca-mismatch:west',
+    });
     expect(f.fix).toMatch(/mesh:ca:issue-intermediate/);
   });
 
   it('finds a one-way remote secret, naming the cluster that lacks it first', () => {
-    expect(kinds(withCluster('east', { remoteSecretsFor: ['central'] }))).toEqual(['one-way-remote-secret east,west']);
+    expect(
+      kinds(withCluster('east', { remoteSecretsFor: ['central'] })),
+    ).toEqual(['one-way-remote-secret east,west']);
   });
 
   it('finds a pair with no remote secret either way', () => {
     const snapshots = healthy().map(s =>
-      s.cluster === 'east' ? { ...s, remoteSecretsFor: ['central'] } : s.cluster === 'west' ? { ...s, remoteSecretsFor: ['central'] } : s,
+      s.cluster === 'central' ? s : { ...s, remoteSecretsFor: ['central'] },
     );
     expect(kinds(snapshots)).toEqual(['remote-secrets-missing east,west']);
   });
 
   it('warns about a remote secret for a cluster that is not a member', () => {
-    const snapshots = [...withCluster('east', { remoteSecretsFor: ['west', 'central', 'gone'] })];
+    const snapshots = [
+      ...withCluster('east', { remoteSecretsFor: ['west', 'central', 'gone'] }),
+    ];
     const [f] = auditMesh(snapshots);
-    expect(f).toMatchObject({ kind: 'remote-secret-for-non-member', severity: 'warning', clusters: ['east', 'gone'] });
+    expect(f).toMatchObject({
+      kind: 'remote-secret-for-non-member',
+      severity: 'warning',
+      clusters: ['east', 'gone'],
+    });
   });
 
   it('does not blame a member for a remote secret to a cluster it cannot read', () => {
     const snapshots = [
       ...healthy(),
-      { cluster: 'lab', error: { kind: 'timeout' as const, message: 'lab: timeout' }, remoteSecretsFor: [], egressFor: [] },
-    ].map(s => (s.cluster === 'east' ? { ...s, remoteSecretsFor: [...s.remoteSecretsFor, 'lab'] } : s));
+      {
+        cluster: 'lab',
+        error: { kind: 'timeout' as const, message: 'lab: timeout' },
+        remoteSecretsFor: [],
+        egressFor: [],
+      },
+    ].map(s =>
+      s.cluster === 'east'
+        ? { ...s, remoteSecretsFor: [...s.remoteSecretsFor, 'lab'] }
+        : s,
+    );
     expect(auditMesh(snapshots)).toEqual([]);
   });
 
   it('finds a mesh id clash and a network clash', () => {
-    expect(kinds(withCluster('west', { meshId: 'mesh2' }))).toEqual(['mesh-id-clash central,east,west']);
+    expect(kinds(withCluster('west', { meshId: 'mesh2' }))).toEqual([
+      'mesh-id-clash central,east,west',
+    ]);
     const clash = kinds(withCluster('west', { network: 'east-net' }));
     expect(clash).toContain('network-clash east,west');
   });
 
   it('finds a gateway without an address and a missing gateway', () => {
-    expect(kinds(withCluster('west', { gateway: {} }))).toEqual(['gateway-without-address west']);
+    expect(kinds(withCluster('west', { gateway: {} }))).toEqual([
+      'gateway-without-address west',
+    ]);
     const [missing] = auditMesh(withCluster('west', { gateway: undefined }));
     expect(missing.message).toBe('west has no east-west gateway');
   });
 
   it('finds istiod and the operator not ready, missing egress and tailnet DNS', () => {
-    expect(kinds(withCluster('west', { istiod: { ready: false } }))).toEqual(['istiod-not-ready west']);
-    expect(kinds(withCluster('west', { operator: { ready: false } }))).toEqual(['operator-not-ready west']);
-    expect(kinds(withCluster('west', { egressFor: [{ peer: 'east', ready: false }] }))).toEqual([
-      'egress-missing west,central',
-      'egress-missing west,east',
+    expect(kinds(withCluster('west', { istiod: { ready: false } }))).toEqual([
+      'istiod-not-ready west',
     ]);
-    expect(kinds(withCluster('west', { tailnetDns: false }))).toEqual(['tailnet-dns-missing west']);
+    expect(kinds(withCluster('west', { operator: { ready: false } }))).toEqual([
+      'operator-not-ready west',
+    ]);
+    expect(
+      kinds(
+        withCluster('west', { egressFor: [{ peer: 'east', ready: false }] }),
+      ),
+    ).toEqual(['egress-missing west,central', 'egress-missing west,east']);
+    expect(kinds(withCluster('west', { tailnetDns: false }))).toEqual([
+      'tailnet-dns-missing west',
+    ]);
   });
 
   it('finds meshNetworks missing a member or pointing at an old address', () => {
     const partial = desiredMeshNetworks([
-      { cluster: 'east', network: 'east-net', gatewayAddress: hostname('east') },
+      {
+        cluster: 'east',
+        network: 'east-net',
+        gatewayAddress: hostname('east'),
+      },
       { cluster: 'west', network: 'west-net', gatewayAddress: '100.64.9.9' },
     ]);
     expect(kinds(withCluster('east', { meshNetworks: partial }))).toEqual([
@@ -101,30 +150,54 @@ describe('auditMesh', () => {
   });
 
   it('skips meshNetworks checks where meshNetworks is not used (gateways discovered by label)', () => {
-    expect(auditMesh(withCluster('east', { meshNetworks: { networks: {} } }))).toEqual([]);
+    expect(
+      auditMesh(withCluster('east', { meshNetworks: { networks: {} } })),
+    ).toEqual([]);
   });
 
   it('sorts errors before warnings', () => {
-    const findings = auditMesh(withCluster('east', { remoteSecretsFor: ['central', 'gone'], istiod: { ready: false } }));
-    expect(findings.map(f => f.severity)).toEqual(['error', 'error', 'warning']);
+    const findings = auditMesh(
+      withCluster('east', {
+        remoteSecretsFor: ['central', 'gone'],
+        istiod: { ready: false },
+      }),
+    );
+    expect(findings.map(f => f.severity)).toEqual([
+      'error',
+      'error',
+      'warning',
+    ]);
   });
 });
 
 describe('membershipMatrix', () => {
   it('is an N x N matrix of members in name order', () => {
-    const snapshots = withCluster('east', { remoteSecretsFor: ['central'], meshNetworks: { networks: {} } });
+    const snapshots = withCluster('east', {
+      remoteSecretsFor: ['central'],
+      meshNetworks: { networks: {} },
+    });
     const { clusters, matrix } = membershipMatrix(snapshots);
     expect(clusters).toEqual(['central', 'east', 'west']);
-    expect(matrix[1].map(c => [c.to, c.remoteSecret, c.gatewayInMeshNetworks])).toEqual([
+    expect(
+      matrix[1].map(c => [c.to, c.remoteSecret, c.gatewayInMeshNetworks]),
+    ).toEqual([
       ['central', 'present', 'not-applicable'],
       ['east', 'not-applicable', 'not-applicable'],
       ['west', 'missing', 'not-applicable'],
     ]);
-    expect(matrix[0][2]).toEqual({ from: 'central', to: 'west', remoteSecret: 'present', gatewayInMeshNetworks: 'present' });
+    expect(matrix[0][2]).toEqual({
+      from: 'central',
+      to: 'west',
+      remoteSecret: 'present',
+      gatewayInMeshNetworks: 'present',
+    });
   });
 
   it('leaves out clusters that are not members', () => {
-    const { clusters } = membershipMatrix([...healthy(), { cluster: 'bare', remoteSecretsFor: [], egressFor: [] }]);
+    const { clusters } = membershipMatrix([
+      ...healthy(),
+      { cluster: 'bare', remoteSecretsFor: [], egressFor: [] },
+    ]);
     expect(clusters).toEqual(['central', 'east', 'west']);
   });
 });

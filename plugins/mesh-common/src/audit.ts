@@ -66,11 +66,21 @@ function finding(
   message: string,
   fix: string,
 ): AuditFinding {
-  return { id: auditFindingId(kind, clusters), kind, severity, clusters, message, fix };
+  return {
+    id: auditFindingId(kind, clusters),
+    kind,
+    severity,
+    clusters,
+    message,
+    fix,
+  };
 }
 
 /** Where a member's meshNetworks sends traffic for `network`, or undefined when it does not. */
-function routedGateways(networks: MeshNetworks, network: string): string[] | undefined {
+function routedGateways(
+  networks: MeshNetworks,
+  network: string,
+): string[] | undefined {
   const entry = networks.networks[network];
   if (!entry) return undefined;
   return entry.gateways.flatMap(g => (g.address ? [g.address] : []));
@@ -79,7 +89,9 @@ function routedGateways(networks: MeshNetworks, network: string): string[] | und
 function mostCommon(values: string[]): string | undefined {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts.entries()].sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]))[0]?.[0];
+  return [...counts.entries()].sort(
+    (a, b) => b[1] - a[1] || compareStrings(a[0], b[0]),
+  )[0]?.[0];
 }
 
 /**
@@ -89,63 +101,117 @@ function mostCommon(values: string[]): string | undefined {
  *
  * @public
  */
-export function auditMesh(snapshots: ReadonlyArray<MeshClusterSnapshot>): AuditFinding[] {
-  const members = snapshots.filter(isMeshMember).sort((a, b) => compareStrings(a.cluster, b.cluster));
+export function auditMesh(
+  snapshots: ReadonlyArray<MeshClusterSnapshot>,
+): AuditFinding[] {
+  const members = snapshots
+    .filter(isMeshMember)
+    .sort((a, b) => compareStrings(a.cluster, b.cluster));
   const memberNames = new Set(members.map(m => m.cluster));
   const readable = new Set(snapshots.filter(s => !s.error).map(s => s.cluster));
   const out: AuditFinding[] = [];
 
-  const roots = members.flatMap(m => (m.rootFingerprint ? [m.rootFingerprint] : []));
+  const roots = members.flatMap(m =>
+    m.rootFingerprint ? [m.rootFingerprint] : [],
+  );
   const commonRoot = mostCommon(roots);
   for (const m of members) {
     if (m.rootFingerprint && commonRoot && m.rootFingerprint !== commonRoot) {
-      out.push(finding('root-ca-mismatch', 'error', [m.cluster],
-        `${m.cluster} trusts root ${m.rootFingerprint.slice(0, 23)}…, the rest of the mesh ${commonRoot.slice(0, 23)}…: mTLS between them fails`,
-        `Re-issue ${m.cluster}'s cacerts from the mesh root (mesh:ca:issue-intermediate) and restart its istiod.`));
+      out.push(
+        finding(
+          'root-ca-mismatch',
+          'error',
+          [m.cluster],
+          `${m.cluster} trusts root ${m.rootFingerprint.slice(0, 23)}…, the rest of the mesh ${commonRoot.slice(0, 23)}…: mTLS between them fails`,
+          `Re-issue ${m.cluster}'s cacerts from the mesh root (mesh:ca:issue-intermediate) and restart its istiod.`,
+        ),
+      );
     }
   }
 
-  const meshIds = [...new Set(members.flatMap(m => (m.meshId ? [m.meshId] : [])))].sort(compareStrings);
+  const meshIds = [
+    ...new Set(members.flatMap(m => (m.meshId ? [m.meshId] : []))),
+  ].sort(compareStrings);
   if (meshIds.length > 1) {
-    out.push(finding('mesh-id-clash', 'error', members.map(m => m.cluster),
-      `Members disagree on the mesh id: ${meshIds.join(', ')}`,
-      'Reinstall Istio (mesh:istio:install) with the one mesh id on the members that differ.'));
+    out.push(
+      finding(
+        'mesh-id-clash',
+        'error',
+        members.map(m => m.cluster),
+        `Members disagree on the mesh id: ${meshIds.join(', ')}`,
+        'Reinstall Istio (mesh:istio:install) with the one mesh id on the members that differ.',
+      ),
+    );
   }
 
   const byNetwork = new Map<string, string[]>();
-  for (const m of members) byNetwork.set(m.network!, [...(byNetwork.get(m.network!) ?? []), m.cluster]);
+  for (const m of members)
+    byNetwork.set(m.network!, [
+      ...(byNetwork.get(m.network!) ?? []),
+      m.cluster,
+    ]);
   for (const [network, clusters] of byNetwork) {
     if (clusters.length > 1) {
-      out.push(finding('network-clash', 'error', clusters,
-        `${clusters.join(' and ')} claim the same network "${network}", but their pods cannot reach each other directly`,
-        'Give each cluster its own network id (mesh:istio:install) so traffic between them goes through the east-west gateways.'));
+      out.push(
+        finding(
+          'network-clash',
+          'error',
+          clusters,
+          `${clusters.join(' and ')} claim the same network "${network}", but their pods cannot reach each other directly`,
+          'Give each cluster its own network id (mesh:istio:install) so traffic between them goes through the east-west gateways.',
+        ),
+      );
     }
   }
 
   for (const m of members) {
     if (!m.istiod!.ready) {
-      out.push(finding('istiod-not-ready', 'error', [m.cluster],
-        `istiod in ${m.cluster} is not ready`,
-        `Check the istiod Deployment in ${m.cluster} (events, pod logs); nothing in the mesh can learn about ${m.cluster}'s changes until it is.`));
+      out.push(
+        finding(
+          'istiod-not-ready',
+          'error',
+          [m.cluster],
+          `istiod in ${m.cluster} is not ready`,
+          `Check the istiod Deployment in ${m.cluster} (events, pod logs); nothing in the mesh can learn about ${m.cluster}'s changes until it is.`,
+        ),
+      );
     }
     if (!gatewayAddressOf(m)) {
-      out.push(finding('gateway-without-address', 'error', [m.cluster],
-        m.gateway
-          ? `The east-west gateway of ${m.cluster} has no tailnet address yet`
-          : `${m.cluster} has no east-west gateway`,
-        m.gateway
-          ? `Check that the Tailscale operator runs in ${m.cluster} and the tailnet policy lets it create tag:istio-eastwestgateway devices.`
-          : `Deploy it with mesh:istio:deploy-eastwest-gateway.`));
+      out.push(
+        finding(
+          'gateway-without-address',
+          'error',
+          [m.cluster],
+          m.gateway
+            ? `The east-west gateway of ${m.cluster} has no tailnet address yet`
+            : `${m.cluster} has no east-west gateway`,
+          m.gateway
+            ? `Check that the Tailscale operator runs in ${m.cluster} and the tailnet policy lets it create tag:istio-eastwestgateway devices.`
+            : `Deploy it with mesh:istio:deploy-eastwest-gateway.`,
+        ),
+      );
     }
     if (m.operator && !m.operator.ready) {
-      out.push(finding('operator-not-ready', 'error', [m.cluster],
-        `The Tailscale operator in ${m.cluster} is not ready: its API proxy and gateways are unreachable`,
-        `Check the operator Deployment in ${m.cluster} and its OAuth client.`));
+      out.push(
+        finding(
+          'operator-not-ready',
+          'error',
+          [m.cluster],
+          `The Tailscale operator in ${m.cluster} is not ready: its API proxy and gateways are unreachable`,
+          `Check the operator Deployment in ${m.cluster} and its OAuth client.`,
+        ),
+      );
     }
     if (m.tailnetDns === false) {
-      out.push(finding('tailnet-dns-missing', 'error', [m.cluster],
-        `CoreDNS in ${m.cluster} does not forward the tailnet domain: istiod cannot resolve its peers' API proxies`,
-        'Run mesh:tailscale:configure-dns for the cluster.'));
+      out.push(
+        finding(
+          'tailnet-dns-missing',
+          'error',
+          [m.cluster],
+          `CoreDNS in ${m.cluster} does not forward the tailnet domain: istiod cannot resolve its peers' API proxies`,
+          'Run mesh:tailscale:configure-dns for the cluster.',
+        ),
+      );
     }
   }
 
@@ -155,41 +221,80 @@ export function auditMesh(snapshots: ReadonlyArray<MeshClusterSnapshot>): AuditF
       const aHasB = a.remoteSecretsFor.includes(b.cluster);
       const bHasA = b.remoteSecretsFor.includes(a.cluster);
       if (!aHasB && bHasA) {
-        out.push(finding('one-way-remote-secret', 'error', [a.cluster, b.cluster],
-          `${a.cluster} holds no remote secret for ${b.cluster}, though ${b.cluster} holds one for ${a.cluster}: ${a.cluster}'s istiod does not see ${b.cluster}'s endpoints`,
-          `Create it with mesh:istio:create-remote-secrets (cluster ${a.cluster}, peer ${b.cluster}).`));
+        out.push(
+          finding(
+            'one-way-remote-secret',
+            'error',
+            [a.cluster, b.cluster],
+            `${a.cluster} holds no remote secret for ${b.cluster}, though ${b.cluster} holds one for ${a.cluster}: ${a.cluster}'s istiod does not see ${b.cluster}'s endpoints`,
+            `Create it with mesh:istio:create-remote-secrets (cluster ${a.cluster}, peer ${b.cluster}).`,
+          ),
+        );
       } else if (!aHasB && !bHasA && a.cluster < b.cluster) {
-        out.push(finding('remote-secrets-missing', 'error', [a.cluster, b.cluster],
-          `${a.cluster} and ${b.cluster} hold no remote secret for each other: neither sees the other's endpoints`,
-          `Run mesh:istio:create-remote-secrets for ${a.cluster} with peer ${b.cluster}.`));
+        out.push(
+          finding(
+            'remote-secrets-missing',
+            'error',
+            [a.cluster, b.cluster],
+            `${a.cluster} and ${b.cluster} hold no remote secret for each other: neither sees the other's endpoints`,
+            `Run mesh:istio:create-remote-secrets for ${a.cluster} with peer ${b.cluster}.`,
+          ),
+        );
       }
       const egress = a.egressFor.find(e => e.peer === b.cluster);
       if (a.operator && (!egress || !egress.ready)) {
-        out.push(finding('egress-missing', 'error', [a.cluster, b.cluster],
-          egress
-            ? `The egress Service in ${a.cluster} for ${b.cluster}'s API proxy is not wired by the operator yet`
-            : `${a.cluster} has no egress Service for ${b.cluster}'s API proxy`,
-          `Run mesh:tailscale:create-egress for ${a.cluster} with peer ${b.cluster}.`));
+        out.push(
+          finding(
+            'egress-missing',
+            'error',
+            [a.cluster, b.cluster],
+            egress
+              ? `The egress Service in ${a.cluster} for ${b.cluster}'s API proxy is not wired by the operator yet`
+              : `${a.cluster} has no egress Service for ${b.cluster}'s API proxy`,
+            `Run mesh:tailscale:create-egress for ${a.cluster} with peer ${b.cluster}.`,
+          ),
+        );
       }
       if (a.meshNetworks && Object.keys(a.meshNetworks.networks).length > 0) {
         const routed = routedGateways(a.meshNetworks, b.network!);
         const address = gatewayAddressOf(b);
         if (!routed) {
-          out.push(finding('mesh-networks-missing-member', 'error', [a.cluster, b.cluster],
-            `meshNetworks in ${a.cluster} has no entry for ${b.cluster}'s network "${b.network}"`,
-            'Run mesh:istio:configure-networks with every member.'));
+          out.push(
+            finding(
+              'mesh-networks-missing-member',
+              'error',
+              [a.cluster, b.cluster],
+              `meshNetworks in ${a.cluster} has no entry for ${b.cluster}'s network "${b.network}"`,
+              'Run mesh:istio:configure-networks with every member.',
+            ),
+          );
         } else if (address && !routed.includes(address)) {
-          out.push(finding('mesh-networks-wrong-address', 'error', [a.cluster, b.cluster],
-            `meshNetworks in ${a.cluster} sends "${b.network}" traffic to ${routed.join(', ') || 'no address'}, but ${b.cluster}'s gateway is at ${address}`,
-            'Run mesh:istio:configure-networks with every member.'));
+          out.push(
+            finding(
+              'mesh-networks-wrong-address',
+              'error',
+              [a.cluster, b.cluster],
+              `meshNetworks in ${a.cluster} sends "${b.network}" traffic to ${routed.join(', ') || 'no address'}, but ${b.cluster}'s gateway is at ${address}`,
+              'Run mesh:istio:configure-networks with every member.',
+            ),
+          );
         }
       }
     }
     for (const target of a.remoteSecretsFor) {
-      if (!memberNames.has(target) && (readable.has(target) || !snapshots.some(s => s.cluster === target))) {
-        out.push(finding('remote-secret-for-non-member', 'warning', [a.cluster, target],
-          `${a.cluster} holds a remote secret for ${target}, which is not a mesh member: its istiod keeps trying to reach it`,
-          `Remove it (the "Leave mesh" template, or delete Secret istio-remote-secret-${target} in ${a.cluster}).`));
+      if (
+        !memberNames.has(target) &&
+        (readable.has(target) || !snapshots.some(s => s.cluster === target))
+      ) {
+        out.push(
+          finding(
+            'remote-secret-for-non-member',
+            'warning',
+            [a.cluster, target],
+            `${a.cluster} holds a remote secret for ${target}, which is not a mesh member: its istiod keeps trying to reach it`,
+            `Remove it (the "Leave mesh" template, or delete Secret istio-remote-secret-${target} in ${a.cluster}).`,
+          ),
+        );
       }
     }
   }
@@ -202,27 +307,44 @@ export function auditMesh(snapshots: ReadonlyArray<MeshClusterSnapshot>): AuditF
  *
  * @public
  */
-export function membershipMatrix(snapshots: ReadonlyArray<MeshClusterSnapshot>): {
+export function membershipMatrix(
+  snapshots: ReadonlyArray<MeshClusterSnapshot>,
+): {
   clusters: string[];
   matrix: MembershipCell[][];
 } {
-  const members = snapshots.filter(isMeshMember).sort((a, b) => compareStrings(a.cluster, b.cluster));
+  const members = snapshots
+    .filter(isMeshMember)
+    .sort((a, b) => compareStrings(a.cluster, b.cluster));
   const matrix = members.map(from =>
     members.map((to): MembershipCell => {
       if (from === to) {
-        return { from: from.cluster, to: to.cluster, remoteSecret: 'not-applicable', gatewayInMeshNetworks: 'not-applicable' };
+        return {
+          from: from.cluster,
+          to: to.cluster,
+          remoteSecret: 'not-applicable',
+          gatewayInMeshNetworks: 'not-applicable',
+        };
       }
-      let gatewayInMeshNetworks: MembershipCell['gatewayInMeshNetworks'] = 'not-applicable';
-      if (from.meshNetworks && Object.keys(from.meshNetworks.networks).length > 0) {
+      let gatewayInMeshNetworks: MembershipCell['gatewayInMeshNetworks'] =
+        'not-applicable';
+      if (
+        from.meshNetworks &&
+        Object.keys(from.meshNetworks.networks).length > 0
+      ) {
         const routed = routedGateways(from.meshNetworks, to.network!);
         const address = gatewayAddressOf(to);
         if (!routed) gatewayInMeshNetworks = 'missing';
-        else gatewayInMeshNetworks = address && !routed.includes(address) ? 'wrong-address' : 'present';
+        else
+          gatewayInMeshNetworks =
+            address && !routed.includes(address) ? 'wrong-address' : 'present';
       }
       return {
         from: from.cluster,
         to: to.cluster,
-        remoteSecret: from.remoteSecretsFor.includes(to.cluster) ? 'present' : 'missing',
+        remoteSecret: from.remoteSecretsFor.includes(to.cluster)
+          ? 'present'
+          : 'missing',
         gatewayInMeshNetworks,
       };
     }),

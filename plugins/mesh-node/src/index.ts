@@ -8,6 +8,15 @@ export { ClusterAccess } from './clusters/ClusterAccess';
 export { readClusterConfig } from './clusters/readClusterConfig';
 export type { MeshClusterConnection } from './clusters/readClusterConfig';
 export { describeClusterError } from './clusters/describeClusterError';
-export { TailscaleClient, PolicyChangedError } from './tailscale/TailscaleClient';
-export type { PolicyFile, TailscaleClientOptions } from './tailscale/TailscaleClient';
-export { readClusterSnapshot, certificateFingerprint } from './snapshot/readClusterSnapshot';
+export {
+  TailscaleClient,
+  PolicyChangedError,
+} from './tailscale/TailscaleClient';
+export type {
+  PolicyFile,
+  TailscaleClientOptions,
+} from './tailscale/TailscaleClient';
+export {
+  readClusterSnapshot,
+  certificateFingerprint,
+} from './snapshot/readClusterSnapshot';

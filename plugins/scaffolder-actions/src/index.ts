@@ -7,5 +7,8 @@ export { scaffolderModuleMesh as default } from './module';
 export { createMeshActions } from './actions';
 export { createMeshActionDeps } from './service/MeshActionDeps';
 export type { MeshActionDeps } from './service/MeshActionDeps';
-export { createIstioInstallAction, ISTIO_INSTALL_ACTION_ID } from './actions/istio/install';
+export {
+  createIstioInstallAction,
+  ISTIO_INSTALL_ACTION_ID,
+} from './actions/istio/install';
 export { createVerifyAction, VERIFY_ACTION_ID } from './actions/mesh/verify';

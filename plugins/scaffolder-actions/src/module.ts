@@ -1,4 +1,7 @@
-import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
 import { scaffolderActionsExtensionPoint } from '@backstage/plugin-scaffolder-node';
 import { createMeshActions } from './actions';
 import { createMeshActionDeps } from './service/MeshActionDeps';
@@ -9,9 +12,14 @@ export const scaffolderModuleMesh = createBackendModule({
   moduleId: 'mesh',
   register({ registerInit }) {
     registerInit({
-      deps: { scaffolder: scaffolderActionsExtensionPoint, config: coreServices.rootConfig },
+      deps: {
+        scaffolder: scaffolderActionsExtensionPoint,
+        config: coreServices.rootConfig,
+      },
       async init({ scaffolder, config }) {
-        scaffolder.addActions(...createMeshActions(createMeshActionDeps(config)));
+        scaffolder.addActions(
+          ...createMeshActions(createMeshActionDeps(config)),
+        );
       },
     });
   },

@@ -1,15 +1,25 @@
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { createIstioInstallAction, createMeshActionDeps } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
+import {
+  createIstioInstallAction,
+  createMeshActionDeps,
+} from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
 import { helm, kubeConfig } from '../../support/testbed';
 
 // cluster4 is shared with the Tailscale action tests only (see support/globalSetup.ts).
 const cluster = 'cluster4';
-const input = { cluster, meshId: 'mesh-install-test', network: 'network4', timeoutSeconds: 120 };
+const input = {
+  cluster,
+  meshId: 'mesh-install-test',
+  network: 'network4',
+  timeoutSeconds: 120,
+};
 
 describe('mesh:istio:install', () => {
-  const action = createIstioInstallAction(createMeshActionDeps(testbedConfig()));
+  const action = createIstioInstallAction(
+    createMeshActionDeps(testbedConfig()),
+  );
 
   it('in a dry run, lists the releases and manifests it would apply and writes nothing', async () => {
     const run = await runAction(action, input, { dryRun: true });
@@ -19,19 +29,31 @@ describe('mesh:istio:install', () => {
       `${cluster}: helm release istiod installed`,
     ]);
     expect(run.output.manifests).toContain('kind: Namespace');
-    expect(run.output.manifests).toContain('topology.istio.io/network: network4');
+    expect(run.output.manifests).toContain(
+      'topology.istio.io/network: network4',
+    );
     const core = kubeConfig(cluster).makeApiClient(CoreV1Api);
-    await expect(core.readNamespace({ name: 'istio-system' })).rejects.toMatchObject({ code: 404 });
-    expect(JSON.parse(await helm(cluster, ['list', '-A', '-o', 'json']))).toEqual([]);
+    await expect(
+      core.readNamespace({ name: 'istio-system' }),
+    ).rejects.toMatchObject({ code: 404 });
+    expect(
+      JSON.parse(await helm(cluster, ['list', '-A', '-o', 'json'])),
+    ).toEqual([]);
   });
 
   it('installs base and istiod, labels the network, waits for istiod; a re-run changes nothing', async () => {
     const first = await runAction(action, input);
     expect(first.output.changed).toBe(true);
-    const ns = await kubeConfig(cluster).makeApiClient(CoreV1Api).readNamespace({ name: 'istio-system' });
+    const ns = await kubeConfig(cluster)
+      .makeApiClient(CoreV1Api)
+      .readNamespace({ name: 'istio-system' });
     expect(ns.metadata?.labels?.['topology.istio.io/network']).toBe('network4');
-    const istiod = await kubeConfig(cluster).makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
-    expect(istiod.status?.conditions?.find(c => c.type === 'Available')?.status).toBe('True');
+    const istiod = await kubeConfig(cluster)
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
+    expect(
+      istiod.status?.conditions?.find(c => c.type === 'Available')?.status,
+    ).toBe('True');
     const env = istiod.spec?.template.spec?.containers[0].env ?? [];
     expect(env.find(e => e.name === 'CLUSTER_ID')?.value).toBe(cluster);
 
@@ -42,14 +64,30 @@ describe('mesh:istio:install', () => {
       `${cluster}: helm release istio-base unchanged`,
       `${cluster}: helm release istiod unchanged`,
     ]);
-    const revisions = JSON.parse(await helm(cluster, ['history', 'istiod', '-n', 'istio-system', '-o', 'json']));
+    const revisions = JSON.parse(
+      await helm(cluster, [
+        'history',
+        'istiod',
+        '-n',
+        'istio-system',
+        '-o',
+        'json',
+      ]),
+    );
     expect(revisions).toHaveLength(1);
-    expectNoSecrets([...first.logs, ...second.logs, JSON.stringify(first.output)], testbedSecrets());
+    expectNoSecrets(
+      [...first.logs, ...second.logs, JSON.stringify(first.output)],
+      testbedSecrets(),
+    );
   });
 
   it('rejects an invalid or unknown cluster before touching anything', async () => {
-    await expect(runAction(action, { ...input, cluster: 'Not_A_Cluster' })).rejects.toThrow(/Invalid input: cluster "Not_A_Cluster"/);
-    await expect(runAction(action, { ...input, cluster: 'nowhere' })).rejects.toThrow(
+    await expect(
+      runAction(action, { ...input, cluster: 'Not_A_Cluster' }),
+    ).rejects.toThrow(/Invalid input: cluster "Not_A_Cluster"/);
+    await expect(
+      runAction(action, { ...input, cluster: 'nowhere' }),
+    ).rejects.toThrow(
       'Unknown cluster "nowhere": it is not in mesh.clusters (configured: cluster1, cluster2, cluster3, cluster4, cluster5, cluster6, cluster7)',
     );
   });

@@ -5,7 +5,12 @@
 import { parseArgs } from 'node:util';
 import { defaultBasePort, defaultStateDir, maxClusters } from './layout';
 import { processAlive, readState } from './state';
-import { controlTestbed, runningTestbed, startTestbed, stopTestbed } from './testbed';
+import {
+  controlTestbed,
+  runningTestbed,
+  startTestbed,
+  stopTestbed,
+} from './testbed';
 
 const usage = `Usage: npm run testbed -- <command> [options]
 
@@ -57,7 +62,9 @@ async function main() {
       const clusters = Number(values.clusters);
       const basePort = Number(values['base-port']);
       if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65000) {
-        fail(`--base-port must be a port from 1024 to 65000, got ${values['base-port']}`);
+        fail(
+          `--base-port must be a port from 1024 to 65000, got ${values['base-port']}`,
+        );
       }
       const started = Date.now();
       const state = await startTestbed({
@@ -66,7 +73,9 @@ async function main() {
         basePort,
         onProgress: line => process.stdout.write(`  ${line}\n`),
       }).catch(e => fail((e as Error).message));
-      process.stdout.write(`\nTest bed ready in ${((Date.now() - started) / 1000).toFixed(1)} s:\n`);
+      process.stdout.write(
+        `\nTest bed ready in ${((Date.now() - started) / 1000).toFixed(1)} s:\n`,
+      );
       for (const c of state.clusters) {
         process.stdout.write(
           `  ${c.name}  ${c.server}  network=${c.network} region=${c.region} zones=${c.zones.join(',')}\n` +
@@ -83,7 +92,9 @@ async function main() {
       if (!readState(stateDir)) fail(`no test bed state in ${stateDir}`);
       const killed = await stopTestbed(stateDir);
       process.stdout.write(
-        killed.length ? `stopped; had to kill pids ${killed.join(', ')}\n` : 'stopped\n',
+        killed.length
+          ? `stopped; had to kill pids ${killed.join(', ')}\n`
+          : 'stopped\n',
       );
       return;
     }
@@ -98,7 +109,9 @@ async function main() {
         );
       }
       for (const [name, pid] of Object.entries(state.pids)) {
-        process.stdout.write(`  pid ${pid} ${name} ${processAlive(pid) ? 'alive' : 'gone'}\n`);
+        process.stdout.write(
+          `  pid ${pid} ${name} ${processAlive(pid) ? 'alive' : 'gone'}\n`,
+        );
       }
       if (!running) process.exitCode = 1;
       return;
@@ -106,7 +119,9 @@ async function main() {
     case 'stop-apiserver':
     case 'start-apiserver': {
       if (!values.cluster) fail(`${command} needs --cluster NAME`);
-      await controlTestbed(stateDir, command, values.cluster).catch(e => fail((e as Error).message));
+      await controlTestbed(stateDir, command, values.cluster).catch(e =>
+        fail((e as Error).message),
+      );
       process.stdout.write(`${command} ${values.cluster}: done\n`);
       return;
     }

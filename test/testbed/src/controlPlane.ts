@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, V1Node } from '@kubernetes/client-node';
-import { binDir, clusterDir, clusterShape, kubeconfigPath, kwokStagesDir, ports } from './layout';
+import {
+  binDir,
+  clusterDir,
+  clusterShape,
+  kubeconfigPath,
+  kwokStagesDir,
+  ports,
+} from './layout';
 import { ManagedProcess, waitFor } from './process';
 
 const writeSecretFile = (file: string, content: string) =>
@@ -11,7 +18,11 @@ const writeSecretFile = (file: string, content: string) =>
 
 /** The PEM blocks of a file, in order. */
 function pemBlocks(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+  return (
+    pem.match(
+      /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g,
+    ) ?? []
+  );
 }
 
 /**
@@ -88,10 +99,21 @@ export class ClusterControlPlane {
 
   /** Writes the credentials this cluster's components use; all 0600, none on a command line. */
   private writeCredentials() {
-    const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-    writeSecretFile(this.file('sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-    writeSecretFile(this.file('sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }).toString());
-    writeSecretFile(this.file('tokens.csv'), `${this.token},testbed-admin,testbed-admin,system:masters\n`);
+    const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+    });
+    writeSecretFile(
+      this.file('sa.key'),
+      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    );
+    writeSecretFile(
+      this.file('sa.pub'),
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    );
+    writeSecretFile(
+      this.file('tokens.csv'),
+      `${this.token},testbed-admin,testbed-admin,system:masters\n`,
+    );
   }
 
   private async apiserverReady(): Promise<boolean> {
@@ -99,7 +121,11 @@ export class ClusterControlPlane {
       const req = https.get(
         `${this.server}/readyz`,
         // The serving CA exists only once the apiserver generated it; readiness is all we ask here.
-        { headers: { authorization: `Bearer ${this.token}` }, rejectUnauthorized: false, timeout: 2000 },
+        {
+          headers: { authorization: `Bearer ${this.token}` },
+          rejectUnauthorized: false,
+          timeout: 2000,
+        },
         res => {
           res.resume();
           resolve(res.statusCode === 200);
@@ -112,9 +138,12 @@ export class ClusterControlPlane {
 
   /** The self-signed serving certificate's issuing CA, written by the apiserver into its cert dir. */
   private servingCa(): string {
-    const blocks = pemBlocks(fs.readFileSync(this.file('pki/apiserver.crt'), 'utf8'));
+    const blocks = pemBlocks(
+      fs.readFileSync(this.file('pki/apiserver.crt'), 'utf8'),
+    );
     const ca = blocks[blocks.length - 1];
-    if (!ca) throw new Error(`${this.name}: no certificate in pki/apiserver.crt`);
+    if (!ca)
+      throw new Error(`${this.name}: no certificate in pki/apiserver.crt`);
     return ca;
   }
 
@@ -127,12 +156,19 @@ export class ClusterControlPlane {
           name: this.name,
           cluster: {
             server: this.server,
-            'certificate-authority-data': Buffer.from(this.servingCa()).toString('base64'),
+            'certificate-authority-data': Buffer.from(
+              this.servingCa(),
+            ).toString('base64'),
           },
         },
       ],
       users: [{ name: `${this.name}-admin`, user: { token: this.token } }],
-      contexts: [{ name: this.name, context: { cluster: this.name, user: `${this.name}-admin` } }],
+      contexts: [
+        {
+          name: this.name,
+          context: { cluster: this.name, user: `${this.name}-admin` },
+        },
+      ],
       'current-context': this.name,
     };
     writeSecretFile(this.kubeconfigPath, JSON.stringify(kc, null, 2));
@@ -147,7 +183,11 @@ export class ClusterControlPlane {
   async startApiserver(): Promise<void> {
     this.apiserver.start();
     await Promise.race([
-      waitFor(`${this.name} kube-apiserver /readyz`, () => this.apiserverReady(), { timeoutMs: 90_000 }),
+      waitFor(
+        `${this.name} kube-apiserver /readyz`,
+        () => this.apiserverReady(),
+        { timeoutMs: 90_000 },
+      ),
       this.apiserver.failOnExit(),
     ]);
   }
@@ -181,7 +221,9 @@ export class ClusterControlPlane {
       ...serving(p.scheduler(this.index)),
       '--leader-elect=false',
     ]);
-    const stages = fs.readdirSync(kwokStagesDir).map(f => `--config=${path.join(kwokStagesDir, f)}`);
+    const stages = fs
+      .readdirSync(kwokStagesDir)
+      .map(f => `--config=${path.join(kwokStagesDir, f)}`);
     const kwok = this.component('kwok', [
       `--kubeconfig=${kc}`,
       '--manage-all-nodes=false',
@@ -201,15 +243,22 @@ export class ClusterControlPlane {
     await this.createCoreDnsConfig();
     const core = this.kubeConfig().makeApiClient(CoreV1Api);
     await Promise.race([
-      waitFor(`${this.name} nodes Ready and default service account`, async () => {
-        const nodes = await core.listNode();
-        const ready = nodes.items.filter(n =>
-          n.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True'),
-        );
-        if (ready.length < this.shape.zones.length) return false;
-        const sas = await core.listNamespacedServiceAccount({ namespace: 'default' });
-        return sas.items.some(sa => sa.metadata?.name === 'default');
-      }),
+      waitFor(
+        `${this.name} nodes Ready and default service account`,
+        async () => {
+          const nodes = await core.listNode();
+          const ready = nodes.items.filter(n =>
+            n.status?.conditions?.some(
+              c => c.type === 'Ready' && c.status === 'True',
+            ),
+          );
+          if (ready.length < this.shape.zones.length) return false;
+          const sas = await core.listNamespacedServiceAccount({
+            namespace: 'default',
+          });
+          return sas.items.some(sa => sa.metadata?.name === 'default');
+        },
+      ),
       controllerManager.failOnExit(),
       scheduler.failOnExit(),
       kwok.failOnExit(),
@@ -224,7 +273,10 @@ export class ClusterControlPlane {
       const node: V1Node = {
         metadata: {
           name,
-          annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+          annotations: {
+            'kwok.x-k8s.io/node': 'fake',
+            'node.alpha.kubernetes.io/ttl': '0',
+          },
           labels: {
             'kubernetes.io/hostname': name,
             'kubernetes.io/os': 'linux',
@@ -273,7 +325,10 @@ export class ClusterControlPlane {
     try {
       await core.createNamespacedConfigMap({
         namespace: 'kube-system',
-        body: { metadata: { name: 'coredns', namespace: 'kube-system' }, data: { Corefile: corefile } },
+        body: {
+          metadata: { name: 'coredns', namespace: 'kube-system' },
+          data: { Corefile: corefile },
+        },
       });
     } catch (e) {
       if ((e as { code?: number }).code !== 409) throw e;

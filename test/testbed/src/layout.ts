@@ -47,6 +47,9 @@ export function kubeconfigPath(stateDir: string, name: string) {
   return path.join(clusterDir(stateDir, name), 'kubeconfig');
 }
 
-export const stateFile = (stateDir: string) => path.join(stateDir, 'state.json');
-export const controlSocket = (stateDir: string) => path.join(stateDir, 'control.sock');
-export const supervisorLog = (stateDir: string) => path.join(stateDir, 'supervisor.log');
+export const stateFile = (stateDir: string) =>
+  path.join(stateDir, 'state.json');
+export const controlSocket = (stateDir: string) =>
+  path.join(stateDir, 'control.sock');
+export const supervisorLog = (stateDir: string) =>
+  path.join(stateDir, 'supervisor.log');

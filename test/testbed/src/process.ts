@@ -17,7 +17,9 @@ export class ManagedProcess {
   get pid(): number | undefined {
     const child = this.child;
     // A signalled child has a null exitCode but a signalCode: it is gone all the same.
-    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    return child && child.exitCode === null && child.signalCode === null
+      ? child.pid
+      : undefined;
   }
 
   get running(): boolean {
@@ -27,7 +29,9 @@ export class ManagedProcess {
   start(): void {
     if (this.running) return;
     const log = fs.openSync(this.logPath, 'a', 0o600);
-    const child = spawn(this.command, this.args, { stdio: ['ignore', log, log] });
+    const child = spawn(this.command, this.args, {
+      stdio: ['ignore', log, log],
+    });
     fs.closeSync(log);
     this.child = child;
     this.exited = new Promise(resolve => {
@@ -39,12 +43,19 @@ export class ManagedProcess {
   /** Rejects as soon as the process exits, with the tail of its log: used to fail a start-up fast. */
   async failOnExit(): Promise<never> {
     const code = await this.exited;
-    throw new Error(`${this.name} exited with code ${code}; last log lines:\n${this.logTail()}`);
+    throw new Error(
+      `${this.name} exited with code ${code}; last log lines:\n${this.logTail()}`,
+    );
   }
 
   logTail(lines = 15): string {
     try {
-      return fs.readFileSync(this.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return fs
+        .readFileSync(this.logPath, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .slice(-lines)
+        .join('\n');
     } catch {
       return '(no log)';
     }
@@ -54,7 +65,10 @@ export class ManagedProcess {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const done = await Promise.race([this.exited, sleep(graceMs).then(() => 'timeout' as const)]);
+    const done = await Promise.race([
+      this.exited,
+      sleep(graceMs).then(() => 'timeout' as const),
+    ]);
     if (done === 'timeout') {
       child.kill('SIGKILL');
       await this.exited;
@@ -78,7 +92,9 @@ export async function waitFor(
       last = e instanceof Error ? e.message : String(e);
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what} (${last})`,
+      );
     }
     await sleep(intervalMs);
   }

@@ -36,7 +36,9 @@ export interface TestbedState {
 
 export function readState(stateDir: string): TestbedState | undefined {
   try {
-    return JSON.parse(fs.readFileSync(stateFile(stateDir), 'utf8')) as TestbedState;
+    return JSON.parse(
+      fs.readFileSync(stateFile(stateDir), 'utf8'),
+    ) as TestbedState;
   } catch {
     return undefined;
   }
@@ -44,7 +46,9 @@ export function readState(stateDir: string): TestbedState | undefined {
 
 export function writeState(state: TestbedState): void {
   const file = stateFile(state.stateDir);
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2), {
+    mode: 0o600,
+  });
   fs.renameSync(`${file}.tmp`, file);
 }
 

@@ -32,7 +32,8 @@ const basePort = Number(values['base-port']);
 const p = ports(basePort);
 const startedAt = Date.now();
 
-const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+const log = (msg: string) =>
+  process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
 
 const state: TestbedState = {
   phase: 'starting',
@@ -45,22 +46,33 @@ const state: TestbedState = {
   pids: {},
 };
 
-const etcd = new ManagedProcess('etcd', path.join(binDir, 'etcd'), [
-  '--name=testbed',
-  `--data-dir=${path.join(stateDir, 'etcd')}`,
-  `--listen-client-urls=http://127.0.0.1:${p.etcdClient}`,
-  `--advertise-client-urls=http://127.0.0.1:${p.etcdClient}`,
-  `--listen-peer-urls=http://127.0.0.1:${p.etcdPeer}`,
-  `--initial-advertise-peer-urls=http://127.0.0.1:${p.etcdPeer}`,
-  `--initial-cluster=testbed=http://127.0.0.1:${p.etcdPeer}`,
-  // Throwaway data: durability buys nothing here and fsync dominates start-up.
-  '--unsafe-no-fsync',
-  '--log-level=warn',
-], path.join(stateDir, 'etcd.log'));
+const etcd = new ManagedProcess(
+  'etcd',
+  path.join(binDir, 'etcd'),
+  [
+    '--name=testbed',
+    `--data-dir=${path.join(stateDir, 'etcd')}`,
+    `--listen-client-urls=http://127.0.0.1:${p.etcdClient}`,
+    `--advertise-client-urls=http://127.0.0.1:${p.etcdClient}`,
+    `--listen-peer-urls=http://127.0.0.1:${p.etcdPeer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${p.etcdPeer}`,
+    `--initial-cluster=testbed=http://127.0.0.1:${p.etcdPeer}`,
+    // Throwaway data: durability buys nothing here and fsync dominates start-up.
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ],
+  path.join(stateDir, 'etcd.log'),
+);
 
 const clusters = Array.from(
   { length: clusterCount },
-  (_, i) => new ClusterControlPlane(i + 1, stateDir, basePort, `http://127.0.0.1:${p.etcdClient}`),
+  (_, i) =>
+    new ClusterControlPlane(
+      i + 1,
+      stateDir,
+      basePort,
+      `http://127.0.0.1:${p.etcdClient}`,
+    ),
 );
 const servers: net.Server[] = [];
 let stopStandIns: Array<() => Promise<void>> = [];
@@ -100,11 +112,21 @@ async function startStandIns() {
   const clientId = `k${crypto.randomBytes(8).toString('hex')}CNTRL`;
   const clientSecret = `tskey-client-${clientId}-${crypto.randomBytes(24).toString('hex')}`;
   const credentialsPath = path.join(stateDir, 'tailscale-oauth.json');
-  fs.writeFileSync(credentialsPath, JSON.stringify({ clientId, clientSecret }), { mode: 0o600 });
+  fs.writeFileSync(
+    credentialsPath,
+    JSON.stringify({ clientId, clientSecret }),
+    { mode: 0o600 },
+  );
   const api = await startTailscaleApi({
     port: p.tailscaleApi,
     tailnet: testbedTailnet,
-    oauthClients: [{ clientId, clientSecret, scopes: ['policy_file', 'devices:core', 'auth_keys'] }],
+    oauthClients: [
+      {
+        clientId,
+        clientSecret,
+        scopes: ['policy_file', 'devices:core', 'auth_keys'],
+      },
+    ],
     initialPolicy: fs.readFileSync(
       path.join(__dirname, '..', 'fixtures', 'tailnet-policy.hujson'),
       'utf8',
@@ -130,7 +152,10 @@ function serveControl() {
       if (!buf.includes('\n')) return;
       let reply: object;
       try {
-        const { command, cluster } = JSON.parse(buf) as { command: string; cluster?: string };
+        const { command, cluster } = JSON.parse(buf) as {
+          command: string;
+          cluster?: string;
+        };
         const target = clusters.find(c => c.name === cluster);
         if (command === 'stop-apiserver' && target) {
           await target.apiserver.stop();
@@ -142,7 +167,10 @@ function serveControl() {
         publish();
         reply = { ok: true };
       } catch (e) {
-        reply = { ok: false, error: e instanceof Error ? e.message : String(e) };
+        reply = {
+          ok: false,
+          error: e instanceof Error ? e.message : String(e),
+        };
       }
       conn.end(`${JSON.stringify(reply)}\n`);
     });

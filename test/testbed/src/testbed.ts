@@ -26,7 +26,11 @@ async function listenHere(port: number): Promise<net.Server> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', err =>
-      reject(new Error(`port 127.0.0.1:${port} is taken (${(err as Error).message}); pass another --base-port`)),
+      reject(
+        new Error(
+          `port 127.0.0.1:${port} is taken (${(err as Error).message}); pass another --base-port`,
+        ),
+      ),
     );
     server.listen({ host: '127.0.0.1', port, exclusive: true }, resolve);
   });
@@ -36,7 +40,8 @@ async function listenHere(port: number): Promise<net.Server> {
 /** Node does not expose a server's descriptor publicly; the handle's fd is stable on Linux. */
 function fdOf(server: net.Server): number {
   const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('cannot get the listening socket descriptor');
+  if (typeof fd !== 'number' || fd < 0)
+    throw new Error('cannot get the listening socket descriptor');
   return fd;
 }
 
@@ -49,7 +54,8 @@ function namespaceCommand(): string[] {
 /** A running test bed in `stateDir`, or undefined. */
 export function runningTestbed(stateDir: string): TestbedState | undefined {
   const state = readState(stateDir);
-  if (state && processAlive(state.supervisorPid) && state.phase !== 'stopped') return state;
+  if (state && processAlive(state.supervisorPid) && state.phase !== 'stopped')
+    return state;
   return undefined;
 }
 
@@ -61,17 +67,24 @@ export async function startTestbed(opts: StartOptions): Promise<TestbedState> {
   const { stateDir, clusters } = opts;
   const basePort = opts.basePort ?? defaultBasePort;
   if (!Number.isInteger(clusters) || clusters < 1 || clusters > maxClusters) {
-    throw new Error(`--clusters must be a whole number from 1 to ${maxClusters}, got ${clusters}`);
+    throw new Error(
+      `--clusters must be a whole number from 1 to ${maxClusters}, got ${clusters}`,
+    );
   }
   const existing = runningTestbed(stateDir);
   if (existing) {
-    throw new Error(`a test bed is already running in ${stateDir} (pid ${existing.supervisorPid}); run "down" first`);
+    throw new Error(
+      `a test bed is already running in ${stateDir} (pid ${existing.supervisorPid}); run "down" first`,
+    );
   }
   fs.rmSync(stateDir, { recursive: true, force: true });
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 
   const p = ports(basePort);
-  const bridged = [p.tailscaleApi, ...Array.from({ length: clusters }, (_, i) => p.apiserver(i + 1))];
+  const bridged = [
+    p.tailscaleApi,
+    ...Array.from({ length: clusters }, (_, i) => p.apiserver(i + 1)),
+  ];
   const listeners: net.Server[] = [];
   try {
     for (const port of bridged) listeners.push(await listenHere(port));
@@ -110,7 +123,10 @@ export async function startTestbed(opts: StartOptions): Promise<TestbedState> {
     for (; shown < lines.length - 1; shown++) opts.onProgress?.(lines[shown]);
     const state = readState(stateDir);
     if (state?.phase === 'ready') return state;
-    const failed = state?.phase === 'failed' || child.exitCode !== null || !processAlive(child.pid!);
+    const failed =
+      state?.phase === 'failed' ||
+      child.exitCode !== null ||
+      !processAlive(child.pid!);
     if (failed || Date.now() > deadline) {
       await stopTestbed(stateDir);
       throw new Error(
@@ -123,18 +139,28 @@ export async function startTestbed(opts: StartOptions): Promise<TestbedState> {
 }
 
 /** Stops exactly the processes this test bed started; waits until every one of them is gone. */
-export async function stopTestbed(stateDir: string, timeoutMs = 30_000): Promise<string[]> {
+export async function stopTestbed(
+  stateDir: string,
+  timeoutMs = 30_000,
+): Promise<string[]> {
   const state = readState(stateDir);
   let launcher: number | undefined;
   try {
-    launcher = Number(fs.readFileSync(path.join(stateDir, 'launcher.pid'), 'utf8'));
+    launcher = Number(
+      fs.readFileSync(path.join(stateDir, 'launcher.pid'), 'utf8'),
+    );
   } catch {
     launcher = undefined;
   }
-  const pids = [...Object.values(state?.pids ?? {}), ...(launcher ? [launcher] : [])];
+  const pids = [
+    ...Object.values(state?.pids ?? {}),
+    ...(launcher ? [launcher] : []),
+  ];
   const alive = () => pids.filter(processAlive);
-  if (state && processAlive(state.supervisorPid)) process.kill(state.supervisorPid, 'SIGTERM');
-  else if (launcher && processAlive(launcher)) process.kill(launcher, 'SIGTERM');
+  if (state && processAlive(state.supervisorPid))
+    process.kill(state.supervisorPid, 'SIGTERM');
+  else if (launcher && processAlive(launcher))
+    process.kill(launcher, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (alive().length && Date.now() < deadline) await sleep(100);
   const killed = alive();
@@ -151,7 +177,9 @@ export async function controlTestbed(
   const reply = await new Promise<string>((resolve, reject) => {
     const conn = net.connect(controlSocket(stateDir));
     let buf = '';
-    conn.on('connect', () => conn.write(`${JSON.stringify({ command, cluster })}\n`));
+    conn.on('connect', () =>
+      conn.write(`${JSON.stringify({ command, cluster })}\n`),
+    );
     conn.on('data', d => (buf += d));
     conn.on('end', () => resolve(buf));
     conn.on('error', reject);

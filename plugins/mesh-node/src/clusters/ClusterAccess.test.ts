@@ -9,7 +9,13 @@ describe('ClusterAccess', () => {
     new ConfigReader({
       mesh: {
         clusters: [
-          { name: 'east', url: 'https://east:6443', serviceAccountToken: 'tok', caData: Buffer.from(pem).toString('base64'), tlsServerName: 'kube' },
+          {
+            name: 'east',
+            url: 'https://east:6443',
+            serviceAccountToken: 'tok',
+            caData: Buffer.from(pem).toString('base64'),
+            tlsServerName: 'kube',
+          },
           { name: 'lab', url: 'https://lab', skipTLSVerify: true },
         ],
       },
@@ -24,12 +30,18 @@ describe('ClusterAccess', () => {
       'tls-server-name': 'kube',
     });
     expect(kc.users[0].user).toEqual({ token: 'tok' });
-    expect(access.kubeConfig('east').getCurrentCluster()?.server).toBe('https://east:6443');
-    expect(access.kubeConfig('lab').getCurrentCluster()?.skipTLSVerify).toBe(true);
+    expect(access.kubeConfig('east').getCurrentCluster()?.server).toBe(
+      'https://east:6443',
+    );
+    expect(access.kubeConfig('lab').getCurrentCluster()?.skipTLSVerify).toBe(
+      true,
+    );
   });
 
   it('says which clusters exist when asked for an unknown one', () => {
-    expect(() => access.get('west')).toThrow('Unknown cluster "west": it is not in mesh.clusters (configured: east, lab)');
+    expect(() => access.get('west')).toThrow(
+      'Unknown cluster "west": it is not in mesh.clusters (configured: east, lab)',
+    );
     expect(access.names()).toEqual(['east', 'lab']);
   });
 });

@@ -54,7 +54,10 @@ export class ClusterAccess {
   kubeconfigYaml(name: string): string {
     const c = this.get(name);
     const cluster: Record<string, unknown> = { server: c.url };
-    if (c.caPem) cluster['certificate-authority-data'] = Buffer.from(c.caPem).toString('base64');
+    if (c.caPem)
+      cluster['certificate-authority-data'] = Buffer.from(c.caPem).toString(
+        'base64',
+      );
     if (c.tlsServerName) cluster['tls-server-name'] = c.tlsServerName;
     if (c.skipTLSVerify) cluster['insecure-skip-tls-verify'] = true;
     return stringify({

@@ -1,7 +1,8 @@
 import { describeClusterError } from './describeClusterError';
 
 const url = 'https://east:6443';
-const withCode = (code: string) => Object.assign(new Error('request failed'), { cause: { code } });
+const withCode = (code: string) =>
+  Object.assign(new Error('request failed'), { cause: { code } });
 
 describe('describeClusterError', () => {
   it.each([
@@ -12,7 +13,10 @@ describe('describeClusterError', () => {
     [withCode('ETIMEDOUT'), 'timeout'],
     [Object.assign(new Error('x'), { name: 'TimeoutError' }), 'timeout'],
     [withCode('ENOTFOUND'), 'dns'],
-    [Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'connection-refused'],
+    [
+      Object.assign(new Error('x'), { code: 'ECONNREFUSED' }),
+      'connection-refused',
+    ],
     [{ code: 500 }, 'unknown'],
     [new Error('odd'), 'unknown'],
   ])('classifies %p as %s', (error, kind) => {
@@ -22,7 +26,11 @@ describe('describeClusterError', () => {
   });
 
   it('keeps only the first line of an unknown error', () => {
-    const described = describeClusterError('east', url, new Error('first line\nAuthorization: Bearer abc'));
+    const described = describeClusterError(
+      'east',
+      url,
+      new Error('first line\nAuthorization: Bearer abc'),
+    );
     expect(described.message).toBe('east: first line');
   });
 });

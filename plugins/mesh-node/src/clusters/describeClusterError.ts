@@ -10,9 +10,20 @@ const TLS_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'EPROTO',
 ]);
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ABORT_ERR']);
+const TIMEOUT_CODES = new Set([
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ABORT_ERR',
+]);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
-const REFUSED_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const REFUSED_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 
 /** Walks an error and its causes for the first Node/undici error code. */
 function errorCode(e: unknown): string | undefined {
@@ -25,7 +36,9 @@ function errorCode(e: unknown): string | undefined {
 }
 
 function httpStatus(e: unknown): number | undefined {
-  const code = (e as { code?: unknown; statusCode?: unknown })?.code ?? (e as { statusCode?: unknown })?.statusCode;
+  const code =
+    (e as { code?: unknown; statusCode?: unknown })?.code ??
+    (e as { statusCode?: unknown })?.statusCode;
   return typeof code === 'number' ? code : undefined;
 }
 
@@ -33,31 +46,63 @@ function httpStatus(e: unknown): number | undefined {
  * Says why a cluster could not be read, in words a platform engineer acts on. Never includes
  * request headers or bodies, so no credential can leak through it.
  */
-export function describeClusterError(cluster: string, url: string, e: unknown): ClusterError {
+export function describeClusterError(
+  cluster: string,
+  url: string,
+  e: unknown,
+): ClusterError {
   const status = httpStatus(e);
   if (status === 401) {
-    return { kind: 'unauthorized', message: `${cluster}: the API server at ${url} rejected the credentials (401 Unauthorized); check the service account token` };
+    return {
+      kind: 'unauthorized',
+      message: `${cluster}: the API server at ${url} rejected the credentials (401 Unauthorized); check the service account token`,
+    };
   }
   if (status === 403) {
-    return { kind: 'forbidden', message: `${cluster}: the credentials are valid but not allowed to read what Tailmesh needs (403 Forbidden); check the RBAC binding` };
+    return {
+      kind: 'forbidden',
+      message: `${cluster}: the credentials are valid but not allowed to read what Tailmesh needs (403 Forbidden); check the RBAC binding`,
+    };
   }
   const code = errorCode(e);
   if (code && TLS_CODES.has(code)) {
-    return { kind: 'tls', message: `${cluster}: TLS verification of ${url} failed (${code}); check caData/caFile and tlsServerName` };
+    return {
+      kind: 'tls',
+      message: `${cluster}: TLS verification of ${url} failed (${code}); check caData/caFile and tlsServerName`,
+    };
   }
-  if ((code && TIMEOUT_CODES.has(code)) || (e as Error)?.name === 'TimeoutError' || (e as Error)?.name === 'AbortError') {
-    return { kind: 'timeout', message: `${cluster}: ${url} did not answer in time` };
+  if (
+    (code && TIMEOUT_CODES.has(code)) ||
+    (e as Error)?.name === 'TimeoutError' ||
+    (e as Error)?.name === 'AbortError'
+  ) {
+    return {
+      kind: 'timeout',
+      message: `${cluster}: ${url} did not answer in time`,
+    };
   }
   if (code && DNS_CODES.has(code)) {
-    return { kind: 'dns', message: `${cluster}: the host of ${url} does not resolve (${code})` };
+    return {
+      kind: 'dns',
+      message: `${cluster}: the host of ${url} does not resolve (${code})`,
+    };
   }
   if (code && REFUSED_CODES.has(code)) {
-    return { kind: 'connection-refused', message: `${cluster}: cannot connect to ${url} (${code}); is the API server up?` };
+    return {
+      kind: 'connection-refused',
+      message: `${cluster}: cannot connect to ${url} (${code}); is the API server up?`,
+    };
   }
   if (status) {
-    return { kind: 'unknown', message: `${cluster}: the API server answered HTTP ${status}` };
+    return {
+      kind: 'unknown',
+      message: `${cluster}: the API server answered HTTP ${status}`,
+    };
   }
   const message = e instanceof Error ? e.message : String(e);
   // Unknown errors could in theory quote a request; keep only the first line and cap it.
-  return { kind: 'unknown', message: `${cluster}: ${message.split('\n')[0].slice(0, 200)}` };
+  return {
+    kind: 'unknown',
+    message: `${cluster}: ${message.split('\n')[0].slice(0, 200)}`,
+  };
 }

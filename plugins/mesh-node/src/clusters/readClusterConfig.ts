@@ -40,7 +40,9 @@ function readOne(c: Config, where: string): MeshClusterConnection {
 
   const authProvider = c.getOptionalString('authProvider') ?? 'serviceAccount';
   if (authProvider !== 'serviceAccount') {
-    problems.push(`authProvider: only "serviceAccount" is supported, got "${authProvider}"`);
+    problems.push(
+      `authProvider: only "serviceAccount" is supported, got "${authProvider}"`,
+    );
   }
 
   let caPem: string | undefined;
@@ -56,11 +58,16 @@ function readOne(c: Config, where: string): MeshClusterConnection {
     try {
       caPem = fs.readFileSync(caFile, 'utf8');
     } catch (e) {
-      problems.push(`caFile: cannot read ${caFile} (${(e as NodeJS.ErrnoException).code})`);
+      problems.push(
+        `caFile: cannot read ${caFile} (${(e as NodeJS.ErrnoException).code})`,
+      );
     }
   }
 
-  const optional = (key: string, validate: (v: string) => string | undefined) => {
+  const optional = (
+    key: string,
+    validate: (v: string) => string | undefined,
+  ) => {
     const value = c.getOptionalString(key);
     const problem = value === undefined ? undefined : validate(value);
     if (problem) problems.push(`${key}: ${problem}`);
@@ -71,7 +78,9 @@ function readOne(c: Config, where: string): MeshClusterConnection {
   const zone = optional('zone', validateZone);
 
   if (problems.length) {
-    throw new InputError(`Invalid cluster "${name}" in ${where}: ${problems.join('; ')}`);
+    throw new InputError(
+      `Invalid cluster "${name}" in ${where}: ${problems.join('; ')}`,
+    );
   }
   return {
     name,
@@ -98,7 +107,9 @@ export function readClusterConfig(config: Config): MeshClusterConnection[] {
       const cluster = readOne(c, where);
       if (clusters.has(cluster.name) && !override) return;
       if (clusters.has(cluster.name) && where === 'mesh.clusters') {
-        problems.push(`cluster "${cluster.name}" appears twice in mesh.clusters`);
+        problems.push(
+          `cluster "${cluster.name}" appears twice in mesh.clusters`,
+        );
       }
       clusters.set(cluster.name, cluster);
     } catch (e) {
@@ -106,9 +117,12 @@ export function readClusterConfig(config: Config): MeshClusterConnection[] {
     }
   };
 
-  for (const c of config.getOptionalConfigArray('mesh.clusters') ?? []) add(c, 'mesh.clusters', true);
+  for (const c of config.getOptionalConfigArray('mesh.clusters') ?? [])
+    add(c, 'mesh.clusters', true);
   if (config.getOptionalBoolean('mesh.useKubernetesPluginClusters')) {
-    for (const locator of config.getOptionalConfigArray('kubernetes.clusterLocatorMethods') ?? []) {
+    for (const locator of config.getOptionalConfigArray(
+      'kubernetes.clusterLocatorMethods',
+    ) ?? []) {
       if (locator.getString('type') !== 'config') continue;
       for (const c of locator.getOptionalConfigArray('clusters') ?? []) {
         add(c, 'kubernetes.clusterLocatorMethods', false);

@@ -1,5 +1,10 @@
 import { X509Certificate } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, KubeConfig, V1Deployment } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  V1Deployment,
+} from '@kubernetes/client-node';
 import {
   ANNOTATION_ISTIO_CLUSTER,
   CACERTS_KEYS,
@@ -51,7 +56,9 @@ function deploymentReady(d: V1Deployment): boolean {
   const want = d.spec?.replicas ?? 1;
   return (
     (d.status?.readyReplicas ?? 0) >= want &&
-    (d.status?.conditions ?? []).some(c => c.type === 'Available' && c.status === 'True')
+    (d.status?.conditions ?? []).some(
+      c => c.type === 'Available' && c.status === 'True',
+    )
   );
 }
 
@@ -76,25 +83,73 @@ export async function readClusterSnapshot(
   const apps = kc.makeApiClient(AppsV1Api);
   const server = kc.getCurrentCluster()?.server ?? '';
   try {
-    const [ns, istiod, operator, gateway, rootCm, meshCm, remoteSecrets, egress, coredns] = await Promise.all([
+    const [
+      ns,
+      istiod,
+      operator,
+      gateway,
+      rootCm,
+      meshCm,
+      remoteSecrets,
+      egress,
+      coredns,
+    ] = await Promise.all([
       orUndefined(() => core.readNamespace({ name: ISTIO_NAMESPACE })),
-      orUndefined(() => apps.readNamespacedDeployment({ name: ISTIOD_DEPLOYMENT, namespace: ISTIO_NAMESPACE })),
-      orUndefined(() => apps.readNamespacedDeployment({ name: TAILSCALE_OPERATOR_DEPLOYMENT, namespace: TAILSCALE_NAMESPACE })),
-      orUndefined(() => core.readNamespacedService({ name: EAST_WEST_GATEWAY_SERVICE, namespace: ISTIO_NAMESPACE })),
-      orUndefined(() => core.readNamespacedConfigMap({ name: ISTIO_CA_ROOT_CERT_CONFIGMAP, namespace: ISTIO_NAMESPACE })),
-      orUndefined(() => core.readNamespacedConfigMap({ name: ISTIO_MESH_CONFIGMAP, namespace: ISTIO_NAMESPACE })),
+      orUndefined(() =>
+        apps.readNamespacedDeployment({
+          name: ISTIOD_DEPLOYMENT,
+          namespace: ISTIO_NAMESPACE,
+        }),
+      ),
+      orUndefined(() =>
+        apps.readNamespacedDeployment({
+          name: TAILSCALE_OPERATOR_DEPLOYMENT,
+          namespace: TAILSCALE_NAMESPACE,
+        }),
+      ),
+      orUndefined(() =>
+        core.readNamespacedService({
+          name: EAST_WEST_GATEWAY_SERVICE,
+          namespace: ISTIO_NAMESPACE,
+        }),
+      ),
+      orUndefined(() =>
+        core.readNamespacedConfigMap({
+          name: ISTIO_CA_ROOT_CERT_CONFIGMAP,
+          namespace: ISTIO_NAMESPACE,
+        }),
+      ),
+      orUndefined(() =>
+        core.readNamespacedConfigMap({
+          name: ISTIO_MESH_CONFIGMAP,
+          namespace: ISTIO_NAMESPACE,
+        }),
+      ),
       core.listNamespacedSecret({
         namespace: ISTIO_NAMESPACE,
         labelSelector: `${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE}`,
       }),
-      core.listNamespacedService({ namespace: EGRESS_SERVICE_NAMESPACE, labelSelector: LABEL_PEER }),
-      orUndefined(() => core.readNamespacedConfigMap({ name: COREDNS_CONFIGMAP, namespace: KUBE_SYSTEM_NAMESPACE })),
+      core.listNamespacedService({
+        namespace: EGRESS_SERVICE_NAMESPACE,
+        labelSelector: LABEL_PEER,
+      }),
+      orUndefined(() =>
+        core.readNamespacedConfigMap({
+          name: COREDNS_CONFIGMAP,
+          namespace: KUBE_SYSTEM_NAMESPACE,
+        }),
+      ),
     ]);
 
     let rootPem = rootCm?.data?.[ISTIO_CA_ROOT_CERT_KEY];
     if (!rootPem && istiod) {
       // Before istiod has published its root, the plugged-in CA it will use is the truth.
-      const cacerts = await orUndefined(() => core.readNamespacedSecret({ name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE }));
+      const cacerts = await orUndefined(() =>
+        core.readNamespacedSecret({
+          name: CACERTS_SECRET,
+          namespace: ISTIO_NAMESPACE,
+        }),
+      );
       const data = cacerts?.data?.[CACERTS_KEYS.rootCert];
       rootPem = data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
     }
@@ -106,7 +161,9 @@ export async function readClusterSnapshot(
       cluster,
       network: ns?.metadata?.labels?.[LABEL_ISTIO_NETWORK],
       meshId: ns?.metadata?.labels?.[LABEL_MESH_ID],
-      istiod: istiod ? { ready: deploymentReady(istiod), version: imageTag(istiod) } : undefined,
+      istiod: istiod
+        ? { ready: deploymentReady(istiod), version: imageTag(istiod) }
+        : undefined,
       operator: operator ? { ready: deploymentReady(operator) } : undefined,
       gateway: gateway
         ? {
@@ -116,20 +173,34 @@ export async function readClusterSnapshot(
         : undefined,
       rootFingerprint: rootPem ? certificateFingerprint(rootPem) : undefined,
       remoteSecretsFor: remoteSecrets.items
-        .map(s => s.metadata?.annotations?.[ANNOTATION_ISTIO_CLUSTER] ?? clusterOfRemoteSecret(s.metadata?.name ?? ''))
+        .map(
+          s =>
+            s.metadata?.annotations?.[ANNOTATION_ISTIO_CLUSTER] ??
+            clusterOfRemoteSecret(s.metadata?.name ?? ''),
+        )
         .filter((c): c is string => Boolean(c))
         .sort(),
       egressFor: egress.items.map(s => ({
         peer: s.metadata!.labels![LABEL_PEER],
-        ready: (s.status?.conditions ?? []).some(c => c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True'),
+        ready: (s.status?.conditions ?? []).some(
+          c =>
+            c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True',
+        ),
       })),
-      meshNetworks: meshNetworksText ? parseMeshNetworks(parse(meshNetworksText)) : undefined,
+      meshNetworks: meshNetworksText
+        ? parseMeshNetworks(parse(meshNetworksText))
+        : undefined,
       tailnetDns:
         opts.tailnet && corefile !== undefined
           ? corefile.includes(coreDnsStanzaMarkers(opts.tailnet).begin)
           : undefined,
     };
   } catch (e) {
-    return { cluster, error: describeClusterError(cluster, server, e), remoteSecretsFor: [], egressFor: [] };
+    return {
+      cluster,
+      error: describeClusterError(cluster, server, e),
+      remoteSecretsFor: [],
+      egressFor: [],
+    };
   }
 }

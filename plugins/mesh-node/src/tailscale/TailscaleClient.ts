@@ -27,17 +27,25 @@ export class TailscaleClient {
   private token?: { value: string; expiresAt: number };
   private readonly fetchImpl: typeof fetch;
 
-  static fromConfig(config: Config, overrides: Partial<TailscaleClientOptions> = {}): TailscaleClient {
+  static fromConfig(
+    config: Config,
+    overrides: Partial<TailscaleClientOptions> = {},
+  ): TailscaleClient {
     const ts = config.getOptionalConfig('mesh.tailscale');
-    const clientId = overrides.clientId ?? ts?.getOptionalString('oauth.clientId');
-    const clientSecret = overrides.clientSecret ?? ts?.getOptionalString('oauth.clientSecret');
+    const clientId =
+      overrides.clientId ?? ts?.getOptionalString('oauth.clientId');
+    const clientSecret =
+      overrides.clientSecret ?? ts?.getOptionalString('oauth.clientSecret');
     if (!clientId || !clientSecret) {
       throw new InputError(
         'No Tailscale OAuth client: set mesh.tailscale.oauth.clientId and clientSecret, or pass the credentials as task secrets',
       );
     }
     return new TailscaleClient({
-      apiUrl: overrides.apiUrl ?? ts?.getOptionalString('apiUrl') ?? 'https://api.tailscale.com',
+      apiUrl:
+        overrides.apiUrl ??
+        ts?.getOptionalString('apiUrl') ??
+        'https://api.tailscale.com',
       tailnet: overrides.tailnet ?? ts?.getOptionalString('tailnet') ?? '-',
       clientId,
       clientSecret,
@@ -54,7 +62,8 @@ export class TailscaleClient {
   }
 
   private async accessToken(): Promise<string> {
-    if (this.token && this.token.expiresAt > Date.now() + 60_000) return this.token.value;
+    if (this.token && this.token.expiresAt > Date.now() + 60_000)
+      return this.token.value;
     const res = await this.fetchImpl(this.url('/oauth/token'), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -69,8 +78,14 @@ export class TailscaleClient {
         `Tailscale refused the OAuth client ${this.options.clientId} (HTTP ${res.status}); check the client id and secret`,
       );
     }
-    const body = (await res.json()) as { access_token: string; expires_in?: number };
-    this.token = { value: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000 };
+    const body = (await res.json()) as {
+      access_token: string;
+      expires_in?: number;
+    };
+    this.token = {
+      value: body.access_token,
+      expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000,
+    };
     return body.access_token;
   }
 
@@ -78,7 +93,10 @@ export class TailscaleClient {
     const token = await this.accessToken();
     const res = await this.fetchImpl(this.url(path), {
       ...init,
-      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+      headers: {
+        ...(init.headers as Record<string, string>),
+        authorization: `Bearer ${token}`,
+      },
     });
     if (res.status === 401 || res.status === 403) {
       throw new NotAllowedError(
@@ -93,10 +111,18 @@ export class TailscaleClient {
   }
 
   async getPolicy(): Promise<PolicyFile> {
-    const res = await this.call(this.aclPath(), { headers: { accept: 'application/hujson' } });
-    if (!res.ok) throw new Error(`Reading the tailnet policy file failed (HTTP ${res.status}): ${await apiMessage(res)}`);
+    const res = await this.call(this.aclPath(), {
+      headers: { accept: 'application/hujson' },
+    });
+    if (!res.ok)
+      throw new Error(
+        `Reading the tailnet policy file failed (HTTP ${res.status}): ${await apiMessage(res)}`,
+      );
     const etag = res.headers.get('etag');
-    if (!etag) throw new Error('The Tailscale API returned the policy file without an ETag');
+    if (!etag)
+      throw new Error(
+        'The Tailscale API returned the policy file without an ETag',
+      );
     return { text: await res.text(), etag };
   }
 
@@ -118,16 +144,27 @@ export class TailscaleClient {
   async setPolicy(text: string, etag: string): Promise<PolicyFile> {
     const res = await this.call(this.aclPath(), {
       method: 'POST',
-      headers: { 'content-type': 'application/hujson', accept: 'application/hujson', 'if-match': etag },
+      headers: {
+        'content-type': 'application/hujson',
+        accept: 'application/hujson',
+        'if-match': etag,
+      },
       body: text,
     });
     if (res.status === 412) {
-      throw new PolicyChangedError('The tailnet policy file changed since it was read (HTTP 412)');
+      throw new PolicyChangedError(
+        'The tailnet policy file changed since it was read (HTTP 412)',
+      );
     }
     if (res.status === 400) {
-      throw new InputError(`Tailscale rejected the policy file: ${await apiMessage(res)}`);
+      throw new InputError(
+        `Tailscale rejected the policy file: ${await apiMessage(res)}`,
+      );
     }
-    if (!res.ok) throw new Error(`Writing the tailnet policy file failed (HTTP ${res.status}): ${await apiMessage(res)}`);
+    if (!res.ok)
+      throw new Error(
+        `Writing the tailnet policy file failed (HTTP ${res.status}): ${await apiMessage(res)}`,
+      );
     return { text: await res.text(), etag: res.headers.get('etag') ?? '' };
   }
 }

@@ -16,12 +16,18 @@ type Z = typeof zod;
 // Patterns and lengths become JSON schema, so the scaffolder (and the form) reject bad input
 // before a step runs; `checkInputs` repeats mesh-common's full checks inside the handler.
 
-export const clusterInput = (z: Z, description = 'Name of a cluster configured in mesh.clusters') =>
+export const clusterInput = (
+  z: Z,
+  description = 'Name of a cluster configured in mesh.clusters',
+) =>
   z
     .string()
     .min(1)
     .max(CLUSTER_NAME_MAX_LENGTH)
-    .regex(CLUSTER_NAME_PATTERN, 'must be a DNS-1035 label: lowercase letters, digits and "-", starting with a letter')
+    .regex(
+      CLUSTER_NAME_PATTERN,
+      'must be a DNS-1035 label: lowercase letters, digits and "-", starting with a letter',
+    )
     .describe(description);
 
 const labelValue = (z: Z, description: string) =>
@@ -35,7 +41,8 @@ const labelValue = (z: Z, description: string) =>
 export const networkInput = (z: Z) =>
   labelValue(z, 'Istio network id of the cluster (topology.istio.io/network)');
 
-export const meshIdInput = (z: Z) => labelValue(z, 'Istio mesh id, the same on every member');
+export const meshIdInput = (z: Z) =>
+  labelValue(z, 'Istio mesh id, the same on every member');
 
 export const tailnetInput = (z: Z) =>
   z
@@ -51,7 +58,9 @@ export const timeoutInput = (z: Z, defaultSeconds = 300) =>
     .min(1)
     .max(3600)
     .default(defaultSeconds)
-    .describe(`How long to wait for the result, in seconds (default ${defaultSeconds})`);
+    .describe(
+      `How long to wait for the result, in seconds (default ${defaultSeconds})`,
+    );
 
 /**
  * Runs mesh-common's validators over the named inputs and throws one InputError listing every
@@ -71,5 +80,6 @@ export function checkInputs(
       if (problem) problems.push(`${key} ${describeInputValue(v)}: ${problem}`);
     }
   }
-  if (problems.length) throw new InputError(`Invalid input: ${problems.join('; ')}`);
+  if (problems.length)
+    throw new InputError(`Invalid input: ${problems.join('; ')}`);
 }

@@ -1,6 +1,9 @@
 import { Config } from '@backstage/config';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ClusterAccess, MeshClusterConnection } from '@tailmesh/plugin-mesh-node';
+import {
+  ClusterAccess,
+  MeshClusterConnection,
+} from '@tailmesh/plugin-mesh-node';
 import { MeshCharts, readMeshCharts } from './charts';
 import { Helm } from './helm';
 
@@ -33,7 +36,10 @@ export interface TargetCluster {
 }
 
 /** Resolves a cluster name from action input against the configuration (NotFoundError if unknown). */
-export function targetCluster(deps: MeshActionDeps, name: string): TargetCluster {
+export function targetCluster(
+  deps: MeshActionDeps,
+  name: string,
+): TargetCluster {
   const connection = deps.clusters.get(name);
   return {
     name,

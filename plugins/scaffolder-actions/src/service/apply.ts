@@ -25,7 +25,14 @@ export interface ApplyOptions {
 /** Fields the server owns; two objects that differ only here are the same desired state. */
 function comparable(obj: KubernetesObject): unknown {
   const { metadata, ...rest } = obj as KubernetesObject & { status?: unknown };
-  const { managedFields, resourceVersion, generation, creationTimestamp, uid, ...meta } = metadata ?? {};
+  const {
+    managedFields,
+    resourceVersion,
+    generation,
+    creationTimestamp,
+    uid,
+    ...meta
+  } = metadata ?? {};
   const { status, ...body } = rest as { status?: unknown };
   return { ...body, metadata: meta };
 }
@@ -33,7 +40,9 @@ function comparable(obj: KubernetesObject): unknown {
 const stable = (value: unknown): string =>
   JSON.stringify(value, (_k, v) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      ? Object.fromEntries(
+          Object.entries(v).sort(([a], [b]) => a.localeCompare(b)),
+        )
       : v,
   );
 
@@ -58,7 +67,10 @@ export async function applyObject<T extends KubernetesObject>(
     existing = await api.read<T>({
       apiVersion: desired.apiVersion!,
       kind: desired.kind!,
-      metadata: { name: desired.metadata!.name!, namespace: desired.metadata?.namespace },
+      metadata: {
+        name: desired.metadata!.name!,
+        namespace: desired.metadata?.namespace,
+      },
     });
   } catch (e) {
     if (!isNotFound(e)) throw e;
@@ -73,9 +85,19 @@ export async function applyObject<T extends KubernetesObject>(
   );
   let outcome: ApplyOutcome;
   if (!existing) outcome = 'created';
-  else if (dryRun) outcome = stable(comparable(existing)) === stable(comparable(object)) ? 'unchanged' : 'configured';
-  else outcome = existing.metadata?.resourceVersion === object.metadata?.resourceVersion ? 'unchanged' : 'configured';
-  logger.info(`${cluster}: ${describeObject(desired)} ${outcome}${dryRun ? ' (dry run)' : ''}`);
+  else if (dryRun)
+    outcome =
+      stable(comparable(existing)) === stable(comparable(object))
+        ? 'unchanged'
+        : 'configured';
+  else
+    outcome =
+      existing.metadata?.resourceVersion === object.metadata?.resourceVersion
+        ? 'unchanged'
+        : 'configured';
+  logger.info(
+    `${cluster}: ${describeObject(desired)} ${outcome}${dryRun ? ' (dry run)' : ''}`,
+  );
   return { outcome, object };
 }
 

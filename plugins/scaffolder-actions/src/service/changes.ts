@@ -16,13 +16,24 @@ export class ChangeSet {
   }
 
   object(cluster: string, result: ApplyResult, dryRun?: boolean) {
-    this.lines.push(`${cluster}: ${describeObject(result.object)} ${result.outcome}`);
-    if (dryRun && result.outcome !== 'unchanged') this.addManifest(cluster, result.object);
+    this.lines.push(
+      `${cluster}: ${describeObject(result.object)} ${result.outcome}`,
+    );
+    if (dryRun && result.outcome !== 'unchanged')
+      this.addManifest(cluster, result.object);
   }
 
-  helm(cluster: string, release: string, outcome: HelmOutcome, manifests?: string) {
+  helm(
+    cluster: string,
+    release: string,
+    outcome: HelmOutcome,
+    manifests?: string,
+  ) {
     this.lines.push(`${cluster}: helm release ${release} ${outcome}`);
-    if (manifests) this.manifests.push(`# ${cluster}: helm release ${release}\n${manifests}`);
+    if (manifests)
+      this.manifests.push(
+        `# ${cluster}: helm release ${release}\n${manifests}`,
+      );
   }
 
   note(cluster: string, line: string) {

@@ -15,7 +15,11 @@ export interface MeshCharts {
 function read(config: Config, key: string, fallback: ChartRef): ChartRef {
   const c = config.getOptionalConfig(`mesh.charts.${key}`);
   if (!c) return fallback;
-  return { chart: c.getString('chart'), repo: c.getOptionalString('repo'), version: c.getOptionalString('version') };
+  return {
+    chart: c.getString('chart'),
+    repo: c.getOptionalString('repo'),
+    version: c.getOptionalString('version'),
+  };
 }
 
 /** The charts from `mesh.charts`, defaulting to the official chart repositories. */
@@ -24,7 +28,12 @@ export function readMeshCharts(config: Config): MeshCharts {
     istioBase: read(config, 'istioBase', { chart: 'base', repo: ISTIO_REPO }),
     istiod: read(config, 'istiod', { chart: 'istiod', repo: ISTIO_REPO }),
     gateway: read(config, 'gateway', { chart: 'gateway', repo: ISTIO_REPO }),
-    tailscaleOperator: read(config, 'tailscaleOperator', { chart: 'tailscale-operator', repo: TAILSCALE_REPO }),
-    tailscaleOperatorCrds: config.getOptionalString('mesh.charts.tailscaleOperatorCrds'),
+    tailscaleOperator: read(config, 'tailscaleOperator', {
+      chart: 'tailscale-operator',
+      repo: TAILSCALE_REPO,
+    }),
+    tailscaleOperatorCrds: config.getOptionalString(
+      'mesh.charts.tailscaleOperatorCrds',
+    ),
   };
 }

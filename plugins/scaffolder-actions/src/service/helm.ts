@@ -55,7 +55,10 @@ export function redactSecretManifests(manifests: string): string {
       if (obj.kind === 'Secret') {
         for (const key of ['data', 'stringData'] as const) {
           const data = obj[key] as Record<string, unknown> | undefined;
-          if (data) obj[key] = Object.fromEntries(Object.keys(data).map(k => [k, REDACTED]));
+          if (data)
+            obj[key] = Object.fromEntries(
+              Object.keys(data).map(k => [k, REDACTED]),
+            );
         }
       }
       return stringify(obj);
@@ -74,7 +77,11 @@ export class Helm {
   private async withFiles<T>(
     opts: HelmRunOptions,
     values: Record<string, unknown> | undefined,
-    fn: (files: { kubeconfig: string; values?: string; dir: string }) => Promise<T>,
+    fn: (files: {
+      kubeconfig: string;
+      values?: string;
+      dir: string;
+    }) => Promise<T>,
   ): Promise<T> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tailmesh-helm-'));
     try {
@@ -92,7 +99,11 @@ export class Helm {
     }
   }
 
-  private run(args: string[], dir: string, opts: HelmRunOptions): Promise<string> {
+  private run(
+    args: string[],
+    dir: string,
+    opts: HelmRunOptions,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
       execFile(
         this.binary,
@@ -113,7 +124,11 @@ export class Helm {
           if (err) {
             const secrets = opts.secrets ?? [];
             const message = scrub((stderr || err.message).trim(), secrets);
-            reject(new Error(`helm ${args[0]} on ${opts.cluster} failed: ${message}`));
+            reject(
+              new Error(
+                `helm ${args[0]} on ${opts.cluster} failed: ${message}`,
+              ),
+            );
           } else {
             resolve(stdout);
           }
@@ -130,14 +145,48 @@ export class Helm {
     ];
   }
 
-  private async deployed(spec: HelmReleaseSpec, kubeconfig: string, dir: string, opts: HelmRunOptions) {
+  private async deployed(
+    spec: HelmReleaseSpec,
+    kubeconfig: string,
+    dir: string,
+    opts: HelmRunOptions,
+  ) {
     const list = JSON.parse(
-      await this.run(['list', '--kubeconfig', kubeconfig, '-n', spec.namespace, '--filter', `^${spec.release}$`, '-a', '-o', 'json'], dir, opts),
+      await this.run(
+        [
+          'list',
+          '--kubeconfig',
+          kubeconfig,
+          '-n',
+          spec.namespace,
+          '--filter',
+          `^${spec.release}$`,
+          '-a',
+          '-o',
+          'json',
+        ],
+        dir,
+        opts,
+      ),
     ) as DeployedRelease[];
     const release = list.find(r => r.name === spec.release);
     if (!release) return undefined;
     const values = JSON.parse(
-      await this.run(['get', 'values', spec.release, '--kubeconfig', kubeconfig, '-n', spec.namespace, '-o', 'json'], dir, opts),
+      await this.run(
+        [
+          'get',
+          'values',
+          spec.release,
+          '--kubeconfig',
+          kubeconfig,
+          '-n',
+          spec.namespace,
+          '-o',
+          'json',
+        ],
+        dir,
+        opts,
+      ),
     ) as Record<string, unknown> | null;
     return { release, values: values ?? {} };
   }
@@ -146,8 +195,16 @@ export class Helm {
    * The chart's name-version as helm records it, so an unchanged release is recognised without
    * a new revision (helm upgrade always makes one).
    */
-  private async chartVersion(spec: HelmReleaseSpec, dir: string, opts: HelmRunOptions): Promise<string> {
-    const meta = await this.run(['show', 'chart', ...this.chartArgs(spec.chart)], dir, opts);
+  private async chartVersion(
+    spec: HelmReleaseSpec,
+    dir: string,
+    opts: HelmRunOptions,
+  ): Promise<string> {
+    const meta = await this.run(
+      ['show', 'chart', ...this.chartArgs(spec.chart)],
+      dir,
+      opts,
+    );
     const name = /^name:\s*(\S+)/m.exec(meta)?.[1];
     const version = /^version:\s*(\S+)/m.exec(meta)?.[1];
     return `${name}-${version}`;
@@ -163,46 +220,97 @@ export class Helm {
     opts: HelmRunOptions & { dryRun?: boolean },
   ): Promise<{ outcome: HelmOutcome; manifests?: string }> {
     return this.withFiles(opts, spec.values, async files => {
-      const current = await this.deployed(spec, files.kubeconfig, files.dir, opts);
+      const current = await this.deployed(
+        spec,
+        files.kubeconfig,
+        files.dir,
+        opts,
+      );
       const chartVersion = await this.chartVersion(spec, files.dir, opts);
       if (
         current?.release.status === 'deployed' &&
         current.release.chart === chartVersion &&
-        isDeepStrictEqual(current.values, JSON.parse(JSON.stringify(spec.values)))
+        isDeepStrictEqual(
+          current.values,
+          JSON.parse(JSON.stringify(spec.values)),
+        )
       ) {
-        opts.logger.info(`${opts.cluster}: helm release ${spec.namespace}/${spec.release} (${chartVersion}) unchanged`);
+        opts.logger.info(
+          `${opts.cluster}: helm release ${spec.namespace}/${spec.release} (${chartVersion}) unchanged`,
+        );
         return { outcome: 'unchanged' as const };
       }
       const args = [
-        'upgrade', spec.release, ...this.chartArgs(spec.chart),
-        '--install', '--kubeconfig', files.kubeconfig, '-n', spec.namespace, '--create-namespace',
-        '-f', files.values!,
+        'upgrade',
+        spec.release,
+        ...this.chartArgs(spec.chart),
+        '--install',
+        '--kubeconfig',
+        files.kubeconfig,
+        '-n',
+        spec.namespace,
+        '--create-namespace',
+        '-f',
+        files.values!,
         ...(opts.dryRun ? ['--dry-run=server', '-o', 'json'] : []),
       ];
       const out = await this.run(args, files.dir, opts);
       const outcome: HelmOutcome = current ? 'upgraded' : 'installed';
       if (opts.dryRun) {
-        const manifest = (JSON.parse(out) as { manifest?: string }).manifest ?? '';
-        opts.logger.info(`${opts.cluster}: helm release ${spec.namespace}/${spec.release} would be ${outcome} (dry run, ${chartVersion})`);
-        return { outcome, manifests: scrub(redactSecretManifests(manifest), opts.secrets ?? []) };
+        const manifest =
+          (JSON.parse(out) as { manifest?: string }).manifest ?? '';
+        opts.logger.info(
+          `${opts.cluster}: helm release ${spec.namespace}/${spec.release} would be ${outcome} (dry run, ${chartVersion})`,
+        );
+        return {
+          outcome,
+          manifests: scrub(redactSecretManifests(manifest), opts.secrets ?? []),
+        };
       }
-      opts.logger.info(`${opts.cluster}: helm release ${spec.namespace}/${spec.release} ${outcome} (${chartVersion})`);
+      opts.logger.info(
+        `${opts.cluster}: helm release ${spec.namespace}/${spec.release} ${outcome} (${chartVersion})`,
+      );
       return { outcome };
     });
   }
 
   /** `helm uninstall`, a no-op when the release is not there. */
-  async uninstall(release: string, namespace: string, opts: HelmRunOptions & { dryRun?: boolean }): Promise<boolean> {
+  async uninstall(
+    release: string,
+    namespace: string,
+    opts: HelmRunOptions & { dryRun?: boolean },
+  ): Promise<boolean> {
     return this.withFiles(opts, undefined, async files => {
-      const current = await this.deployed({ release, namespace, chart: { chart: '' }, values: {} }, files.kubeconfig, files.dir, opts);
+      const current = await this.deployed(
+        { release, namespace, chart: { chart: '' }, values: {} },
+        files.kubeconfig,
+        files.dir,
+        opts,
+      );
       if (!current) {
-        opts.logger.info(`${opts.cluster}: helm release ${namespace}/${release} absent, unchanged`);
+        opts.logger.info(
+          `${opts.cluster}: helm release ${namespace}/${release} absent, unchanged`,
+        );
         return false;
       }
       if (!opts.dryRun) {
-        await this.run(['uninstall', release, '--kubeconfig', files.kubeconfig, '-n', namespace, '--wait'], files.dir, opts);
+        await this.run(
+          [
+            'uninstall',
+            release,
+            '--kubeconfig',
+            files.kubeconfig,
+            '-n',
+            namespace,
+            '--wait',
+          ],
+          files.dir,
+          opts,
+        );
       }
-      opts.logger.info(`${opts.cluster}: helm release ${namespace}/${release} uninstalled${opts.dryRun ? ' (dry run)' : ''}`);
+      opts.logger.info(
+        `${opts.cluster}: helm release ${namespace}/${release} uninstalled${opts.dryRun ? ' (dry run)' : ''}`,
+      );
       return true;
     });
   }

@@ -9,7 +9,12 @@ export const isConflict = (e: unknown) => statusOf(e) === 409;
  * Rethrows a Kubernetes client error as an Error whose message names the cluster and the cause in
  * plain words (never the request, so no token can leak through it).
  */
-export function clusterFailure(cluster: string, url: string, what: string, e: unknown): Error {
+export function clusterFailure(
+  cluster: string,
+  url: string,
+  what: string,
+  e: unknown,
+): Error {
   const described = describeClusterError(cluster, url, e);
   const body = (e as { body?: unknown })?.body;
   let detail = '';

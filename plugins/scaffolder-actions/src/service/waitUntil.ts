@@ -16,8 +16,17 @@ export interface WaitOptions {
  * on timeout fails with the last progress line, so a stuck wait says what was missing.
  */
 export async function waitUntil<T>(
-  check: () => Promise<{ done: true; value: T } | { done: false; progress: string }>,
-  { what, timeoutSeconds, logger, signal, intervalMs = 500, progressEveryMs = 5000 }: WaitOptions,
+  check: () => Promise<
+    { done: true; value: T } | { done: false; progress: string }
+  >,
+  {
+    what,
+    timeoutSeconds,
+    logger,
+    signal,
+    intervalMs = 500,
+    progressEveryMs = 5000,
+  }: WaitOptions,
 ): Promise<T> {
   const started = Date.now();
   let lastLog = started;
@@ -33,10 +42,14 @@ export async function waitUntil<T>(
     }
     const elapsed = Date.now() - started;
     if (elapsed > timeoutSeconds * 1000) {
-      throw new Error(`Timed out after ${timeoutSeconds}s waiting for ${what}: ${progress}`);
+      throw new Error(
+        `Timed out after ${timeoutSeconds}s waiting for ${what}: ${progress}`,
+      );
     }
     if (Date.now() - lastLog >= progressEveryMs) {
-      logger.info(`still waiting for ${what} (${Math.round(elapsed / 1000)}s): ${progress}`);
+      logger.info(
+        `still waiting for ${what} (${Math.round(elapsed / 1000)}s): ${progress}`,
+      );
       lastLog = Date.now();
     }
     await sleep(intervalMs, undefined, { signal });

@@ -3,14 +3,20 @@ import { stringify } from 'yaml';
 
 export const examples: TemplateExample[] = [
   {
-    description: 'Install istiod in cluster east as a primary of mesh mesh1 on network east-net',
+    description:
+      'Install istiod in cluster east as a primary of mesh mesh1 on network east-net',
     example: stringify({
       steps: [
         {
           id: 'istio',
           action: 'mesh:istio:install',
           name: 'Install Istio',
-          input: { cluster: 'east', meshId: 'mesh1', network: 'east-net', timeoutSeconds: 600 },
+          input: {
+            cluster: 'east',
+            meshId: 'mesh1',
+            network: 'east-net',
+            timeoutSeconds: 600,
+          },
         },
       ],
     }),

@@ -15,7 +15,13 @@ import { ChangeSet } from '../../service/changes';
 import { waitForDeploymentAvailable } from '../../service/deployments';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput, meshIdInput, networkInput, timeoutInput } from '../inputs';
+import {
+  checkInputs,
+  clusterInput,
+  meshIdInput,
+  networkInput,
+  timeoutInput,
+} from '../inputs';
 import { examples } from './install.examples';
 
 export const ISTIO_INSTALL_ACTION_ID = 'mesh:istio:install';
@@ -39,14 +45,27 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {
-        changed: z => z.boolean().describe('Whether anything was (or in a dry run would be) changed'),
-        changes: z => z.array(z.string()).describe('One line per object or helm release, with its outcome'),
-        manifests: z => z.string().optional().describe('Dry run only: what would be applied'),
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether anything was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z
+            .array(z.string())
+            .describe('One line per object or helm release, with its outcome'),
+        manifests: z =>
+          z.string().optional().describe('Dry run only: what would be applied'),
       },
     },
     async handler(ctx) {
       const { cluster, meshId, network, timeoutSeconds } = ctx.input;
-      checkInputs(ctx.input, { cluster: validateClusterName, meshId: validateMeshId, network: validateNetwork });
+      checkInputs(ctx.input, {
+        cluster: validateClusterName,
+        meshId: validateMeshId,
+        network: validateNetwork,
+      });
       const target = targetCluster(deps, cluster);
       const dryRun = ctx.isDryRun ?? false;
       const changes = new ChangeSet();
@@ -65,17 +84,33 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
           {
             apiVersion: 'v1',
             kind: 'Namespace',
-            metadata: { name: ISTIO_NAMESPACE, labels: { [LABEL_ISTIO_NETWORK]: network, [LABEL_MESH_ID]: meshId } },
+            metadata: {
+              name: ISTIO_NAMESPACE,
+              labels: {
+                [LABEL_ISTIO_NETWORK]: network,
+                [LABEL_MESH_ID]: meshId,
+              },
+            },
           },
           { cluster, logger: ctx.logger, dryRun },
         );
         changes.object(cluster, ns, dryRun);
       } catch (e) {
-        throw clusterFailure(cluster, target.connection.url, `Labelling namespace ${ISTIO_NAMESPACE}`, e);
+        throw clusterFailure(
+          cluster,
+          target.connection.url,
+          `Labelling namespace ${ISTIO_NAMESPACE}`,
+          e,
+        );
       }
 
       const base = await deps.helm.upgradeInstall(
-        { release: ISTIO_BASE_RELEASE, namespace: ISTIO_NAMESPACE, chart: deps.charts.istioBase, values: {} },
+        {
+          release: ISTIO_BASE_RELEASE,
+          namespace: ISTIO_NAMESPACE,
+          chart: deps.charts.istioBase,
+          values: {},
+        },
         helmOpts,
       );
       changes.helm(cluster, ISTIO_BASE_RELEASE, base.outcome, base.manifests);
@@ -85,19 +120,30 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
           release: ISTIOD_RELEASE,
           namespace: ISTIO_NAMESPACE,
           chart: deps.charts.istiod,
-          values: { global: { meshID: meshId, multiCluster: { clusterName: cluster }, network } },
+          values: {
+            global: {
+              meshID: meshId,
+              multiCluster: { clusterName: cluster },
+              network,
+            },
+          },
         },
         helmOpts,
       );
       changes.helm(cluster, ISTIOD_RELEASE, istiod.outcome, istiod.manifests);
 
       if (!dryRun) {
-        await waitForDeploymentAvailable(target.kc, ISTIO_NAMESPACE, ISTIOD_DEPLOYMENT, {
-          cluster,
-          timeoutSeconds,
-          logger: ctx.logger,
-          signal: ctx.signal,
-        });
+        await waitForDeploymentAvailable(
+          target.kc,
+          ISTIO_NAMESPACE,
+          ISTIOD_DEPLOYMENT,
+          {
+            cluster,
+            timeoutSeconds,
+            logger: ctx.logger,
+            signal: ctx.signal,
+          },
+        );
       }
 
       ctx.output('changed', changes.changed);

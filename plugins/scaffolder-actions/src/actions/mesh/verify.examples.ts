@@ -10,13 +10,17 @@ export const examples: TemplateExample[] = [
           id: 'verify',
           action: 'mesh:verify',
           name: 'Verify the mesh',
-          input: { members: ['east', 'west', 'central'], tailnet: 'tail1234.ts.net' },
+          input: {
+            members: ['east', 'west', 'central'],
+            tailnet: 'tail1234.ts.net',
+          },
         },
       ],
     }),
   },
   {
-    description: 'Verify the mesh including the cluster that just joined (members from an earlier step)',
+    description:
+      'Verify the mesh including the cluster that just joined (members from an earlier step)',
     example: stringify({
       steps: [
         {

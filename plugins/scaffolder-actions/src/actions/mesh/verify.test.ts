@@ -19,18 +19,26 @@ const run = (input: Record<string, unknown>) =>
 
 describe('mesh:verify input checks', () => {
   it('rejects an invalid member name before reading any cluster', async () => {
-    await expect(run({ members: ['East_1'] })).rejects.toThrow(/Invalid input: members "East_1"/);
+    await expect(run({ members: ['East_1'] })).rejects.toThrow(
+      /Invalid input: members "East_1"/,
+    );
   });
 
   it('rejects a member listed twice', async () => {
-    await expect(run({ members: ['east', 'east'] })).rejects.toThrow('members lists a cluster twice');
+    await expect(run({ members: ['east', 'east'] })).rejects.toThrow(
+      'members lists a cluster twice',
+    );
   });
 
   it('rejects a member that is not configured', async () => {
-    await expect(run({ members: ['east', 'west'] })).rejects.toThrow(/Unknown cluster "west"/);
+    await expect(run({ members: ['east', 'west'] })).rejects.toThrow(
+      /Unknown cluster "west"/,
+    );
   });
 
   it('rejects an invalid tailnet', async () => {
-    await expect(run({ members: ['east'], tailnet: 'no_dots' })).rejects.toThrow(/tailnet "no_dots"/);
+    await expect(
+      run({ members: ['east'], tailnet: 'no_dots' }),
+    ).rejects.toThrow(/tailnet "no_dots"/);
   });
 });

@@ -28,50 +28,93 @@ export function createVerifyAction(deps: MeshActionDeps) {
     supportsDryRun: true,
     schema: {
       input: {
-        members: z => z.array(clusterInput(z)).min(1).describe('Every cluster that should be a member of the mesh'),
-        tailnet: z => tailnetInput(z).optional().describe('The tailnet MagicDNS domain; default mesh.tailscale.dnsName'),
+        members: z =>
+          z
+            .array(clusterInput(z))
+            .min(1)
+            .describe('Every cluster that should be a member of the mesh'),
+        tailnet: z =>
+          tailnetInput(z)
+            .optional()
+            .describe(
+              'The tailnet MagicDNS domain; default mesh.tailscale.dnsName',
+            ),
       },
       output: {
         ok: z => z.boolean().describe('True when no error was found'),
-        problems: z => z.array(z.string()).describe('Each error finding, with its fix'),
+        problems: z =>
+          z.array(z.string()).describe('Each error finding, with its fix'),
         findings: z =>
           z
-            .array(z.object({ id: z.string(), kind: z.string(), severity: z.string(), clusters: z.array(z.string()), message: z.string(), fix: z.string() }))
-            .describe('Every finding (errors, warnings, info), most severe first'),
+            .array(
+              z.object({
+                id: z.string(),
+                kind: z.string(),
+                severity: z.string(),
+                clusters: z.array(z.string()),
+                message: z.string(),
+                fix: z.string(),
+              }),
+            )
+            .describe(
+              'Every finding (errors, warnings, info), most severe first',
+            ),
       },
     },
     async handler(ctx) {
-      const tailnet = ctx.input.tailnet ?? deps.config.getOptionalString('mesh.tailscale.dnsName');
-      checkInputs({ ...ctx.input, tailnet }, { members: validateClusterName, tailnet: validateTailnet });
+      const tailnet =
+        ctx.input.tailnet ??
+        deps.config.getOptionalString('mesh.tailscale.dnsName');
+      checkInputs(
+        { ...ctx.input, tailnet },
+        { members: validateClusterName, tailnet: validateTailnet },
+      );
       const members = [...new Set(ctx.input.members)];
-      if (members.length !== ctx.input.members.length) throw new InputError('members lists a cluster twice');
+      if (members.length !== ctx.input.members.length)
+        throw new InputError('members lists a cluster twice');
       const targets = members.map(name => targetCluster(deps, name));
 
-      const snapshots = await Promise.all(targets.map(t => readClusterSnapshot(t.kc, t.name, { tailnet })));
+      const snapshots = await Promise.all(
+        targets.map(t => readClusterSnapshot(t.kc, t.name, { tailnet })),
+      );
       const problems: string[] = [];
       for (const s of snapshots) {
         if (s.error) problems.push(`${s.error.message}`);
         else if (!isMeshMember(s)) {
-          problems.push(`${s.cluster} is not a mesh member: ${s.istiod ? 'istio-system has no network label' : 'istiod is not installed'} (fix: run mesh:istio:install)`);
+          problems.push(
+            `${s.cluster} is not a mesh member: ${s.istiod ? 'istio-system has no network label' : 'istiod is not installed'} (fix: run mesh:istio:install)`,
+          );
         }
       }
       const findings: AuditFinding[] = auditMesh(snapshots);
       for (const f of findings) {
         ctx.logger.info(`${f.severity}: ${f.message}`);
-        if (f.severity === 'error') problems.push(`${f.message} (fix: ${f.fix})`);
+        if (f.severity === 'error')
+          problems.push(`${f.message} (fix: ${f.fix})`);
       }
       const { matrix } = membershipMatrix(snapshots);
       for (const row of matrix) {
-        ctx.logger.info(row.map(c => `${c.from}->${c.to}: secret ${c.remoteSecret}, networks ${c.gatewayInMeshNetworks}`).join('; '));
+        ctx.logger.info(
+          row
+            .map(
+              c =>
+                `${c.from}->${c.to}: secret ${c.remoteSecret}, networks ${c.gatewayInMeshNetworks}`,
+            )
+            .join('; '),
+        );
       }
 
       ctx.output('ok', problems.length === 0);
       ctx.output('problems', problems);
       ctx.output('findings', findings);
       if (problems.length) {
-        throw new Error(`The mesh of ${members.join(', ')} is not healthy:\n- ${problems.join('\n- ')}`);
+        throw new Error(
+          `The mesh of ${members.join(', ')} is not healthy:\n- ${problems.join('\n- ')}`,
+        );
       }
-      ctx.logger.info(`The mesh of ${members.join(', ')} verified: no error found`);
+      ctx.logger.info(
+        `The mesh of ${members.join(', ')} verified: no error found`,
+      );
     },
   });
 }

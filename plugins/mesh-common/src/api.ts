@@ -1,0 +1,291 @@
+/**
+ * Kinds of failure when talking to a cluster, so the UI can suggest the right fix instead of
+ * showing a raw error.
+ *
+ * @public
+ */
+export const CLUSTER_ERROR_KINDS = [
+  'unauthorized',
+  'forbidden',
+  'tls',
+  'timeout',
+  'dns',
+  'connection-refused',
+  'unknown',
+] as const;
+
+/**
+ * One of {@link CLUSTER_ERROR_KINDS}.
+ *
+ * @public
+ */
+export type ClusterErrorKind = (typeof CLUSTER_ERROR_KINDS)[number];
+
+/**
+ * Why a cluster could not be read. `message` is for people and never contains credentials.
+ *
+ * @public
+ */
+export interface ClusterError {
+  kind: ClusterErrorKind;
+  message: string;
+}
+
+/**
+ * Whether the backend's view of a cluster is current.
+ *
+ * @public
+ */
+export interface ClusterSyncHealth {
+  /** `syncing` until the first read completes; `error` when the latest read failed. */
+  state: 'ok' | 'syncing' | 'error';
+  /** ISO 8601 time of the last successful read. */
+  lastSyncAt?: string;
+  /** Set exactly when `state` is `error`. */
+  error?: ClusterError;
+}
+
+/**
+ * What the backend knows about one cluster. Fields read from the cluster keep their last known
+ * value while `sync.state` is `error`.
+ *
+ * @public
+ */
+export interface MeshClusterStatus {
+  name: string;
+  /** Whether the cluster has joined the mesh (as opposed to being only configured). */
+  member: boolean;
+  network: string;
+  region: string;
+  zone: string;
+  istiod: {
+    installed: boolean;
+    ready: boolean;
+    /** Istio version of the running istiod. */
+    version?: string;
+    replicas: { ready: number; desired: number };
+  };
+  gateway: {
+    /** Tailnet IP of the east-west gateway, once the operator has assigned one. */
+    address?: string;
+    /** MagicDNS name of the east-west gateway. */
+    hostname?: string;
+    ready: boolean;
+  };
+  operator: { installed: boolean; ready: boolean };
+  /**
+   * SHA-256 of the DER-encoded mesh root certificate the cluster trusts, as uppercase hex pairs
+   * separated by colons (the form of Node's `X509Certificate.fingerprint256` and `openssl x509
+   * -fingerprint -sha256`).
+   */
+  rootFingerprint?: string;
+  /** Mesh ID istiod runs with. */
+  meshId?: string;
+  /** Clusters this cluster holds remote secrets for, sorted. */
+  knownPeers: string[];
+  sync: ClusterSyncHealth;
+}
+
+/**
+ * Response listing every configured cluster's status.
+ *
+ * @public
+ */
+export interface ClustersResponse {
+  clusters: MeshClusterStatus[];
+  /** ISO 8601 time the response was assembled. */
+  generatedAt: string;
+}
+
+/**
+ * How one member (`from`) sees another (`to`) in the membership matrix. Both fields are
+ * `not-applicable` on the diagonal; `gatewayInMeshNetworks` is also `not-applicable` when `from`
+ * does not use meshNetworks (istiod then discovers gateways from their Services).
+ *
+ * @public
+ */
+export interface MembershipCell {
+  from: string;
+  to: string;
+  /** Whether `from` holds a remote secret for `to`. */
+  remoteSecret: 'present' | 'missing' | 'not-applicable';
+  /** Whether `from`'s meshNetworks routes to `to` through `to`'s current gateway address. */
+  gatewayInMeshNetworks:
+    'present' | 'missing' | 'wrong-address' | 'not-applicable';
+}
+
+/**
+ * Kinds of audit finding, from the most to the least fundamental; sorting follows this order.
+ *
+ * @public
+ */
+export const AUDIT_FINDING_KINDS = [
+  'root-ca-mismatch',
+  'one-way-remote-secret',
+  'remote-secret-for-non-member',
+  'mesh-id-clash',
+  'network-clash',
+  'gateway-without-address',
+  'istiod-not-ready',
+  'mesh-networks-missing-member',
+  'mesh-networks-wrong-address',
+  'remote-secrets-missing',
+  'egress-missing',
+  'operator-not-ready',
+  'tailnet-dns-missing',
+  'grant-too-broad',
+] as const;
+
+/**
+ * One of {@link AUDIT_FINDING_KINDS}.
+ *
+ * @public
+ */
+export type AuditFindingKind = (typeof AUDIT_FINDING_KINDS)[number];
+
+/**
+ * Severities of audit findings, from the most to the least severe.
+ *
+ * @public
+ */
+export const AUDIT_SEVERITIES = ['error', 'warning', 'info'] as const;
+
+/**
+ * One of {@link AUDIT_SEVERITIES}.
+ *
+ * @public
+ */
+export type AuditSeverity = (typeof AUDIT_SEVERITIES)[number];
+
+/**
+ * A problem the membership audit found.
+ *
+ * @public
+ */
+export interface AuditFinding {
+  /** Stable across runs while the problem persists; see `auditFindingId`. */
+  id: string;
+  kind: AuditFindingKind;
+  severity: AuditSeverity;
+  /**
+   * Clusters involved: the one where the problem shows first (for directional kinds such as
+   * `one-way-remote-secret`, the one missing something), then the others in name order.
+   */
+  clusters: string[];
+  message: string;
+  /** What to do about it, in one or two sentences. */
+  fix: string;
+}
+
+/**
+ * Response with the membership matrix and the audit's findings.
+ *
+ * @public
+ */
+export interface MembershipResponse {
+  /** Member clusters, sorted; the order of the matrix's rows and columns. */
+  clusters: string[];
+  /** `matrix[i][j]` is the cell from `clusters[i]` to `clusters[j]`. */
+  matrix: MembershipCell[][];
+  findings: AuditFinding[];
+  /** ISO 8601 time the response was assembled. */
+  generatedAt: string;
+}
+
+/**
+ * Endpoint counts of a Service in one locality.
+ *
+ * @public
+ */
+export interface ZoneEndpoints {
+  /** Empty when the nodes carry no zone label. */
+  zone: string;
+  /** Empty when the nodes carry no region label. */
+  region: string;
+  ready: number;
+  notReady: number;
+}
+
+/**
+ * A Service as found in one cluster.
+ *
+ * @public
+ */
+export interface ServiceEndpointsInCluster {
+  cluster: string;
+  /** Whether the cluster could be read (its sync state is `ok`). */
+  reachable: boolean;
+  /** Why the cluster could not be read; set only when `reachable` is false. */
+  error?: ClusterError;
+  /** Whether the Service exists in this cluster with at least one ready endpoint. */
+  serving: boolean;
+  endpoints: { ready: number; notReady: number };
+  zones: ZoneEndpoints[];
+  network: string;
+}
+
+/**
+ * How requests for the Service leave one cluster: to local endpoints, through another cluster's
+ * east-west gateway, or nowhere.
+ *
+ * @public
+ */
+export interface ServiceRoute {
+  fromCluster: string;
+  via: 'local' | 'gateway' | 'unreachable';
+  /** Set when `via` is `gateway`. */
+  gateway?: { cluster: string; address: string };
+}
+
+/**
+ * Totals over the reachable clusters of a {@link ServiceStatusResponse}.
+ *
+ * @public
+ */
+export interface ServiceStatusSummary {
+  servingClusters: number;
+  totalClusters: number;
+  readyEndpoints: number;
+  totalEndpoints: number;
+}
+
+/**
+ * Response with one Service's status across the mesh.
+ *
+ * @public
+ */
+export interface ServiceStatusResponse {
+  namespace: string;
+  name: string;
+  clusters: ServiceEndpointsInCluster[];
+  routes: ServiceRoute[];
+  summary: ServiceStatusSummary;
+}
+
+/**
+ * Something that changed in the mesh's membership or audit.
+ *
+ * @public
+ */
+export interface MembershipHistoryEvent {
+  id: string;
+  /** ISO 8601 time of the change. */
+  at: string;
+  /** The cluster concerned; absent for mesh-wide events. */
+  cluster?: string;
+  kind: 'joined' | 'left' | 'finding-raised' | 'finding-cleared';
+  /** The finding's {@link AuditFinding.id}, for `finding-*` events. */
+  findingId?: string;
+  message: string;
+}
+
+/**
+ * One page of membership history, newest events first.
+ *
+ * @public
+ */
+export interface HistoryResponse {
+  events: MembershipHistoryEvent[];
+  /** Opaque token to request the next (older) page; absent on the last page. */
+  nextCursor?: string;
+}
