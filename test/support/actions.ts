@@ -31,6 +31,7 @@ export async function runAction(
     dryRun?: boolean;
     secrets?: Record<string, string>;
     checkpoints?: Map<string, unknown>;
+    signal?: AbortSignal;
   } = {},
 ): Promise<ActionRun> {
   const logs: string[] = [];
@@ -43,6 +44,7 @@ export async function runAction(
       secrets: opts.secrets,
     }),
     isDryRun: opts.dryRun ?? false,
+    signal: opts.signal,
     output: (name: string, value: unknown) => {
       output[name] = value;
     },

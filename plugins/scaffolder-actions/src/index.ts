@@ -12,3 +12,7 @@ export {
   ISTIO_INSTALL_ACTION_ID,
 } from './actions/istio/install';
 export { createVerifyAction, VERIFY_ACTION_ID } from './actions/mesh/verify';
+export { createCaIssueIntermediateAction, CA_ISSUE_INTERMEDIATE_ACTION_ID } from './actions/ca/issueIntermediate';
+export { createIstioCreateRemoteSecretsAction, ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID } from './actions/istio/createRemoteSecrets';
+export { createIstioDeployEastWestGatewayAction, ISTIO_DEPLOY_EAST_WEST_GATEWAY_ACTION_ID } from './actions/istio/deployEastWestGateway';
+export { createIstioConfigureNetworksAction, ISTIO_CONFIGURE_NETWORKS_ACTION_ID } from './actions/istio/configureNetworks';

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ConfigReader } from '@backstage/config';
 import { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { createMeshActionDeps } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
-// Not exported from the package index yet; the factory is registered there separately.
-import { createCaIssueIntermediateAction } from '../../../plugins/scaffolder-actions/src/actions/ca/issueIntermediate';
+import {
+  createCaIssueIntermediateAction,
+  createMeshActionDeps,
+} from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import { issueIntermediateCa, loadCa } from '../../../plugins/scaffolder-actions/src/actions/ca/certificates';
 import { cacertsData, cacertsSecret } from '../../../plugins/scaffolder-actions/src/actions/ca/cacerts';
 import { ActionRun, expectNoSecrets, runAction } from '../../support/actions';
@@ -17,13 +18,13 @@ import { kubeConfig, testbed } from '../../support/testbed';
 
 const run = promisify(execFile);
 
-// cluster5 is this file's; cluster6 is read in dry runs only (see support/globalSetup.ts).
-const cluster = 'cluster5';
+// cluster8 is this file's; cluster6 is read in dry runs only (see support/globalSetup.ts).
+const cluster = 'cluster8';
 const SECRET_STORE = { namespace: 'tailmesh-ca', name: 'mesh-root-ca' };
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** testbedConfig() with its file store moved to a directory no other test file uses. */
-function configWithStore(store: Record<string, unknown>) {
+/** testbedConfig() with another root CA store (the shared one may hold another file's root). */
+function configWithStore(store: { type: string; [key: string]: string }) {
   const appConfig = testbedAppConfig();
   return new ConfigReader({ ...appConfig, mesh: { ...appConfig.mesh, ca: { store } } });
 }
@@ -153,7 +154,7 @@ describe('mesh:ca:issue-intermediate', () => {
         expect(rootSki).toBeDefined();
 
         const text = await openssl(dir, ['x509', '-in', 'ca-cert.pem', '-noout', '-text']);
-        expect(text).toMatch(/Subject: O = Istio, CN = Intermediate CA, L = cluster5\n/);
+        expect(text).toMatch(/Subject: O = Istio, CN = Intermediate CA, L = cluster8\n/);
         expect(text).toMatch(/Issuer: O = Istio, CN = Root CA\n/);
         expect(text).toContain('Signature Algorithm: sha256WithRSAEncryption');
         expect(text).toContain('Public-Key: (4096 bit)');
@@ -257,7 +258,7 @@ describe('mesh:ca:issue-intermediate', () => {
     keyPems.push(decode(store, 'root-key.pem'));
     const rootCertPem = decode(store, 'root-cert.pem');
     expect(first.output.rootFingerprint).toBe(new X509Certificate(rootCertPem).fingerprint256);
-    expect(first.logs.join('\n')).toMatch(/cluster5: replacing Secret istio-system\/cacerts .* because its root \(.*\) is not the mesh root/);
+    expect(first.logs.join('\n')).toMatch(/cluster8: replacing Secret istio-system\/cacerts .* because its root \(.*\) is not the mesh root/);
 
     const secret = await readCacerts();
     keyPems.push(decode(secret, 'ca-key.pem'));

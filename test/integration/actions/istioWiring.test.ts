@@ -5,14 +5,13 @@ import {
   KubernetesObject,
 } from '@kubernetes/client-node';
 import {
+  createIstioConfigureNetworksAction,
+  createIstioCreateRemoteSecretsAction,
+  createIstioDeployEastWestGatewayAction,
   createIstioInstallAction,
   createMeshActionDeps,
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import { parse } from 'yaml';
-// Imported from source until the module's index exports them.
-import { createIstioConfigureNetworksAction } from '../../../plugins/scaffolder-actions/src/actions/istio/configureNetworks';
-import { createIstioCreateRemoteSecretsAction } from '../../../plugins/scaffolder-actions/src/actions/istio/createRemoteSecrets';
-import { createIstioDeployEastWestGatewayAction } from '../../../plugins/scaffolder-actions/src/actions/istio/deployEastWestGateway';
 import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
 import { helm, kubeConfig, testbed } from '../../support/testbed';

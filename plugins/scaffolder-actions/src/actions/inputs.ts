@@ -1,4 +1,5 @@
 import type { z as zod } from 'zod/v3';
+import { DEFAULT_TIMEOUT_SECONDS } from '../service/waitUntil';
 import { InputError } from '@backstage/errors';
 import {
   CLUSTER_NAME_MAX_LENGTH,
@@ -51,7 +52,7 @@ export const tailnetInput = (z: Z) =>
     .regex(DNS1123_SUBDOMAIN_PATTERN, 'must be a DNS name')
     .describe("The tailnet's MagicDNS domain, e.g. tail1234.ts.net");
 
-export const timeoutInput = (z: Z, defaultSeconds = 300) =>
+export const timeoutInput = (z: Z, defaultSeconds = DEFAULT_TIMEOUT_SECONDS) =>
   z
     .number()
     .int()

@@ -4,12 +4,19 @@ import { LoggerService } from '@backstage/backend-plugin-api';
 export interface WaitOptions {
   /** What is awaited, for the log and the timeout error ("istiod Available on east"). */
   what: string;
-  timeoutSeconds: number;
+  /**
+   * Undefined means the default: the scaffolder validates input against the JSON schema but
+   * does not fill in the schema's defaults, so an omitted `timeoutSeconds` arrives undefined.
+   */
+  timeoutSeconds: number | undefined;
   logger: LoggerService;
   signal?: AbortSignal;
   intervalMs?: number;
   progressEveryMs?: number;
 }
+
+/** The wait when an action's `timeoutSeconds` input is left out. */
+export const DEFAULT_TIMEOUT_SECONDS = 300;
 
 /**
  * Polls `check` until it reports done. Logs what it is still waiting for every few seconds, and
@@ -21,7 +28,7 @@ export async function waitUntil<T>(
   >,
   {
     what,
-    timeoutSeconds,
+    timeoutSeconds = DEFAULT_TIMEOUT_SECONDS,
     logger,
     signal,
     intervalMs = 500,

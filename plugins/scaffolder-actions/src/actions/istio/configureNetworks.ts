@@ -1,0 +1,395 @@
+import { NotFoundError } from '@backstage/errors';
+import { LoggerService } from '@backstage/backend-plugin-api';
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  V1ConfigMap,
+} from '@kubernetes/client-node';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import {
+  EAST_WEST_GATEWAY_SERVICE,
+  FIELD_MANAGER,
+  ISTIO_MESH_CONFIGMAP,
+  ISTIO_MESH_NETWORKS_KEY,
+  ISTIO_NAMESPACE,
+  ISTIOD_DEPLOYMENT,
+  LABEL_ISTIO_NETWORK,
+  MeshNetworkMember,
+  MeshNetworks,
+  desiredMeshNetworks,
+  eastWestGatewayFqdn,
+  validateClusterName,
+} from '@tailmesh/plugin-mesh-common';
+import { ChangeSet } from '../../service/changes';
+import { waitForDeploymentAvailable } from '../../service/deployments';
+import {
+  clusterFailure,
+  isConflict,
+  isNotFound,
+} from '../../service/kubeErrors';
+import {
+  MeshActionDeps,
+  TargetCluster,
+  targetCluster,
+} from '../../service/MeshActionDeps';
+import {
+  checkInputs,
+  clusterInput,
+  tailnetInput,
+  timeoutInput,
+} from '../inputs';
+import { examples } from './configureNetworks.examples';
+import { gatewayIngress, namespaceNetwork } from './eastWestGateway';
+import {
+  MeshNetworksState,
+  RESTARTED_AT_ANNOTATION,
+  compareMeshNetworks,
+  memberDiff,
+  meshNetworksCheckpointKey,
+  renderMeshNetworks,
+  rolloutRestartPatch,
+  withMeshNetworks,
+} from './meshNetworksConfig';
+import { assertClusterList, resolveTailnet } from './wiringInputs';
+
+export const ISTIO_CONFIGURE_NETWORKS_ACTION_ID =
+  'mesh:istio:configure-networks';
+
+/** Writers of the helm-owned ConfigMap racing us are rare; a few re-reads settle it. */
+const MAX_UPDATE_ATTEMPTS = 5;
+
+const CONFIGMAP = `ConfigMap ${ISTIO_NAMESPACE}/${ISTIO_MESH_CONFIGMAP} ${ISTIO_MESH_NETWORKS_KEY}`;
+const ISTIOD = `Deployment ${ISTIO_NAMESPACE}/${ISTIOD_DEPLOYMENT}`;
+
+interface MemberPlan {
+  target: TargetCluster;
+  configMap: V1ConfigMap;
+  state: MeshNetworksState;
+}
+
+/** Reads what meshNetworks needs from one member; a problem is returned, not thrown, to list them all. */
+async function readMember(
+  target: TargetCluster,
+  tailnet: string,
+): Promise<
+  { member: MeshNetworkMember; configMap: V1ConfigMap } | { problem: string }
+> {
+  const cluster = target.name;
+  const core = target.kc.makeApiClient(CoreV1Api);
+  const read = async <T>(
+    what: string,
+    fn: () => Promise<T>,
+  ): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw clusterFailure(
+        cluster,
+        target.connection.url,
+        `Reading ${what}`,
+        e,
+      );
+    }
+  };
+  const ns = await read(`namespace ${ISTIO_NAMESPACE}`, () =>
+    core.readNamespace({ name: ISTIO_NAMESPACE }),
+  );
+  const network = ns && namespaceNetwork(ns);
+  if (!network) {
+    return {
+      problem: `${cluster} has no network: namespace ${ISTIO_NAMESPACE} ${ns ? `has no ${LABEL_ISTIO_NETWORK} label` : 'does not exist'} (run mesh:istio:install)`,
+    };
+  }
+  const service = await read(
+    `Service ${ISTIO_NAMESPACE}/${EAST_WEST_GATEWAY_SERVICE}`,
+    () =>
+      core.readNamespacedService({
+        name: EAST_WEST_GATEWAY_SERVICE,
+        namespace: ISTIO_NAMESPACE,
+      }),
+  );
+  if (!service) {
+    return {
+      problem: `${cluster} has no east-west gateway address: Service ${ISTIO_NAMESPACE}/${EAST_WEST_GATEWAY_SERVICE} does not exist (run mesh:istio:deploy-eastwest-gateway)`,
+    };
+  }
+  const configMap = await read(
+    `ConfigMap ${ISTIO_NAMESPACE}/${ISTIO_MESH_CONFIGMAP}`,
+    () =>
+      core.readNamespacedConfigMap({
+        name: ISTIO_MESH_CONFIGMAP,
+        namespace: ISTIO_NAMESPACE,
+      }),
+  );
+  if (!configMap) {
+    return {
+      problem: `${cluster} has no ConfigMap ${ISTIO_NAMESPACE}/${ISTIO_MESH_CONFIGMAP} (run mesh:istio:install)`,
+    };
+  }
+  // Until the operator has exposed the gateway, its MagicDNS name is the one it asked for.
+  const gatewayAddress =
+    gatewayIngress(service.status?.loadBalancer?.ingress)?.hostname ??
+    eastWestGatewayFqdn(cluster, tailnet);
+  return { member: { cluster, network, gatewayAddress }, configMap };
+}
+
+/**
+ * Replaces only meshNetworks in the helm-owned ConfigMap. The update carries the resourceVersion
+ * it was computed from, so a concurrent writer makes it fail (409) instead of being overwritten;
+ * then the ConfigMap is read again and compared again.
+ */
+async function updateMeshNetworks(
+  target: TargetCluster,
+  initial: V1ConfigMap,
+  desired: MeshNetworks,
+  rendered: string,
+  logger: LoggerService,
+): Promise<'configured' | 'unchanged'> {
+  const core = target.kc.makeApiClient(CoreV1Api);
+  let configMap = initial;
+  for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+    if (compareMeshNetworks(configMap.data, desired).agrees) return 'unchanged';
+    // Without managedFields in the body the server keeps the others' ownership as it is.
+    const { managedFields, ...metadata } = configMap.metadata ?? {};
+    try {
+      await core.replaceNamespacedConfigMap({
+        name: ISTIO_MESH_CONFIGMAP,
+        namespace: ISTIO_NAMESPACE,
+        body: {
+          ...configMap,
+          metadata,
+          data: withMeshNetworks(configMap.data, rendered),
+        },
+        fieldManager: FIELD_MANAGER,
+      });
+      return 'configured';
+    } catch (e) {
+      if (!isConflict(e))
+        throw clusterFailure(
+          target.name,
+          target.connection.url,
+          `Updating ${CONFIGMAP}`,
+          e,
+        );
+      logger.info(
+        `${target.name}: ${CONFIGMAP} changed meanwhile (attempt ${attempt}/${MAX_UPDATE_ATTEMPTS}); reading it again`,
+      );
+    }
+    try {
+      configMap = await core.readNamespacedConfigMap({
+        name: ISTIO_MESH_CONFIGMAP,
+        namespace: ISTIO_NAMESPACE,
+      });
+    } catch (e) {
+      throw clusterFailure(
+        target.name,
+        target.connection.url,
+        `Reading ConfigMap ${ISTIO_NAMESPACE}/${ISTIO_MESH_CONFIGMAP}`,
+        e,
+      );
+    }
+  }
+  throw new Error(
+    `Updating ${CONFIGMAP} on ${target.name} failed: it kept changing under us (${MAX_UPDATE_ATTEMPTS} conflicts); run the step again`,
+  );
+}
+
+/** What `kubectl rollout restart` does: a new pod-template annotation, hence a new rollout. */
+async function restartIstiod(target: TargetCluster): Promise<string> {
+  const patch = rolloutRestartPatch(new Date());
+  try {
+    await KubernetesObjectApi.makeApiClient(target.kc).patch(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: ISTIOD_DEPLOYMENT, namespace: ISTIO_NAMESPACE },
+        ...patch,
+      },
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.StrategicMergePatch,
+    );
+  } catch (e) {
+    throw clusterFailure(
+      target.name,
+      target.connection.url,
+      `Restarting ${ISTIOD}`,
+      e,
+    );
+  }
+  return patch.spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION];
+}
+
+/**
+ * Step 8 of the recipe: every member's istiod learns every network and the tailnet address of
+ * its east-west gateway. istiod also learns gateways from the load-balancer status of Services
+ * labelled by `networkGateway`; meshNetworks states them explicitly, and once it is used every
+ * member must hold the same, complete one, or some networks see a partial mesh.
+ */
+export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
+  return createTemplateAction({
+    id: ISTIO_CONFIGURE_NETWORKS_ACTION_ID,
+    description:
+      "Writes the same meshNetworks (each member's network with its registry and east-west gateway address) into every member's istio ConfigMap, and restarts istiod where it changed.",
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        members: z =>
+          z
+            .array(
+              clusterInput(z, 'A mesh member (configured in mesh.clusters)'),
+            )
+            .min(1)
+            .describe(
+              'Every cluster of the mesh, each with Istio and an east-west gateway; all get the same meshNetworks',
+            ),
+        tailnet: z =>
+          tailnetInput(z)
+            .optional()
+            .describe(
+              "The tailnet's MagicDNS domain, e.g. tail1234.ts.net (default: mesh.tailscale.dnsName)",
+            ),
+        restartIstiod: z =>
+          z
+            .boolean()
+            .default(true)
+            .describe(
+              'Restart istiod in the members whose meshNetworks changed, as the recipe does (default true)',
+            ),
+        timeoutSeconds: z => timeoutInput(z),
+      },
+      output: {
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether anything was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z
+            .array(z.string())
+            .describe(
+              'One line per member ConfigMap and istiod restart, with its outcome',
+            ),
+        meshNetworks: z =>
+          z.string().describe('The meshNetworks every member now has (YAML)'),
+        diff: z =>
+          z
+            .string()
+            .describe(
+              'Per member whose meshNetworks changes: the diff of the ConfigMap key; empty when none',
+            ),
+        restarted: z =>
+          z
+            .array(z.string())
+            .describe(
+              'Members whose istiod was (or in a dry run would be) restarted',
+            ),
+      },
+    },
+    async handler(ctx) {
+      const { members, timeoutSeconds } = ctx.input;
+      const restart = ctx.input.restartIstiod ?? true;
+      checkInputs(ctx.input, { members: validateClusterName });
+      assertClusterList('members', members);
+      const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
+      const targets = members.map(name => targetCluster(deps, name));
+      const dryRun = ctx.isDryRun ?? false;
+
+      // Everything is read and computed before the first write: a member that is not ready
+      // leaves every ConfigMap as it was.
+      const found = await Promise.all(targets.map(t => readMember(t, tailnet)));
+      const problems = found.flatMap(f => ('problem' in f ? [f.problem] : []));
+      if (problems.length) {
+        throw new NotFoundError(
+          `Cannot configure meshNetworks, nothing was changed: ${problems.join('; ')}`,
+        );
+      }
+      const ready = found.map(f => f as Exclude<typeof f, { problem: string }>);
+      const desired = desiredMeshNetworks(ready.map(r => r.member));
+      const rendered = renderMeshNetworks(desired);
+      const plans: MemberPlan[] = ready.map((r, i) => ({
+        target: targets[i],
+        configMap: r.configMap,
+        state: compareMeshNetworks(r.configMap.data, desired),
+      }));
+
+      const changes = new ChangeSet();
+      const diffs: string[] = [];
+      const restarted: string[] = [];
+      for (const { target, configMap, state } of plans) {
+        const cluster = target.name;
+        if (state.unreadable)
+          ctx.logger.warn(
+            `${cluster}: ${CONFIGMAP} is not valid meshNetworks, replacing it: ${state.unreadable}`,
+          );
+        let outcome: 'configured' | 'unchanged';
+        if (dryRun) {
+          outcome = state.agrees ? 'unchanged' : 'configured';
+        } else {
+          // Through a checkpoint for every member, even one that agrees now: on a retried task
+          // the stored outcome says whether this task changed it, and so still owes a restart.
+          outcome = await ctx.checkpoint({
+            key: meshNetworksCheckpointKey('update', cluster, rendered),
+            fn: () =>
+              updateMeshNetworks(
+                target,
+                configMap,
+                desired,
+                rendered,
+                ctx.logger,
+              ),
+          });
+        }
+        ctx.logger.info(
+          `${cluster}: ${CONFIGMAP} ${outcome}${dryRun ? ' (dry run)' : ''}`,
+        );
+        changes.note(cluster, `${CONFIGMAP} ${outcome}`);
+        if (outcome === 'unchanged') continue;
+        diffs.push(
+          memberDiff(
+            cluster,
+            `${ISTIO_NAMESPACE}/${ISTIO_MESH_CONFIGMAP}`,
+            state.current,
+            rendered,
+          ),
+        );
+        if (!restart) continue;
+
+        if (dryRun) {
+          ctx.logger.info(`${cluster}: ${ISTIOD} would be restarted (dry run)`);
+        } else {
+          const restartedAt = await ctx.checkpoint({
+            key: meshNetworksCheckpointKey('restart', cluster, rendered),
+            fn: () => restartIstiod(target),
+          });
+          ctx.logger.info(`${cluster}: ${ISTIOD} restarted at ${restartedAt}`);
+          await waitForDeploymentAvailable(
+            target.kc,
+            ISTIO_NAMESPACE,
+            ISTIOD_DEPLOYMENT,
+            {
+              cluster,
+              timeoutSeconds,
+              logger: ctx.logger,
+              signal: ctx.signal,
+            },
+          );
+        }
+        changes.note(cluster, `${ISTIOD} restarted`);
+        restarted.push(cluster);
+      }
+
+      ctx.output('changed', changes.changed);
+      ctx.output('changes', changes.lines);
+      ctx.output('meshNetworks', rendered);
+      ctx.output('diff', diffs.join('\n'));
+      ctx.output('restarted', restarted);
+    },
+  });
+}

@@ -1,0 +1,119 @@
+import { InputError } from '@backstage/errors';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import {
+  describeInputValue,
+  validateClusterName,
+} from '@tailmesh/plugin-mesh-common';
+import { applyObject, describeObject } from '../../service/apply';
+import { ChangeSet } from '../../service/changes';
+import { clusterFailure } from '../../service/kubeErrors';
+import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import { checkInputs, clusterInput, tailnetInput } from '../inputs';
+import { examples } from './createRemoteSecrets.examples';
+import { remoteSecretPlan } from './remoteSecret';
+import { assertClusterList, resolveTailnet } from './wiringInputs';
+
+export const ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID =
+  'mesh:istio:create-remote-secrets';
+
+/**
+ * Step 6 of the recipe, both ways: each primary gets a remote secret for every peer, so every
+ * istiod discovers the endpoints of every other cluster through that cluster's API server proxy.
+ */
+export function createIstioCreateRemoteSecretsAction(deps: MeshActionDeps) {
+  return createTemplateAction({
+    id: ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID,
+    description:
+      "Creates Istio remote secrets between a cluster and its peers, both ways: each holds a kubeconfig pointing at the other's Tailscale API server proxy, so every istiod discovers the other clusters' endpoints.",
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        cluster: z =>
+          clusterInput(
+            z,
+            'The cluster joining the mesh (configured in mesh.clusters)',
+          ),
+        peers: z =>
+          z
+            .array(
+              clusterInput(z, 'A peer cluster (configured in mesh.clusters)'),
+            )
+            .min(1)
+            .describe(
+              'The mesh members the cluster is wired to, both ways; not the cluster itself',
+            ),
+        tailnet: z =>
+          tailnetInput(z)
+            .optional()
+            .describe(
+              "The tailnet's MagicDNS domain, e.g. tail1234.ts.net (default: mesh.tailscale.dnsName)",
+            ),
+      },
+      output: {
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether anything was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z.array(z.string()).describe('One line per Secret, with its outcome'),
+        manifests: z =>
+          z
+            .string()
+            .optional()
+            .describe(
+              'Dry run only: what would be applied, Secret data redacted',
+            ),
+      },
+    },
+    async handler(ctx) {
+      const { cluster, peers } = ctx.input;
+      checkInputs(ctx.input, {
+        cluster: validateClusterName,
+        peers: validateClusterName,
+      });
+      if (peers.includes(cluster)) {
+        throw new InputError(
+          `Invalid input: peers must not include the cluster itself (${describeInputValue(cluster)})`,
+        );
+      }
+      assertClusterList('peers', peers);
+      const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
+      // Every cluster is resolved before the first write, so an unknown peer changes nothing.
+      const targets = new Map(
+        [cluster, ...peers].map(name => [name, targetCluster(deps, name)]),
+      );
+      const dryRun = ctx.isDryRun ?? false;
+      const changes = new ChangeSet();
+
+      for (const { holder, secret } of remoteSecretPlan(
+        cluster,
+        peers,
+        tailnet,
+      )) {
+        const target = targets.get(holder)!;
+        try {
+          const result = await applyObject(target.kc, secret, {
+            cluster: holder,
+            logger: ctx.logger,
+            dryRun,
+          });
+          changes.object(holder, result, dryRun);
+        } catch (e) {
+          throw clusterFailure(
+            holder,
+            target.connection.url,
+            `Applying ${describeObject(secret)}`,
+            e,
+          );
+        }
+      }
+
+      ctx.output('changed', changes.changed);
+      ctx.output('changes', changes.lines);
+      if (dryRun) ctx.output('manifests', changes.manifestText());
+    },
+  });
+}
