@@ -70,3 +70,12 @@ export const OPERATOR_HOSTNAME_SUFFIX = '-k8s-operator';
  * @public
  */
 export const TAILSCALE_PROXY_READY_CONDITION = 'TailscaleProxyReady';
+
+/**
+ * Tag of every proxy device the Tailscale operator creates (the chart's `proxyConfig.defaultTags`),
+ * egress proxies included: a cluster's istiod reaches a peer's API server proxy through its own
+ * egress proxy, so this is the identity the peer's proxy sees.
+ *
+ * @public
+ */
+export const TAG_K8S_PROXY = 'tag:k8s';

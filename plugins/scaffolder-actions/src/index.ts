@@ -12,7 +12,35 @@ export {
   ISTIO_INSTALL_ACTION_ID,
 } from './actions/istio/install';
 export { createVerifyAction, VERIFY_ACTION_ID } from './actions/mesh/verify';
-export { createCaIssueIntermediateAction, CA_ISSUE_INTERMEDIATE_ACTION_ID } from './actions/ca/issueIntermediate';
-export { createIstioCreateRemoteSecretsAction, ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID } from './actions/istio/createRemoteSecrets';
-export { createIstioDeployEastWestGatewayAction, ISTIO_DEPLOY_EAST_WEST_GATEWAY_ACTION_ID } from './actions/istio/deployEastWestGateway';
-export { createIstioConfigureNetworksAction, ISTIO_CONFIGURE_NETWORKS_ACTION_ID } from './actions/istio/configureNetworks';
+export {
+  createCaIssueIntermediateAction,
+  CA_ISSUE_INTERMEDIATE_ACTION_ID,
+} from './actions/ca/issueIntermediate';
+export {
+  createIstioCreateRemoteSecretsAction,
+  ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID,
+} from './actions/istio/createRemoteSecrets';
+export {
+  createIstioDeployEastWestGatewayAction,
+  ISTIO_DEPLOY_EAST_WEST_GATEWAY_ACTION_ID,
+} from './actions/istio/deployEastWestGateway';
+export {
+  createIstioConfigureNetworksAction,
+  ISTIO_CONFIGURE_NETWORKS_ACTION_ID,
+} from './actions/istio/configureNetworks';
+export {
+  createTailscaleInstallOperatorAction,
+  TAILSCALE_INSTALL_OPERATOR_ACTION_ID,
+} from './actions/tailscale/installOperator';
+export {
+  createTailscaleGrantAccessAction,
+  TAILSCALE_GRANT_ACCESS_ACTION_ID,
+} from './actions/tailscale/grantAccess';
+export {
+  createTailscaleConfigureDnsAction,
+  TAILSCALE_CONFIGURE_DNS_ACTION_ID,
+} from './actions/tailscale/configureDns';
+export {
+  createTailscaleCreateEgressAction,
+  TAILSCALE_CREATE_EGRESS_ACTION_ID,
+} from './actions/tailscale/createEgress';

@@ -10,8 +10,14 @@ import {
   createCaIssueIntermediateAction,
   createMeshActionDeps,
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
-import { issueIntermediateCa, loadCa } from '../../../plugins/scaffolder-actions/src/actions/ca/certificates';
-import { cacertsData, cacertsSecret } from '../../../plugins/scaffolder-actions/src/actions/ca/cacerts';
+import {
+  issueIntermediateCa,
+  loadCa,
+} from '../../../plugins/scaffolder-actions/src/actions/ca/certificates';
+import {
+  cacertsData,
+  cacertsSecret,
+} from '../../../plugins/scaffolder-actions/src/actions/ca/cacerts';
 import { ActionRun, expectNoSecrets, runAction } from '../../support/actions';
 import { testbedAppConfig, testbedSecrets } from '../../support/meshConfig';
 import { kubeConfig, testbed } from '../../support/testbed';
@@ -26,12 +32,20 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** testbedConfig() with another root CA store (the shared one may hold another file's root). */
 function configWithStore(store: { type: string; [key: string]: string }) {
   const appConfig = testbedAppConfig();
-  return new ConfigReader({ ...appConfig, mesh: { ...appConfig.mesh, ca: { store } } });
+  return new ConfigReader({
+    ...appConfig,
+    mesh: { ...appConfig.mesh, ca: { store } },
+  });
 }
 
 const core = (name: string) => kubeConfig(name).makeApiClient(CoreV1Api);
-const readCacerts = () => core(cluster).readNamespacedSecret({ name: 'cacerts', namespace: 'istio-system' });
-const decode = (secret: V1Secret, key: string) => Buffer.from(secret.data?.[key] ?? '', 'base64').toString('utf8');
+const readCacerts = () =>
+  core(cluster).readNamespacedSecret({
+    name: 'cacerts',
+    namespace: 'istio-system',
+  });
+const decode = (secret: V1Secret, key: string) =>
+  Buffer.from(secret.data?.[key] ?? '', 'base64').toString('utf8');
 
 /** The base64 body of a PEM and each of its lines: any of them in a log is a leak. */
 const pemBody = (pem: string) => {
@@ -40,20 +54,33 @@ const pemBody = (pem: string) => {
 };
 
 /** Runs openssl on certificate files in a private temp dir (no keys are written), removed after. */
-async function withCertFiles<T>(files: Record<string, string>, fn: (dir: string) => Promise<T>): Promise<T> {
+async function withCertFiles<T>(
+  files: Record<string, string>,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailmesh-ca-openssl-'));
   try {
-    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content, { mode: 0o600 });
+    for (const [name, content] of Object.entries(files))
+      fs.writeFileSync(path.join(dir, name), content, { mode: 0o600 });
     return await fn(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
-const openssl = async (dir: string, args: string[]) => (await run('openssl', args, { cwd: dir })).stdout;
+const openssl = async (dir: string, args: string[]) =>
+  (await run('openssl', args, { cwd: dir })).stdout;
 
 describe('mesh:ca:issue-intermediate', () => {
-  const storeDir = path.join(testbed().stateDir, 'ca-intermediate-test', 'mesh-root-ca');
-  const action = createCaIssueIntermediateAction(createMeshActionDeps(configWithStore({ type: 'file', directory: storeDir })));
+  const storeDir = path.join(
+    testbed().stateDir,
+    'ca-intermediate-test',
+    'mesh-root-ca',
+  );
+  const action = createCaIssueIntermediateAction(
+    createMeshActionDeps(
+      configWithStore({ type: 'file', directory: storeDir }),
+    ),
+  );
   const runs: ActionRun[] = [];
   const errors: string[] = [];
   const keyPems: string[] = [];
@@ -75,7 +102,10 @@ describe('mesh:ca:issue-intermediate', () => {
 
   afterAll(async () => {
     // Whatever the order of failures above, every log, output and error is scanned.
-    const texts = [...runs.flatMap(r => [...r.logs, JSON.stringify(r.output)]), ...errors];
+    const texts = [
+      ...runs.flatMap(r => [...r.logs, JSON.stringify(r.output)]),
+      ...errors,
+    ];
     expectNoSecrets(texts, [...keyPems.flatMap(pemBody), ...testbedSecrets()]);
   });
 
@@ -92,7 +122,10 @@ describe('mesh:ca:issue-intermediate', () => {
     expect(dry.output.rootCreated).toBe(true);
     expect(dry.output.changed).toBe(true);
     expect(dry.output.changes).toEqual(
-      expect.arrayContaining([`root CA directory ${storeDir}: root CA created`, `${cluster}: Secret istio-system/cacerts created`]),
+      expect.arrayContaining([
+        `root CA directory ${storeDir}: root CA created`,
+        `${cluster}: Secret istio-system/cacerts created`,
+      ]),
     );
     const manifests = dry.output.manifests as string;
     expect(manifests).toContain('kind: Secret');
@@ -108,24 +141,46 @@ describe('mesh:ca:issue-intermediate', () => {
     expect(first.output.rootCreated).toBe(true);
 
     expect(fs.statSync(storeDir).mode & 0o777).toBe(0o700);
-    expect(fs.statSync(path.join(storeDir, 'root-key.pem')).mode & 0o777).toBe(0o600);
-    expect(fs.statSync(path.join(storeDir, 'root-cert.pem')).mode & 0o777).toBe(0o600);
-    expect(fs.readdirSync(storeDir).sort()).toEqual(['root-cert.pem', 'root-key.pem']);
-    const rootCertPem = fs.readFileSync(path.join(storeDir, 'root-cert.pem'), 'utf8');
+    expect(fs.statSync(path.join(storeDir, 'root-key.pem')).mode & 0o777).toBe(
+      0o600,
+    );
+    expect(fs.statSync(path.join(storeDir, 'root-cert.pem')).mode & 0o777).toBe(
+      0o600,
+    );
+    expect(fs.readdirSync(storeDir).sort()).toEqual([
+      'root-cert.pem',
+      'root-key.pem',
+    ]);
+    const rootCertPem = fs.readFileSync(
+      path.join(storeDir, 'root-cert.pem'),
+      'utf8',
+    );
     keyPems.push(fs.readFileSync(path.join(storeDir, 'root-key.pem'), 'utf8'));
 
     const secret = await readCacerts();
-    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual([
+      'ca-cert.pem',
+      'ca-key.pem',
+      'cert-chain.pem',
+      'root-cert.pem',
+    ]);
     keyPems.push(decode(secret, 'ca-key.pem'));
     const caCert = decode(secret, 'ca-cert.pem');
     expect(decode(secret, 'root-cert.pem')).toBe(rootCertPem);
     expect(decode(secret, 'cert-chain.pem')).toBe(`${caCert}${rootCertPem}`);
 
     const intermediate = new X509Certificate(caCert);
-    expect(first.output.intermediateNotAfter).toBe(new Date(intermediate.validTo).toISOString());
-    expect(new Date(intermediate.validTo).getTime() - new Date(intermediate.validFrom).getTime()).toBe(730 * DAY_MS);
+    expect(first.output.intermediateNotAfter).toBe(
+      new Date(intermediate.validTo).toISOString(),
+    );
+    expect(
+      new Date(intermediate.validTo).getTime() -
+        new Date(intermediate.validFrom).getTime(),
+    ).toBe(730 * DAY_MS);
     const root = new X509Certificate(rootCertPem);
-    expect(new Date(root.validTo).getTime() - new Date(root.validFrom).getTime()).toBe(3650 * DAY_MS);
+    expect(
+      new Date(root.validTo).getTime() - new Date(root.validFrom).getTime(),
+    ).toBe(3650 * DAY_MS);
     expect(first.output.changes).toEqual([
       `root CA directory ${storeDir}: root CA created`,
       `${cluster}: Namespace istio-system created`,
@@ -134,37 +189,86 @@ describe('mesh:ca:issue-intermediate', () => {
     ]);
 
     await withCertFiles(
-      { 'root-cert.pem': rootCertPem, 'ca-cert.pem': caCert, 'cert-chain.pem': decode(secret, 'cert-chain.pem') },
+      {
+        'root-cert.pem': rootCertPem,
+        'ca-cert.pem': caCert,
+        'cert-chain.pem': decode(secret, 'cert-chain.pem'),
+      },
       async dir => {
-        expect(await openssl(dir, ['verify', '-CAfile', 'root-cert.pem', '-untrusted', 'cert-chain.pem', 'ca-cert.pem'])).toBe(
-          'ca-cert.pem: OK\n',
+        expect(
+          await openssl(dir, [
+            'verify',
+            '-CAfile',
+            'root-cert.pem',
+            '-untrusted',
+            'cert-chain.pem',
+            'ca-cert.pem',
+          ]),
+        ).toBe('ca-cert.pem: OK\n');
+        const fingerprint = await openssl(dir, [
+          'x509',
+          '-in',
+          'root-cert.pem',
+          '-noout',
+          '-fingerprint',
+          '-sha256',
+        ]);
+        expect(fingerprint.trim()).toBe(
+          `sha256 Fingerprint=${first.output.rootFingerprint}`,
         );
-        const fingerprint = await openssl(dir, ['x509', '-in', 'root-cert.pem', '-noout', '-fingerprint', '-sha256']);
-        expect(fingerprint.trim()).toBe(`sha256 Fingerprint=${first.output.rootFingerprint}`);
 
-        const rootText = await openssl(dir, ['x509', '-in', 'root-cert.pem', '-noout', '-text']);
+        const rootText = await openssl(dir, [
+          'x509',
+          '-in',
+          'root-cert.pem',
+          '-noout',
+          '-text',
+        ]);
         expect(rootText).toMatch(/Subject: O = Istio, CN = Root CA\n/);
         expect(rootText).toMatch(/Issuer: O = Istio, CN = Root CA\n/);
         expect(rootText).toContain('Public-Key: (4096 bit)');
-        expect(rootText).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
+        expect(rootText).toMatch(
+          /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/,
+        );
         expect(rootText).toMatch(
           /X509v3 Key Usage: critical\n\s+Digital Signature, (Non Repudiation|Content Commitment), Key Encipherment, Certificate Sign\n/,
         );
-        const rootSki = /X509v3 Subject Key Identifier: \n\s+([0-9A-F:]+)\n/.exec(rootText)?.[1];
+        const rootSki =
+          /X509v3 Subject Key Identifier: \n\s+([0-9A-F:]+)\n/.exec(
+            rootText,
+          )?.[1];
         expect(rootSki).toBeDefined();
 
-        const text = await openssl(dir, ['x509', '-in', 'ca-cert.pem', '-noout', '-text']);
-        expect(text).toMatch(/Subject: O = Istio, CN = Intermediate CA, L = cluster8\n/);
+        const text = await openssl(dir, [
+          'x509',
+          '-in',
+          'ca-cert.pem',
+          '-noout',
+          '-text',
+        ]);
+        expect(text).toMatch(
+          /Subject: O = Istio, CN = Intermediate CA, L = cluster8\n/,
+        );
         expect(text).toMatch(/Issuer: O = Istio, CN = Root CA\n/);
         expect(text).toContain('Signature Algorithm: sha256WithRSAEncryption');
         expect(text).toContain('Public-Key: (4096 bit)');
-        expect(text).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:0\n/);
+        expect(text).toMatch(
+          /X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:0\n/,
+        );
         expect(text).toMatch(
           /X509v3 Key Usage: critical\n\s+Digital Signature, (Non Repudiation|Content Commitment), Key Encipherment, Certificate Sign\n/,
         );
-        expect(text).toMatch(/X509v3 Subject Alternative Name: \n\s+DNS:istiod\.istio-system\.svc\n/);
-        expect(text).toMatch(/X509v3 Subject Key Identifier: \n\s+[0-9A-F:]+\n/);
-        expect(text).toMatch(new RegExp(`X509v3 Authority Key Identifier: \\n\\s+(keyid:)?${rootSki}\\n`));
+        expect(text).toMatch(
+          /X509v3 Subject Alternative Name: \n\s+DNS:istiod\.istio-system\.svc\n/,
+        );
+        expect(text).toMatch(
+          /X509v3 Subject Key Identifier: \n\s+[0-9A-F:]+\n/,
+        );
+        expect(text).toMatch(
+          new RegExp(
+            `X509v3 Authority Key Identifier: \\n\\s+(keyid:)?${rootSki}\\n`,
+          ),
+        );
       },
     );
   });
@@ -178,23 +282,40 @@ describe('mesh:ca:issue-intermediate', () => {
       `root CA directory ${storeDir}: root CA unchanged`,
       `${cluster}: Secret istio-system/cacerts unchanged`,
     ]);
-    expect(second.logs.join('\n')).toContain(`${cluster}: Secret istio-system/cacerts unchanged`);
-    expect((await readCacerts()).metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(second.logs.join('\n')).toContain(
+      `${cluster}: Secret istio-system/cacerts unchanged`,
+    );
+    expect((await readCacerts()).metadata?.resourceVersion).toBe(
+      before.metadata?.resourceVersion,
+    );
   });
 
   it('never issues twice in one task: a retry after cacerts vanished stops; a new task reissues from the same root', async () => {
     const checkpoints = new Map<string, unknown>();
-    const rootFingerprint = (runs[runs.length - 1].output.rootFingerprint as string) ?? '';
-    await core(cluster).deleteNamespacedSecret({ name: 'cacerts', namespace: 'istio-system' });
+    const rootFingerprint =
+      (runs[runs.length - 1].output.rootFingerprint as string) ?? '';
+    await core(cluster).deleteNamespacedSecret({
+      name: 'cacerts',
+      namespace: 'istio-system',
+    });
     const issued = await track(runAction(action, input, { checkpoints }));
     expect(issued.output.changed).toBe(true);
-    const serial = new X509Certificate(decode(await readCacerts(), 'ca-cert.pem')).serialNumber;
-    expect([...checkpoints.keys()]).toEqual([`mesh-ca-intermediate-${cluster}`]);
+    const serial = new X509Certificate(
+      decode(await readCacerts(), 'ca-cert.pem'),
+    ).serialNumber;
+    expect([...checkpoints.keys()]).toEqual([
+      `mesh-ca-intermediate-${cluster}`,
+    ]);
     // What the task database would keep: public facts only.
-    expect(JSON.stringify([...checkpoints.values()])).not.toContain('PRIVATE KEY');
+    expect(JSON.stringify([...checkpoints.values()])).not.toContain(
+      'PRIVATE KEY',
+    );
     keyPems.push(decode(await readCacerts(), 'ca-key.pem'));
 
-    await core(cluster).deleteNamespacedSecret({ name: 'cacerts', namespace: 'istio-system' });
+    await core(cluster).deleteNamespacedSecret({
+      name: 'cacerts',
+      namespace: 'istio-system',
+    });
     const message = await failure(runAction(action, input, { checkpoints }));
     expect(message).toBe(
       `${cluster}: this task already issued intermediate CA ${serial}, but Secret istio-system/cacerts no longer holds it; not issuing a second one in the same task. Start a new task to issue again`,
@@ -206,7 +327,9 @@ describe('mesh:ca:issue-intermediate', () => {
     expect(reissued.output.rootFingerprint).toBe(rootFingerprint);
     const secret = await readCacerts();
     keyPems.push(decode(secret, 'ca-key.pem'));
-    expect(new X509Certificate(decode(secret, 'ca-cert.pem')).serialNumber).not.toBe(serial);
+    expect(
+      new X509Certificate(decode(secret, 'ca-cert.pem')).serialNumber,
+    ).not.toBe(serial);
   });
 
   it('renews an intermediate that expires within renewBeforeDays', async () => {
@@ -215,7 +338,11 @@ describe('mesh:ca:issue-intermediate', () => {
       keyPem: fs.readFileSync(path.join(storeDir, 'root-key.pem'), 'utf8'),
     };
     const root = await loadCa(rootPem, 'the test root');
-    const old = await issueIntermediateCa(root, cluster, new Date(Date.now() - 720 * DAY_MS));
+    const old = await issueIntermediateCa(
+      root,
+      cluster,
+      new Date(Date.now() - 720 * DAY_MS),
+    );
     keyPems.push(old.keyPem);
     await core(cluster).replaceNamespacedSecret({
       name: 'cacerts',
@@ -224,57 +351,99 @@ describe('mesh:ca:issue-intermediate', () => {
     });
     const renewed = await track(runAction(action, input));
     expect(renewed.output.changed).toBe(true);
-    expect(renewed.logs.join('\n')).toContain(`its intermediate expires on ${old.notAfter.toISOString()}, within 30 days`);
+    expect(renewed.logs.join('\n')).toContain(
+      `its intermediate expires on ${old.notAfter.toISOString()}, within 30 days`,
+    );
     const secret = await readCacerts();
     keyPems.push(decode(secret, 'ca-key.pem'));
-    expect(new X509Certificate(decode(secret, 'ca-cert.pem')).serialNumber).not.toBe(old.serialNumber);
-    expect(new Date(renewed.output.intermediateNotAfter as string).getTime()).toBeGreaterThan(Date.now() + 700 * DAY_MS);
+    expect(
+      new X509Certificate(decode(secret, 'ca-cert.pem')).serialNumber,
+    ).not.toBe(old.serialNumber);
+    expect(
+      new Date(renewed.output.intermediateNotAfter as string).getTime(),
+    ).toBeGreaterThan(Date.now() + 700 * DAY_MS);
   });
 
   it('shares the root with another cluster (dry run on cluster6)', async () => {
     const rootFingerprint = runs[runs.length - 1].output.rootFingerprint;
-    const other = await track(runAction(action, { cluster: 'cluster6', createRootIfMissing: true }, { dryRun: true }));
+    const other = await track(
+      runAction(
+        action,
+        { cluster: 'cluster6', createRootIfMissing: true },
+        { dryRun: true },
+      ),
+    );
     expect(other.output.rootCreated).toBe(false);
     expect(other.output.rootFingerprint).toBe(rootFingerprint);
     expect(other.output.changes).toEqual(
-      expect.arrayContaining([`root CA directory ${storeDir}: root CA unchanged`, 'cluster6: Secret istio-system/cacerts created']),
+      expect.arrayContaining([
+        `root CA directory ${storeDir}: root CA unchanged`,
+        'cluster6: Secret istio-system/cacerts created',
+      ]),
     );
     await expect(
-      core('cluster6').readNamespacedSecret({ name: 'cacerts', namespace: 'istio-system' }),
+      core('cluster6').readNamespacedSecret({
+        name: 'cacerts',
+        namespace: 'istio-system',
+      }),
     ).rejects.toMatchObject({ code: 404 });
   });
 
   it('keeps the root in a Kubernetes Secret store, creating its namespace, and replaces a cacerts from another root', async () => {
     const secretAction = createCaIssueIntermediateAction(
-      createMeshActionDeps(configWithStore({ type: 'kubernetesSecret', cluster, ...SECRET_STORE })),
+      createMeshActionDeps(
+        configWithStore({ type: 'kubernetesSecret', cluster, ...SECRET_STORE }),
+      ),
     );
-    await expect(core(cluster).readNamespace({ name: SECRET_STORE.namespace })).rejects.toMatchObject({ code: 404 });
+    await expect(
+      core(cluster).readNamespace({ name: SECRET_STORE.namespace }),
+    ).rejects.toMatchObject({ code: 404 });
     const message = await failure(runAction(secretAction, { cluster }));
-    expect(message).toContain(`root CA Secret tailmesh-ca/mesh-root-ca in cluster ${cluster} holds no mesh root CA`);
+    expect(message).toContain(
+      `root CA Secret tailmesh-ca/mesh-root-ca in cluster ${cluster} holds no mesh root CA`,
+    );
 
     const first = await track(runAction(secretAction, input));
     expect(first.output.rootCreated).toBe(true);
     const store = await core(cluster).readNamespacedSecret(SECRET_STORE);
     keyPems.push(decode(store, 'root-key.pem'));
     const rootCertPem = decode(store, 'root-cert.pem');
-    expect(first.output.rootFingerprint).toBe(new X509Certificate(rootCertPem).fingerprint256);
-    expect(first.logs.join('\n')).toMatch(/cluster8: replacing Secret istio-system\/cacerts .* because its root \(.*\) is not the mesh root/);
+    expect(first.output.rootFingerprint).toBe(
+      new X509Certificate(rootCertPem).fingerprint256,
+    );
+    expect(first.logs.join('\n')).toMatch(
+      /cluster8: replacing Secret istio-system\/cacerts .* because its root \(.*\) is not the mesh root/,
+    );
 
     const secret = await readCacerts();
     keyPems.push(decode(secret, 'ca-key.pem'));
     expect(decode(secret, 'root-cert.pem')).toBe(rootCertPem);
     await withCertFiles(
-      { 'root-cert.pem': rootCertPem, 'ca-cert.pem': decode(secret, 'ca-cert.pem'), 'cert-chain.pem': decode(secret, 'cert-chain.pem') },
+      {
+        'root-cert.pem': rootCertPem,
+        'ca-cert.pem': decode(secret, 'ca-cert.pem'),
+        'cert-chain.pem': decode(secret, 'cert-chain.pem'),
+      },
       async dir => {
-        expect(await openssl(dir, ['verify', '-CAfile', 'root-cert.pem', '-untrusted', 'cert-chain.pem', 'ca-cert.pem'])).toBe(
-          'ca-cert.pem: OK\n',
-        );
+        expect(
+          await openssl(dir, [
+            'verify',
+            '-CAfile',
+            'root-cert.pem',
+            '-untrusted',
+            'cert-chain.pem',
+            'ca-cert.pem',
+          ]),
+        ).toBe('ca-cert.pem: OK\n');
       },
     );
 
     const again = await track(runAction(secretAction, input));
     expect(again.output.changed).toBe(false);
     expect(again.output.rootFingerprint).toBe(first.output.rootFingerprint);
-    expect((await core(cluster).readNamespacedSecret(SECRET_STORE)).metadata?.resourceVersion).toBe(store.metadata?.resourceVersion);
+    expect(
+      (await core(cluster).readNamespacedSecret(SECRET_STORE)).metadata
+        ?.resourceVersion,
+    ).toBe(store.metadata?.resourceVersion);
   });
 });

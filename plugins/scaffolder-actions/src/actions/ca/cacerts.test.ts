@@ -1,6 +1,18 @@
 import { CACERTS_KEYS } from '@tailmesh/plugin-mesh-common';
-import { assessCacerts, cacertsData, cacertsSecret, decodeSecretData } from './cacerts';
-import { CaPem, generateRootCa, IssuedIntermediate, issueIntermediateCa, LoadedCa, loadCa } from './certificates';
+import {
+  assessCacerts,
+  cacertsData,
+  cacertsSecret,
+  decodeSecretData,
+} from './cacerts';
+import {
+  CaPem,
+  generateRootCa,
+  IssuedIntermediate,
+  issueIntermediateCa,
+  LoadedCa,
+  loadCa,
+} from './certificates';
 
 jest.setTimeout(60_000);
 
@@ -22,15 +34,30 @@ describe('cacerts', () => {
 
   it('holds the intermediate, its key, the root and the chain (intermediate then root)', () => {
     const d = data();
-    expect(Object.keys(d).sort()).toEqual(['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
-    expect(d[CACERTS_KEYS.certChain]).toBe(`${intermediate.certPem}${rootPem.certPem}`);
+    expect(Object.keys(d).sort()).toEqual([
+      'ca-cert.pem',
+      'ca-key.pem',
+      'cert-chain.pem',
+      'root-cert.pem',
+    ]);
+    expect(d[CACERTS_KEYS.certChain]).toBe(
+      `${intermediate.certPem}${rootPem.certPem}`,
+    );
     const secret = cacertsSecret(d);
-    expect(secret.metadata).toMatchObject({ name: 'cacerts', namespace: 'istio-system' });
+    expect(secret.metadata).toMatchObject({
+      name: 'cacerts',
+      namespace: 'istio-system',
+    });
     expect(decodeSecretData(secret)).toEqual(d);
   });
 
   it('shows only the keys in a dry run', () => {
-    expect(cacertsSecret().data).toEqual({ 'ca-cert.pem': '', 'ca-key.pem': '', 'root-cert.pem': '', 'cert-chain.pem': '' });
+    expect(cacertsSecret().data).toEqual({
+      'ca-cert.pem': '',
+      'ca-key.pem': '',
+      'root-cert.pem': '',
+      'cert-chain.pem': '',
+    });
   });
 
   it('keeps a sound intermediate from the mesh root', () => {
@@ -43,7 +70,9 @@ describe('cacerts', () => {
   });
 
   it('renews one that expires within the threshold', () => {
-    const late = new Date(intermediate.notAfter.getTime() - 10 * 24 * 3600 * 1000);
+    const late = new Date(
+      intermediate.notAfter.getTime() - 10 * 24 * 3600 * 1000,
+    );
     expect(assessCacerts(data(), root, late, 30)).toEqual({
       keep: false,
       reason: `its intermediate expires on ${intermediate.notAfter.toISOString()}, within 30 days`,
@@ -52,25 +81,45 @@ describe('cacerts', () => {
   });
 
   it('replaces an absent, incomplete, foreign or inconsistent cacerts, saying why', () => {
-    const reason = (d: Record<string, string> | undefined, r: LoadedCa = root) => {
+    const reason = (
+      d: Record<string, string> | undefined,
+      r: LoadedCa = root,
+    ) => {
       const a = assessCacerts(d, r, now, 30);
       return a.keep ? 'kept' : a.reason;
     };
     expect(reason(undefined)).toBe('there is no Secret istio-system/cacerts');
-    expect(reason({ ...data(), [CACERTS_KEYS.caKey]: '' })).toBe('it lacks ca-key.pem');
-    expect(reason(data(), otherRoot)).toMatch(/^its root \(([0-9A-F:]+)\) is not the mesh root/);
-    expect(reason({ ...cacertsData(intermediate, otherRoot.certPem) }, otherRoot)).toBe(
-      'its ca-cert.pem is not a CA certificate issued by the mesh root',
+    expect(reason({ ...data(), [CACERTS_KEYS.caKey]: '' })).toBe(
+      'it lacks ca-key.pem',
     );
-    expect(reason({ ...data(), [CACERTS_KEYS.caKey]: rootPem.keyPem })).toBe('its ca-key.pem does not match ca-cert.pem');
-    expect(reason({ ...data(), [CACERTS_KEYS.certChain]: intermediate.certPem })).toBe(
-      'its cert-chain.pem is not ca-cert.pem followed by root-cert.pem',
+    expect(reason(data(), otherRoot)).toMatch(
+      /^its root \(([0-9A-F:]+)\) is not the mesh root/,
     );
-    expect(reason({ ...data(), [CACERTS_KEYS.caCert]: 'garbage' })).toBe('it cannot be read: ca-cert.pem is not a PEM certificate');
+    expect(
+      reason({ ...cacertsData(intermediate, otherRoot.certPem) }, otherRoot),
+    ).toBe('its ca-cert.pem is not a CA certificate issued by the mesh root');
+    expect(reason({ ...data(), [CACERTS_KEYS.caKey]: rootPem.keyPem })).toBe(
+      'its ca-key.pem does not match ca-cert.pem',
+    );
+    expect(
+      reason({ ...data(), [CACERTS_KEYS.certChain]: intermediate.certPem }),
+    ).toBe('its cert-chain.pem is not ca-cert.pem followed by root-cert.pem');
+    expect(reason({ ...data(), [CACERTS_KEYS.caCert]: 'garbage' })).toBe(
+      'it cannot be read: ca-cert.pem is not a PEM certificate',
+    );
   });
 
   it('never quotes key material in a reason', () => {
-    const a = assessCacerts({ ...data(), [CACERTS_KEYS.caKey]: 'not a key' }, root, now, 30);
-    expect(a).toEqual({ keep: false, reason: 'it cannot be read: ca-key.pem is not an unencrypted PEM private key' });
+    const a = assessCacerts(
+      { ...data(), [CACERTS_KEYS.caKey]: 'not a key' },
+      root,
+      now,
+      30,
+    );
+    expect(a).toEqual({
+      keep: false,
+      reason:
+        'it cannot be read: ca-key.pem is not an unencrypted PEM private key',
+    });
   });
 });

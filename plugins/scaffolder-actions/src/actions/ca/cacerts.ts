@@ -6,17 +6,30 @@ import {
   LABEL_MANAGED_BY,
   MANAGED_BY_TAILMESH,
 } from '@tailmesh/plugin-mesh-common';
-import { DAY_MS, fingerprintOf, LoadedCa, parseCertificate, parsePrivateKey, splitCertificates } from './certificates';
+import {
+  DAY_MS,
+  fingerprintOf,
+  LoadedCa,
+  parseCertificate,
+  parsePrivateKey,
+  splitCertificates,
+} from './certificates';
 
 /** What istiod reads from `cacerts`, as PEM text. */
-export type CacertsData = Record<(typeof CACERTS_KEYS)[keyof typeof CACERTS_KEYS], string>;
+export type CacertsData = Record<
+  (typeof CACERTS_KEYS)[keyof typeof CACERTS_KEYS],
+  string
+>;
 
 export type CacertsAssessment =
   | { keep: true; serialNumber: string; fingerprint: string; notAfter: Date }
   | { keep: false; reason: string };
 
 /** The data of `cacerts` for an intermediate and its root: the chain is intermediate then root. */
-export function cacertsData(intermediate: { certPem: string; keyPem: string }, rootCertPem: string): CacertsData {
+export function cacertsData(
+  intermediate: { certPem: string; keyPem: string },
+  rootCertPem: string,
+): CacertsData {
   return {
     [CACERTS_KEYS.caCert]: intermediate.certPem,
     [CACERTS_KEYS.caKey]: intermediate.keyPem,
@@ -28,23 +41,41 @@ export function cacertsData(intermediate: { certPem: string; keyPem: string }, r
 /** The `cacerts` Secret; `data` is undefined for a dry run, which shows the keys only. */
 export function cacertsSecret(data?: CacertsData): V1Secret {
   const encoded = Object.fromEntries(
-    Object.values(CACERTS_KEYS).map(key => [key, data ? Buffer.from(data[key]).toString('base64') : '']),
+    Object.values(CACERTS_KEYS).map(key => [
+      key,
+      data ? Buffer.from(data[key]).toString('base64') : '',
+    ]),
   );
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE, labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH } },
+    metadata: {
+      name: CACERTS_SECRET,
+      namespace: ISTIO_NAMESPACE,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+    },
     type: 'Opaque',
     data: encoded,
   };
 }
 
-export const namespaceManifest = (name: string): V1Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+export const namespaceManifest = (name: string): V1Namespace => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name },
+});
 
 /** Decodes a Secret's base64 data; keys that are absent stay absent. */
-export function decodeSecretData(secret: V1Secret | undefined): Record<string, string> | undefined {
+export function decodeSecretData(
+  secret: V1Secret | undefined,
+): Record<string, string> | undefined {
   if (!secret) return undefined;
-  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [
+      k,
+      Buffer.from(v, 'base64').toString('utf8'),
+    ]),
+  );
 }
 
 /**
@@ -58,34 +89,86 @@ export function assessCacerts(
   now: Date,
   renewBeforeDays: number,
 ): CacertsAssessment {
-  if (!data) return { keep: false, reason: `there is no Secret ${ISTIO_NAMESPACE}/${CACERTS_SECRET}` };
+  if (!data)
+    return {
+      keep: false,
+      reason: `there is no Secret ${ISTIO_NAMESPACE}/${CACERTS_SECRET}`,
+    };
   const missing = Object.values(CACERTS_KEYS).filter(key => !data[key]);
-  if (missing.length) return { keep: false, reason: `it lacks ${missing.join(', ')}` };
+  if (missing.length)
+    return { keep: false, reason: `it lacks ${missing.join(', ')}` };
   try {
-    const rootCert = parseCertificate(data[CACERTS_KEYS.rootCert], CACERTS_KEYS.rootCert);
+    const rootCert = parseCertificate(
+      data[CACERTS_KEYS.rootCert],
+      CACERTS_KEYS.rootCert,
+    );
     if (fingerprintOf(rootCert) !== root.fingerprint) {
-      return { keep: false, reason: `its root (${fingerprintOf(rootCert)}) is not the mesh root (${root.fingerprint})` };
+      return {
+        keep: false,
+        reason: `its root (${fingerprintOf(rootCert)}) is not the mesh root (${root.fingerprint})`,
+      };
     }
-    const cert = parseCertificate(data[CACERTS_KEYS.caCert], CACERTS_KEYS.caCert);
-    if (!cert.ca || !cert.checkIssued(root.cert) || !cert.verify(root.cert.publicKey)) {
-      return { keep: false, reason: `its ${CACERTS_KEYS.caCert} is not a CA certificate issued by the mesh root` };
+    const cert = parseCertificate(
+      data[CACERTS_KEYS.caCert],
+      CACERTS_KEYS.caCert,
+    );
+    if (
+      !cert.ca ||
+      !cert.checkIssued(root.cert) ||
+      !cert.verify(root.cert.publicKey)
+    ) {
+      return {
+        keep: false,
+        reason: `its ${CACERTS_KEYS.caCert} is not a CA certificate issued by the mesh root`,
+      };
     }
-    if (!cert.checkPrivateKey(parsePrivateKey(data[CACERTS_KEYS.caKey], CACERTS_KEYS.caKey))) {
-      return { keep: false, reason: `its ${CACERTS_KEYS.caKey} does not match ${CACERTS_KEYS.caCert}` };
+    if (
+      !cert.checkPrivateKey(
+        parsePrivateKey(data[CACERTS_KEYS.caKey], CACERTS_KEYS.caKey),
+      )
+    ) {
+      return {
+        keep: false,
+        reason: `its ${CACERTS_KEYS.caKey} does not match ${CACERTS_KEYS.caCert}`,
+      };
     }
-    const chain = splitCertificates(data[CACERTS_KEYS.certChain], CACERTS_KEYS.certChain);
-    if (chain.length !== 2 || !chain[0].raw.equals(cert.raw) || !chain[1].raw.equals(rootCert.raw)) {
-      return { keep: false, reason: `its ${CACERTS_KEYS.certChain} is not ${CACERTS_KEYS.caCert} followed by ${CACERTS_KEYS.rootCert}` };
+    const chain = splitCertificates(
+      data[CACERTS_KEYS.certChain],
+      CACERTS_KEYS.certChain,
+    );
+    if (
+      chain.length !== 2 ||
+      !chain[0].raw.equals(cert.raw) ||
+      !chain[1].raw.equals(rootCert.raw)
+    ) {
+      return {
+        keep: false,
+        reason: `its ${CACERTS_KEYS.certChain} is not ${CACERTS_KEYS.caCert} followed by ${CACERTS_KEYS.rootCert}`,
+      };
     }
     const notAfter = new Date(cert.validTo);
     if (new Date(cert.validFrom).getTime() > now.getTime()) {
-      return { keep: false, reason: `its intermediate is not valid before ${new Date(cert.validFrom).toISOString()}` };
+      return {
+        keep: false,
+        reason: `its intermediate is not valid before ${new Date(cert.validFrom).toISOString()}`,
+      };
     }
     if (notAfter.getTime() - now.getTime() <= renewBeforeDays * DAY_MS) {
-      return { keep: false, reason: `its intermediate expires on ${notAfter.toISOString()}, within ${renewBeforeDays} days` };
+      return {
+        keep: false,
+        reason: `its intermediate expires on ${notAfter.toISOString()}, within ${renewBeforeDays} days`,
+      };
     }
-    return { keep: true, serialNumber: cert.serialNumber, fingerprint: fingerprintOf(cert), notAfter };
+    return {
+      keep: true,
+      serialNumber: cert.serialNumber,
+      fingerprint: fingerprintOf(cert),
+      notAfter,
+    };
   } catch (e) {
-    return { keep: false, reason: `it cannot be read: ${(e as Error).message}` };
+    return {
+      keep: false,
+      reason: `it cannot be read: ${(e as Error).message}`,
+    };
   }
 }

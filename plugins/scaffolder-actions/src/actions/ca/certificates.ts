@@ -1,8 +1,17 @@
 // @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect metadata API.
 import 'reflect-metadata';
-import { createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  KeyObject,
+  randomBytes,
+  webcrypto,
+  X509Certificate,
+} from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { ISTIO_NAMESPACE, ISTIOD_DEPLOYMENT } from '@tailmesh/plugin-mesh-common';
+import {
+  ISTIO_NAMESPACE,
+  ISTIOD_DEPLOYMENT,
+} from '@tailmesh/plugin-mesh-common';
 
 // The values of Istio's tools/certs/common.mk, which Makefile.selfsigned.mk uses to make the
 // root and the per-cluster intermediates of a plugged-in CA.
@@ -49,9 +58,11 @@ export interface IssuedIntermediate extends CaPem {
 }
 
 /** SHA-256 of the certificate's DER as colon-separated uppercase hex, as `openssl x509 -fingerprint -sha256` prints it. */
-export const fingerprintOf = (cert: X509Certificate): string => cert.fingerprint256;
+export const fingerprintOf = (cert: X509Certificate): string =>
+  cert.fingerprint256;
 
-const daysAfter = (from: Date, days: number) => new Date(from.getTime() + days * DAY_MS);
+const daysAfter = (from: Date, days: number) =>
+  new Date(from.getTime() + days * DAY_MS);
 
 /** A positive, non-zero-led 128-bit serial, as random as openssl's -CAcreateserial. */
 function randomSerial(): string {
@@ -62,7 +73,11 @@ function randomSerial(): string {
 
 async function generateRsaKeys(): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey(
-    { ...RSA_ALGORITHM, modulusLength: CA_KEY_BITS, publicExponent: new Uint8Array([1, 0, 1]) },
+    {
+      ...RSA_ALGORITHM,
+      modulusLength: CA_KEY_BITS,
+      publicExponent: new Uint8Array([1, 0, 1]),
+    },
     true,
     ['sign', 'verify'],
   );
@@ -70,10 +85,13 @@ async function generateRsaKeys(): Promise<CryptoKeyPair> {
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await crypto.subtle.exportKey('pkcs8', key));
-  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
+  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+    .export({ type: 'pkcs8', format: 'pem' })
+    .toString();
 }
 
-const certificatePem = (cert: x509.X509Certificate) => new X509Certificate(Buffer.from(cert.rawData)).toString();
+const certificatePem = (cert: x509.X509Certificate) =>
+  new X509Certificate(Buffer.from(cert.rawData)).toString();
 
 const EC_CURVES: Record<string, { namedCurve: string; hash: string }> = {
   prime256v1: { namedCurve: 'P-256', hash: 'SHA-256' },
@@ -81,17 +99,36 @@ const EC_CURVES: Record<string, { namedCurve: string; hash: string }> = {
 };
 
 /** Imports a PEM private key as a signing-only CryptoKey; Istio's tools make RSA, users may bring EC. */
-async function importSigningKey(key: KeyObject, what: string): Promise<{ key: CryptoKey; algorithm: Algorithm | EcdsaParams }> {
+async function importSigningKey(
+  key: KeyObject,
+  what: string,
+): Promise<{ key: CryptoKey; algorithm: Algorithm | EcdsaParams }> {
   const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
   if (key.asymmetricKeyType === 'rsa') {
-    return { key: await crypto.subtle.importKey('pkcs8', pkcs8, RSA_ALGORITHM, false, ['sign']), algorithm: RSA_ALGORITHM };
+    return {
+      key: await crypto.subtle.importKey('pkcs8', pkcs8, RSA_ALGORITHM, false, [
+        'sign',
+      ]),
+      algorithm: RSA_ALGORITHM,
+    };
   }
-  const curve = key.asymmetricKeyType === 'ec' ? EC_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''] : undefined;
+  const curve =
+    key.asymmetricKeyType === 'ec'
+      ? EC_CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']
+      : undefined;
   if (curve) {
-    const signingKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'ECDSA', namedCurve: curve.namedCurve }, false, ['sign']);
+    const signingKey = await crypto.subtle.importKey(
+      'pkcs8',
+      pkcs8,
+      { name: 'ECDSA', namedCurve: curve.namedCurve },
+      false,
+      ['sign'],
+    );
     return { key: signingKey, algorithm: { name: 'ECDSA', hash: curve.hash } };
   }
-  throw new Error(`${what}: unsupported key type; the key must be RSA or EC (P-256, P-384)`);
+  throw new Error(
+    `${what}: unsupported key type; the key must be RSA or EC (P-256, P-384)`,
+  );
 }
 
 /** Parses one PEM certificate; the message names the file, never its content. */
@@ -116,16 +153,35 @@ export function parsePrivateKey(pem: string, what: string): KeyObject {
  * Loads a CA from its PEMs and checks it can sign: a CA certificate, its key matching, not
  * expired at `now`. `what` names where it came from in errors.
  */
-export async function loadCa(pem: CaPem, what: string, now: Date = new Date()): Promise<LoadedCa> {
+export async function loadCa(
+  pem: CaPem,
+  what: string,
+  now: Date = new Date(),
+): Promise<LoadedCa> {
   const cert = parseCertificate(pem.certPem, `The certificate of ${what}`);
   const privateKey = parsePrivateKey(pem.keyPem, `The key of ${what}`);
-  if (!cert.ca) throw new Error(`The certificate of ${what} is not a CA certificate (basicConstraints CA:true)`);
-  if (!cert.checkPrivateKey(privateKey)) throw new Error(`The key of ${what} does not match its certificate`);
+  if (!cert.ca)
+    throw new Error(
+      `The certificate of ${what} is not a CA certificate (basicConstraints CA:true)`,
+    );
+  if (!cert.checkPrivateKey(privateKey))
+    throw new Error(`The key of ${what} does not match its certificate`);
   if (new Date(cert.validTo).getTime() <= now.getTime()) {
-    throw new Error(`The certificate of ${what} expired on ${new Date(cert.validTo).toISOString()}`);
+    throw new Error(
+      `The certificate of ${what} expired on ${new Date(cert.validTo).toISOString()}`,
+    );
   }
-  const { key, algorithm } = await importSigningKey(privateKey, `The key of ${what}`);
-  return { certPem: pem.certPem, cert, fingerprint: fingerprintOf(cert), signingKey: key, signingAlgorithm: algorithm };
+  const { key, algorithm } = await importSigningKey(
+    privateKey,
+    `The key of ${what}`,
+  );
+  return {
+    certPem: pem.certPem,
+    cert,
+    fingerprint: fingerprintOf(cert),
+    signingKey: key,
+    signingAlgorithm: algorithm,
+  };
 }
 
 /** A new self-signed root CA, as Makefile.selfsigned.mk's `root-ca` target makes it. */
@@ -140,29 +196,46 @@ export async function generateRootCa(now: Date = new Date()): Promise<CaPem> {
       keys,
       signingAlgorithm: RSA_ALGORITHM,
       extensions: [
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        await x509.SubjectKeyIdentifierExtension.create(
+          keys.publicKey,
+          false,
+          crypto,
+        ),
         new x509.BasicConstraintsExtension(true, undefined, true),
         new x509.KeyUsagesExtension(CA_KEY_USAGES, true),
       ],
     },
     crypto,
   );
-  return { certPem: certificatePem(cert), keyPem: await privateKeyPem(keys.privateKey) };
+  return {
+    certPem: certificatePem(cert),
+    keyPem: await privateKeyPem(keys.privateKey),
+  };
 }
 
 /** The root's own key identifier, so the intermediate's AKI matches it whatever method made it. */
-async function authorityKeyIdentifier(root: LoadedCa): Promise<x509.AuthorityKeyIdentifierExtension> {
+async function authorityKeyIdentifier(
+  root: LoadedCa,
+): Promise<x509.AuthorityKeyIdentifierExtension> {
   const rootCert = new x509.X509Certificate(root.cert.raw);
   const ski = rootCert.getExtension(x509.SubjectKeyIdentifierExtension);
   if (ski) return new x509.AuthorityKeyIdentifierExtension(ski.keyId);
-  return x509.AuthorityKeyIdentifierExtension.create(rootCert.publicKey, false, crypto);
+  return x509.AuthorityKeyIdentifierExtension.create(
+    rootCert.publicKey,
+    false,
+    crypto,
+  );
 }
 
 /**
  * The intermediate CA of one cluster, signed by `root`, as Makefile.selfsigned.mk's
  * `<cluster>-cacerts` target makes it. It never outlives the root.
  */
-export async function issueIntermediateCa(root: LoadedCa, cluster: string, now: Date = new Date()): Promise<IssuedIntermediate> {
+export async function issueIntermediateCa(
+  root: LoadedCa,
+  cluster: string,
+  now: Date = new Date(),
+): Promise<IssuedIntermediate> {
   const keys = await generateRsaKeys();
   const rootNotAfter = new Date(root.cert.validTo);
   const wanted = daysAfter(now, INTERMEDIATE_CA_DAYS);
@@ -170,7 +243,11 @@ export async function issueIntermediateCa(root: LoadedCa, cluster: string, now: 
   const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: randomSerial(),
-      subject: [{ O: [CA_ORGANIZATION] }, { CN: [INTERMEDIATE_CA_COMMON_NAME] }, { L: [cluster] }],
+      subject: [
+        { O: [CA_ORGANIZATION] },
+        { CN: [INTERMEDIATE_CA_COMMON_NAME] },
+        { L: [cluster] },
+      ],
       // The issuer is the root's subject exactly as encoded, so chain building matches it byte for byte.
       issuer: new x509.X509Certificate(root.cert.raw).subjectName,
       notBefore: now,
@@ -179,11 +256,17 @@ export async function issueIntermediateCa(root: LoadedCa, cluster: string, now: 
       signingKey: root.signingKey,
       signingAlgorithm: root.signingAlgorithm,
       extensions: [
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        await x509.SubjectKeyIdentifierExtension.create(
+          keys.publicKey,
+          false,
+          crypto,
+        ),
         await authorityKeyIdentifier(root),
         new x509.BasicConstraintsExtension(true, 0, true),
         new x509.KeyUsagesExtension(CA_KEY_USAGES, true),
-        new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: INTERMEDIATE_CA_SAN_DNS }]),
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'dns', value: INTERMEDIATE_CA_SAN_DNS },
+        ]),
       ],
     },
     crypto,
@@ -199,7 +282,15 @@ export async function issueIntermediateCa(root: LoadedCa, cluster: string, now: 
 }
 
 /** Splits a PEM bundle into its certificates, in order. */
-export function splitCertificates(bundle: string, what: string): X509Certificate[] {
-  const blocks = bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((block, i) => parseCertificate(block, `Certificate ${i + 1} of ${what}`));
+export function splitCertificates(
+  bundle: string,
+  what: string,
+): X509Certificate[] {
+  const blocks =
+    bundle.match(
+      /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g,
+    ) ?? [];
+  return blocks.map((block, i) =>
+    parseCertificate(block, `Certificate ${i + 1} of ${what}`),
+  );
 }

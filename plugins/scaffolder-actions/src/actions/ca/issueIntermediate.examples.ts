@@ -3,7 +3,8 @@ import { stringify } from 'yaml';
 
 export const examples: TemplateExample[] = [
   {
-    description: "Give cluster east its intermediate CA from the existing mesh root in mesh.ca.store",
+    description:
+      'Give cluster east its intermediate CA from the existing mesh root in mesh.ca.store',
     example: stringify({
       steps: [
         {
@@ -24,13 +25,17 @@ export const examples: TemplateExample[] = [
           id: 'cacerts',
           action: 'mesh:ca:issue-intermediate',
           name: 'Create the mesh root and plug in the CA',
-          input: { cluster: '${{ parameters.cluster }}', createRootIfMissing: '${{ parameters.firstMember }}' },
+          input: {
+            cluster: '${{ parameters.cluster }}',
+            createRootIfMissing: '${{ parameters.firstMember }}',
+          },
         },
       ],
     }),
   },
   {
-    description: 'Renew the intermediate of cluster west when it expires within 90 days (otherwise nothing changes)',
+    description:
+      'Renew the intermediate of cluster west when it expires within 90 days (otherwise nothing changes)',
     example: stringify({
       steps: [
         {

@@ -1,6 +1,9 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { InputError } from '@backstage/errors';
-import { ActionContext, createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import {
+  ActionContext,
+  createTemplateAction,
+} from '@backstage/plugin-scaffolder-node';
 import { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import {
   CACERTS_KEYS,
@@ -11,9 +14,19 @@ import {
 import { applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure, isNotFound } from '../../service/kubeErrors';
-import { MeshActionDeps, TargetCluster, targetCluster } from '../../service/MeshActionDeps';
+import {
+  MeshActionDeps,
+  TargetCluster,
+  targetCluster,
+} from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput } from '../inputs';
-import { assessCacerts, cacertsData, cacertsSecret, decodeSecretData, namespaceManifest } from './cacerts';
+import {
+  assessCacerts,
+  cacertsData,
+  cacertsSecret,
+  decodeSecretData,
+  namespaceManifest,
+} from './cacerts';
 import {
   DAY_MS,
   fingerprintOf,
@@ -51,22 +64,41 @@ type IntermediateCheckpoint = {
 /** The parts of the action context the helpers below use; none depends on the input. */
 type Ctx = Pick<ActionContext<Record<string, never>>, 'checkpoint' | 'logger'>;
 
-async function readCacerts(target: TargetCluster): Promise<V1Secret | undefined> {
+async function readCacerts(
+  target: TargetCluster,
+): Promise<V1Secret | undefined> {
   try {
-    return await target.kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE });
+    return await target.kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({
+        name: CACERTS_SECRET,
+        namespace: ISTIO_NAMESPACE,
+      });
   } catch (e) {
     if (isNotFound(e)) return undefined;
-    throw clusterFailure(target.name, target.connection.url, `Reading ${CACERTS}`, e);
+    throw clusterFailure(
+      target.name,
+      target.connection.url,
+      `Reading ${CACERTS}`,
+      e,
+    );
   }
 }
 
 async function namespaceExists(target: TargetCluster): Promise<boolean> {
   try {
-    await target.kc.makeApiClient(CoreV1Api).readNamespace({ name: ISTIO_NAMESPACE });
+    await target.kc
+      .makeApiClient(CoreV1Api)
+      .readNamespace({ name: ISTIO_NAMESPACE });
     return true;
   } catch (e) {
     if (isNotFound(e)) return false;
-    throw clusterFailure(target.name, target.connection.url, `Reading namespace ${ISTIO_NAMESPACE}`, e);
+    throw clusterFailure(
+      target.name,
+      target.connection.url,
+      `Reading namespace ${ISTIO_NAMESPACE}`,
+      e,
+    );
   }
 }
 
@@ -75,20 +107,38 @@ async function namespaceExists(target: TargetCluster): Promise<boolean> {
  * instead of generating again, and the store itself refuses to replace a root, so a concurrent
  * creator's root wins and there are never two.
  */
-async function createRoot(store: RootCaStore, ctx: Ctx): Promise<RootCheckpoint> {
+async function createRoot(
+  store: RootCaStore,
+  ctx: Ctx,
+): Promise<RootCheckpoint> {
   return ctx.checkpoint<RootCheckpoint>({
     key: `mesh-ca-root-${store.id}`,
     fn: async () => {
-      ctx.logger.info(`${store.description}: no root CA; creating one (RSA 4096, O=Istio, CN=Root CA)`);
+      ctx.logger.info(
+        `${store.description}: no root CA; creating one (RSA 4096, O=Istio, CN=Root CA)`,
+      );
       const root = await generateRootCa();
       const written = await store.createIfAbsent(root, ctx.logger);
-      if (!written) ctx.logger.info(`${store.description}: another run created the root first; using that one`);
-      return { created: written, fingerprint: written ? fingerprintOf(parseCertificate(root.certPem, 'the new root')) : null };
+      if (!written)
+        ctx.logger.info(
+          `${store.description}: another run created the root first; using that one`,
+        );
+      return {
+        created: written,
+        fingerprint: written
+          ? fingerprintOf(parseCertificate(root.certPem, 'the new root'))
+          : null,
+      };
     },
   });
 }
 
-function checkRootLifetime(root: LoadedCa, what: string, renewBeforeDays: number, now: Date) {
+function checkRootLifetime(
+  root: LoadedCa,
+  what: string,
+  renewBeforeDays: number,
+  now: Date,
+) {
   const notAfter = new Date(root.cert.validTo);
   if (notAfter.getTime() - now.getTime() <= renewBeforeDays * DAY_MS) {
     // An intermediate cannot outlive its root, so each run would issue again: stop instead.
@@ -112,7 +162,11 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
     supportsDryRun: true,
     schema: {
       input: {
-        cluster: z => clusterInput(z, 'Name of a cluster configured in mesh.clusters; its intermediate gets L=<cluster>'),
+        cluster: z =>
+          clusterInput(
+            z,
+            'Name of a cluster configured in mesh.clusters; its intermediate gets L=<cluster>',
+          ),
         createRootIfMissing: z =>
           z
             .boolean()
@@ -132,9 +186,22 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
             ),
       },
       output: {
-        changed: z => z.boolean().describe('Whether anything was (or in a dry run would be) changed'),
-        changes: z => z.array(z.string()).describe('One line per object or CA, with its outcome'),
-        rootCreated: z => z.boolean().describe('Whether the mesh root CA was (or in a dry run would be) created'),
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether anything was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z
+            .array(z.string())
+            .describe('One line per object or CA, with its outcome'),
+        rootCreated: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether the mesh root CA was (or in a dry run would be) created',
+            ),
         rootFingerprint: z =>
           z
             .string()
@@ -146,16 +213,34 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
           z
             .string()
             .optional()
-            .describe("Expiry (ISO 8601) of the cluster's intermediate in cacerts; absent in a dry run that would issue one"),
-        manifests: z => z.string().optional().describe('Dry run only: what would be applied, Secret data redacted'),
+            .describe(
+              "Expiry (ISO 8601) of the cluster's intermediate in cacerts; absent in a dry run that would issue one",
+            ),
+        manifests: z =>
+          z
+            .string()
+            .optional()
+            .describe(
+              'Dry run only: what would be applied, Secret data redacted',
+            ),
       },
     },
     async handler(ctx) {
       // The scaffolder checks input against the JSON schema but does not fill in zod's defaults.
-      const { cluster, createRootIfMissing = false, renewBeforeDays = DEFAULT_RENEW_BEFORE_DAYS } = ctx.input;
+      const {
+        cluster,
+        createRootIfMissing = false,
+        renewBeforeDays = DEFAULT_RENEW_BEFORE_DAYS,
+      } = ctx.input;
       checkInputs(ctx.input, { cluster: validateClusterName });
-      if (!Number.isInteger(renewBeforeDays) || renewBeforeDays < 0 || renewBeforeDays > MAX_RENEW_BEFORE_DAYS) {
-        throw new InputError(`Invalid input: renewBeforeDays must be a whole number from 0 to ${MAX_RENEW_BEFORE_DAYS}`);
+      if (
+        !Number.isInteger(renewBeforeDays) ||
+        renewBeforeDays < 0 ||
+        renewBeforeDays > MAX_RENEW_BEFORE_DAYS
+      ) {
+        throw new InputError(
+          `Invalid input: renewBeforeDays must be a whole number from 0 to ${MAX_RENEW_BEFORE_DAYS}`,
+        );
       }
       const target = targetCluster(deps, cluster);
       const store = rootCaStoreFromConfig(deps);
@@ -173,9 +258,16 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
           );
         }
         if (dryRun) {
-          ctx.logger.info(`${store.description}: root CA would be created${suffix}`);
+          ctx.logger.info(
+            `${store.description}: root CA would be created${suffix}`,
+          );
           changes.note(store.description, 'root CA created');
-          await dryRunCacerts(target, await readCacerts(target), changes, ctx.logger);
+          await dryRunCacerts(
+            target,
+            await readCacerts(target),
+            changes,
+            ctx.logger,
+          );
           ctx.output('changed', true);
           ctx.output('changes', changes.lines);
           ctx.output('rootCreated', true);
@@ -191,18 +283,37 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
         }
       }
 
-      const root = await loadCa(rootPem, `the mesh root in ${store.description}`, now);
-      checkRootLifetime(root, `the mesh root in ${store.description}`, renewBeforeDays, now);
+      const root = await loadCa(
+        rootPem,
+        `the mesh root in ${store.description}`,
+        now,
+      );
+      checkRootLifetime(
+        root,
+        `the mesh root in ${store.description}`,
+        renewBeforeDays,
+        now,
+      );
       const rootCreated = rootCheckpoint?.created === true;
       if (rootCreated && rootCheckpoint?.fingerprint !== root.fingerprint) {
-        throw new Error(`The root CA in ${store.description} was replaced after this task created it; stopping`);
+        throw new Error(
+          `The root CA in ${store.description} was replaced after this task created it; stopping`,
+        );
       }
-      changes.note(store.description, rootCreated ? 'root CA created' : 'root CA unchanged');
+      changes.note(
+        store.description,
+        rootCreated ? 'root CA created' : 'root CA unchanged',
+      );
       ctx.output('rootCreated', rootCreated);
       ctx.output('rootFingerprint', root.fingerprint);
 
       const existing = await readCacerts(target);
-      const assessment = assessCacerts(decodeSecretData(existing), root, now, renewBeforeDays);
+      const assessment = assessCacerts(
+        decodeSecretData(existing),
+        root,
+        now,
+        renewBeforeDays,
+      );
       if (assessment.keep) {
         ctx.logger.info(
           `${cluster}: ${CACERTS} unchanged: its intermediate (serial ${assessment.serialNumber}) from the mesh root ${root.fingerprint} is valid until ${assessment.notAfter.toISOString()}`,
@@ -211,7 +322,9 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
         ctx.output('intermediateNotAfter', assessment.notAfter.toISOString());
       } else {
         const verb = existing ? 'replacing' : 'creating';
-        ctx.logger.info(`${cluster}: ${verb} ${CACERTS} with a new intermediate CA because ${assessment.reason}${suffix}`);
+        ctx.logger.info(
+          `${cluster}: ${verb} ${CACERTS} with a new intermediate CA because ${assessment.reason}${suffix}`,
+        );
         // Istio reloads plugged-in certs only with AUTO_RELOAD_PLUGIN_CERTS, which is off by default.
         const restart = `${cluster}: istiod reads ${CACERTS} at start; restart a running istiod to use the new intermediate`;
         if (existing) ctx.logger.warn(restart);
@@ -232,11 +345,20 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
 }
 
 /** What a dry run shows: the namespace if missing and the Secret, data left out. */
-async function dryRunCacerts(target: TargetCluster, existing: V1Secret | undefined, changes: ChangeSet, logger: LoggerService) {
+async function dryRunCacerts(
+  target: TargetCluster,
+  existing: V1Secret | undefined,
+  changes: ChangeSet,
+  logger: LoggerService,
+) {
   const cluster = target.name;
   if (!(await namespaceExists(target))) {
     logger.info(`${cluster}: Namespace ${ISTIO_NAMESPACE} created (dry run)`);
-    changes.object(cluster, { outcome: 'created', object: namespaceManifest(ISTIO_NAMESPACE) }, true);
+    changes.object(
+      cluster,
+      { outcome: 'created', object: namespaceManifest(ISTIO_NAMESPACE) },
+      true,
+    );
   }
   const outcome = existing ? 'configured' : 'created';
   logger.info(`${cluster}: ${CACERTS} ${outcome} (dry run)`);
@@ -247,13 +369,29 @@ async function dryRunCacerts(target: TargetCluster, existing: V1Secret | undefin
  * Issues and stores the intermediate once per task and cluster. A retried task finds the
  * checkpoint, issues nothing, and only confirms that cacerts still holds what it issued.
  */
-async function issue(target: TargetCluster, root: LoadedCa, ctx: Ctx, changes: ChangeSet): Promise<IntermediateCheckpoint> {
+async function issue(
+  target: TargetCluster,
+  root: LoadedCa,
+  ctx: Ctx,
+  changes: ChangeSet,
+): Promise<IntermediateCheckpoint> {
   const cluster = target.name;
   if (!(await namespaceExists(target))) {
     try {
-      changes.object(cluster, await applyObject(target.kc, namespaceManifest(ISTIO_NAMESPACE), { cluster, logger: ctx.logger }));
+      changes.object(
+        cluster,
+        await applyObject(target.kc, namespaceManifest(ISTIO_NAMESPACE), {
+          cluster,
+          logger: ctx.logger,
+        }),
+      );
     } catch (e) {
-      throw clusterFailure(cluster, target.connection.url, `Creating namespace ${ISTIO_NAMESPACE}`, e);
+      throw clusterFailure(
+        cluster,
+        target.connection.url,
+        `Creating namespace ${ISTIO_NAMESPACE}`,
+        e,
+      );
     }
   }
   const issued = await ctx.checkpoint<IntermediateCheckpoint>({
@@ -262,13 +400,22 @@ async function issue(target: TargetCluster, root: LoadedCa, ctx: Ctx, changes: C
       const intermediate = await issueIntermediateCa(root, cluster);
       let outcome: string;
       try {
-        const result = await applyObject(target.kc, cacertsSecret(cacertsData(intermediate, root.certPem)), {
-          cluster,
-          logger: ctx.logger,
-        });
+        const result = await applyObject(
+          target.kc,
+          cacertsSecret(cacertsData(intermediate, root.certPem)),
+          {
+            cluster,
+            logger: ctx.logger,
+          },
+        );
         outcome = result.outcome;
       } catch (e) {
-        throw clusterFailure(cluster, target.connection.url, `Writing ${CACERTS}`, e);
+        throw clusterFailure(
+          cluster,
+          target.connection.url,
+          `Writing ${CACERTS}`,
+          e,
+        );
       }
       return {
         serialNumber: intermediate.serialNumber,
@@ -278,10 +425,14 @@ async function issue(target: TargetCluster, root: LoadedCa, ctx: Ctx, changes: C
       };
     },
   });
-  const stored = decodeSecretData(await readCacerts(target))?.[CACERTS_KEYS.caCert];
+  const stored = decodeSecretData(await readCacerts(target))?.[
+    CACERTS_KEYS.caCert
+  ];
   let storedFingerprint: string | undefined;
   try {
-    storedFingerprint = stored ? fingerprintOf(parseCertificate(stored, CACERTS_KEYS.caCert)) : undefined;
+    storedFingerprint = stored
+      ? fingerprintOf(parseCertificate(stored, CACERTS_KEYS.caCert))
+      : undefined;
   } catch {
     storedFingerprint = undefined;
   }
@@ -294,6 +445,9 @@ async function issue(target: TargetCluster, root: LoadedCa, ctx: Ctx, changes: C
     `${cluster}: intermediate CA issued (serial ${issued.serialNumber}, O=Istio, CN=Intermediate CA, L=${cluster}), valid until ${issued.notAfter}`,
   );
   changes.note(cluster, `${CACERTS} ${issued.outcome}`);
-  changes.note(cluster, `intermediate CA ${issued.serialNumber} issued, valid until ${issued.notAfter}`);
+  changes.note(
+    cluster,
+    `intermediate CA ${issued.serialNumber} issued, valid until ${issued.notAfter}`,
+  );
   return issued;
 }

@@ -28,31 +28,49 @@ describe('FileRootCaStore', () => {
     expect(await store.read()).toBeUndefined();
     expect(await store.createIfAbsent(a, logger)).toBe(true);
     expect(await store.read()).toEqual(a);
-    expect((await fs.stat(path.join(dir, 'mesh', 'root'))).mode & 0o777).toBe(0o700);
-    expect((await fs.stat(path.join(dir, 'mesh', 'root', 'root-key.pem'))).mode & 0o777).toBe(0o600);
-    expect((await fs.stat(path.join(dir, 'mesh', 'root', 'root-cert.pem'))).mode & 0o777).toBe(0o600);
+    expect((await fs.stat(path.join(dir, 'mesh', 'root'))).mode & 0o777).toBe(
+      0o700,
+    );
+    expect(
+      (await fs.stat(path.join(dir, 'mesh', 'root', 'root-key.pem'))).mode &
+        0o777,
+    ).toBe(0o600);
+    expect(
+      (await fs.stat(path.join(dir, 'mesh', 'root', 'root-cert.pem'))).mode &
+        0o777,
+    ).toBe(0o600);
 
     expect(await store.createIfAbsent(b, logger)).toBe(false);
     expect(await store.read()).toEqual(a);
-    expect(await fs.readdir(path.join(dir, 'mesh', 'root'))).toEqual(['root-cert.pem', 'root-key.pem']);
+    expect(await fs.readdir(path.join(dir, 'mesh', 'root'))).toEqual([
+      'root-cert.pem',
+      'root-key.pem',
+    ]);
   });
 
   it('lets exactly one of two concurrent creators win', async () => {
     const store = new FileRootCaStore(dir);
-    const results = await Promise.all([store.createIfAbsent(a, logger), store.createIfAbsent(b, logger)]);
+    const results = await Promise.all([
+      store.createIfAbsent(a, logger),
+      store.createIfAbsent(b, logger),
+    ]);
     expect(results.filter(Boolean)).toHaveLength(1);
     expect(await store.read()).toEqual(results[0] ? a : b);
   });
 
   it('calls an incomplete store an error instead of making a new root', async () => {
-    await fs.writeFile(path.join(dir, 'root-cert.pem'), a.certPem, { mode: 0o600 });
+    await fs.writeFile(path.join(dir, 'root-cert.pem'), a.certPem, {
+      mode: 0o600,
+    });
     await expect(new FileRootCaStore(dir).read()).rejects.toThrow(
       `root CA directory ${dir} is incomplete: it has root-cert.pem but no root-key.pem`,
     );
   });
 
   it('refuses a root key others can read', async () => {
-    await fs.writeFile(path.join(dir, 'root-cert.pem'), a.certPem, { mode: 0o600 });
+    await fs.writeFile(path.join(dir, 'root-cert.pem'), a.certPem, {
+      mode: 0o600,
+    });
     await fs.writeFile(path.join(dir, 'root-key.pem'), a.keyPem);
     await fs.chmod(path.join(dir, 'root-key.pem'), 0o644);
     await expect(new FileRootCaStore(dir).read()).rejects.toThrow(

@@ -13,8 +13,16 @@ import {
   validateDnsSubdomain,
 } from '@tailmesh/plugin-mesh-common';
 import { applyObject } from '../../service/apply';
-import { clusterFailure, isConflict, isNotFound } from '../../service/kubeErrors';
-import { MeshActionDeps, TargetCluster, targetCluster } from '../../service/MeshActionDeps';
+import {
+  clusterFailure,
+  isConflict,
+  isNotFound,
+} from '../../service/kubeErrors';
+import {
+  MeshActionDeps,
+  TargetCluster,
+  targetCluster,
+} from '../../service/MeshActionDeps';
 import { decodeSecretData, namespaceManifest } from './cacerts';
 import { CaPem } from './certificates';
 
@@ -37,7 +45,8 @@ export interface RootCaStore {
   createIfAbsent(root: CaPem, logger: LoggerService): Promise<boolean>;
 }
 
-const isErrno = (e: unknown, code: string) => (e as NodeJS.ErrnoException)?.code === code;
+const isErrno = (e: unknown, code: string) =>
+  (e as NodeJS.ErrnoException)?.code === code;
 
 function incomplete(description: string, has: string, lacks: string): Error {
   return new Error(
@@ -60,7 +69,9 @@ export class FileRootCaStore implements RootCaStore {
       return await fs.readFile(path.join(this.directory, file), 'utf8');
     } catch (e) {
       if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return undefined;
-      throw new Error(`Cannot read ${file} in ${this.description}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new Error(
+        `Cannot read ${file} in ${this.description}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
   }
 
@@ -68,8 +79,10 @@ export class FileRootCaStore implements RootCaStore {
     const certPem = await this.readOptional(ROOT_CERT_FILE);
     const keyPem = await this.readOptional(ROOT_KEY_FILE);
     if (!certPem && !keyPem) return undefined;
-    if (!certPem) throw incomplete(this.description, ROOT_KEY_FILE, ROOT_CERT_FILE);
-    if (!keyPem) throw incomplete(this.description, ROOT_CERT_FILE, ROOT_KEY_FILE);
+    if (!certPem)
+      throw incomplete(this.description, ROOT_KEY_FILE, ROOT_CERT_FILE);
+    if (!keyPem)
+      throw incomplete(this.description, ROOT_CERT_FILE, ROOT_KEY_FILE);
     // Like ssh with its keys: a root key others can read is not used.
     const { mode } = await fs.stat(path.join(this.directory, ROOT_KEY_FILE));
     if (mode & 0o077) {
@@ -95,18 +108,25 @@ export class FileRootCaStore implements RootCaStore {
       return true;
     } catch (e) {
       if (isErrno(e, 'EEXIST')) return false;
-      throw new Error(`Cannot write ${file} in ${this.description}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new Error(
+        `Cannot write ${file} in ${this.description}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     } finally {
       await fs.rm(temp, { force: true });
     }
   }
 
   async createIfAbsent(root: CaPem, logger: LoggerService): Promise<boolean> {
-    const created = await fs.mkdir(this.directory, { recursive: true, mode: 0o700 });
+    const created = await fs.mkdir(this.directory, {
+      recursive: true,
+      mode: 0o700,
+    });
     if (created) await fs.chmod(this.directory, 0o700);
     if (!(await this.place(ROOT_KEY_FILE, root.keyPem))) return false;
     if (!(await this.place(ROOT_CERT_FILE, root.certPem))) return false;
-    logger.info(`${this.description}: ${ROOT_CERT_FILE} and ${ROOT_KEY_FILE} created`);
+    logger.info(
+      `${this.description}: ${ROOT_CERT_FILE} and ${ROOT_KEY_FILE} created`,
+    );
     return true;
   }
 }
@@ -130,13 +150,21 @@ export class SecretRootCaStore implements RootCaStore {
   }
 
   private fail(what: string, e: unknown): Error {
-    return clusterFailure(this.target.name, this.target.connection.url, what, e);
+    return clusterFailure(
+      this.target.name,
+      this.target.connection.url,
+      what,
+      e,
+    );
   }
 
   async read(): Promise<CaPem | undefined> {
     let secret: V1Secret;
     try {
-      secret = await this.core.readNamespacedSecret({ name: this.name, namespace: this.namespace });
+      secret = await this.core.readNamespacedSecret({
+        name: this.name,
+        namespace: this.namespace,
+      });
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw this.fail(`Reading the ${this.description}`, e);
@@ -144,9 +172,14 @@ export class SecretRootCaStore implements RootCaStore {
     const data = decodeSecretData(secret) ?? {};
     const certPem = data[ROOT_CERT_FILE];
     const keyPem = data[ROOT_KEY_FILE];
-    if (!certPem && !keyPem) throw new Error(`${this.description} exists but holds neither ${ROOT_CERT_FILE} nor ${ROOT_KEY_FILE}`);
-    if (!certPem) throw incomplete(this.description, ROOT_KEY_FILE, ROOT_CERT_FILE);
-    if (!keyPem) throw incomplete(this.description, ROOT_CERT_FILE, ROOT_KEY_FILE);
+    if (!certPem && !keyPem)
+      throw new Error(
+        `${this.description} exists but holds neither ${ROOT_CERT_FILE} nor ${ROOT_KEY_FILE}`,
+      );
+    if (!certPem)
+      throw incomplete(this.description, ROOT_KEY_FILE, ROOT_CERT_FILE);
+    if (!keyPem)
+      throw incomplete(this.description, ROOT_CERT_FILE, ROOT_KEY_FILE);
     return { certPem, keyPem };
   }
 
@@ -156,9 +189,13 @@ export class SecretRootCaStore implements RootCaStore {
     try {
       await this.core.readNamespace({ name: this.namespace });
     } catch (e) {
-      if (!isNotFound(e)) throw this.fail(`Reading namespace ${this.namespace}`, e);
+      if (!isNotFound(e))
+        throw this.fail(`Reading namespace ${this.namespace}`, e);
       try {
-        await applyObject(this.target.kc, namespaceManifest(this.namespace), { cluster, logger });
+        await applyObject(this.target.kc, namespaceManifest(this.namespace), {
+          cluster,
+          logger,
+        });
       } catch (applyError) {
         throw this.fail(`Creating namespace ${this.namespace}`, applyError);
       }
@@ -169,7 +206,11 @@ export class SecretRootCaStore implements RootCaStore {
         body: {
           apiVersion: 'v1',
           kind: 'Secret',
-          metadata: { name: this.name, namespace: this.namespace, labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH } },
+          metadata: {
+            name: this.name,
+            namespace: this.namespace,
+            labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+          },
           type: 'Opaque',
           data: {
             [ROOT_CERT_FILE]: Buffer.from(root.certPem).toString('base64'),
@@ -189,7 +230,8 @@ export class SecretRootCaStore implements RootCaStore {
 
 /** The store configured in mesh.ca.store; a clear error when there is none or it is invalid. */
 export function rootCaStoreFromConfig(deps: MeshActionDeps): RootCaStore {
-  const config: Config | undefined = deps.config.getOptionalConfig(STORE_CONFIG_KEY);
+  const config: Config | undefined =
+    deps.config.getOptionalConfig(STORE_CONFIG_KEY);
   if (!config) {
     throw new Error(
       `No root CA store is configured: set ${STORE_CONFIG_KEY} in app-config, either { type: file, directory } or { type: kubernetesSecret, cluster, namespace, name }`,
@@ -198,7 +240,8 @@ export function rootCaStoreFromConfig(deps: MeshActionDeps): RootCaStore {
   const type = config.getString('type');
   if (type === 'file') {
     const directory = config.getString('directory');
-    if (!path.isAbsolute(directory)) throw new Error(`${STORE_CONFIG_KEY}.directory must be an absolute path`);
+    if (!path.isAbsolute(directory))
+      throw new Error(`${STORE_CONFIG_KEY}.directory must be an absolute path`);
     return new FileRootCaStore(directory);
   }
   if (type === 'kubernetesSecret') {
@@ -209,9 +252,17 @@ export function rootCaStoreFromConfig(deps: MeshActionDeps): RootCaStore {
       ['name', validateDnsSubdomain(name, DNS1123_SUBDOMAIN_MAX_LENGTH)],
     ].filter(([, problem]) => problem);
     if (problems.length) {
-      throw new Error(`Invalid ${STORE_CONFIG_KEY}: ${problems.map(([field, problem]) => `${field} ${problem}`).join('; ')}`);
+      throw new Error(
+        `Invalid ${STORE_CONFIG_KEY}: ${problems.map(([field, problem]) => `${field} ${problem}`).join('; ')}`,
+      );
     }
-    return new SecretRootCaStore(targetCluster(deps, config.getString('cluster')), namespace, name);
+    return new SecretRootCaStore(
+      targetCluster(deps, config.getString('cluster')),
+      namespace,
+      name,
+    );
   }
-  throw new Error(`${STORE_CONFIG_KEY}.type must be "file" or "kubernetesSecret", not ${JSON.stringify(type)}`);
+  throw new Error(
+    `${STORE_CONFIG_KEY}.type must be "file" or "kubernetesSecret", not ${JSON.stringify(type)}`,
+  );
 }

@@ -1,0 +1,284 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObject,
+  V1ConfigMap,
+} from '@kubernetes/client-node';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import {
+  COREDNS_CONFIGMAP,
+  COREDNS_COREFILE_KEY,
+  FIELD_MANAGER,
+  KUBE_SYSTEM_NAMESPACE,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_TAILMESH,
+  TAILSCALE_DNS_CONFIG,
+  validateClusterName,
+} from '@tailmesh/plugin-mesh-common';
+import { applyObject } from '../../service/apply';
+import { ChangeSet } from '../../service/changes';
+import {
+  clusterFailure,
+  isConflict,
+  isNotFound,
+} from '../../service/kubeErrors';
+import {
+  MeshActionDeps,
+  TargetCluster,
+  targetCluster,
+} from '../../service/MeshActionDeps';
+import { waitUntil } from '../../service/waitUntil';
+import {
+  checkInputs,
+  clusterInput,
+  tailnetInput,
+  timeoutInput,
+} from '../inputs';
+import { upsertTailnetStanza } from './corefile';
+import { examples } from './configureDns.examples';
+import { resolveTailnet } from './tailscaleInputs';
+
+export const TAILSCALE_CONFIGURE_DNS_ACTION_ID = 'mesh:tailscale:configure-dns';
+
+const DNS_CONFIG_GROUP = 'tailscale.com';
+const DNS_CONFIG_VERSION = 'v1alpha1';
+const DNS_CONFIG_PLURAL = 'dnsconfigs';
+/** The nameserver image; `stable` rather than the recipe's `unstable` (the operator's own default). */
+const NAMESERVER_IMAGE = { repo: 'tailscale/k8s-nameserver', tag: 'stable' };
+/** Read-modify-write rounds on the CoreDNS ConfigMap before giving up on concurrent writers. */
+const MAX_COREFILE_ATTEMPTS = 5;
+/** Stands for the nameserver's address in a dry run before the operator has reported it. */
+const PENDING_NAMESERVER_IP = '<nameserver IP, once the operator reports it>';
+
+interface DNSConfigObject extends KubernetesObject {
+  spec?: { nameserver?: { image?: { repo?: string; tag?: string } } };
+  status?: { nameserver?: { ip?: string } };
+}
+
+export function dnsConfigManifest(): DNSConfigObject {
+  return {
+    apiVersion: `${DNS_CONFIG_GROUP}/${DNS_CONFIG_VERSION}`,
+    kind: 'DNSConfig',
+    metadata: {
+      name: TAILSCALE_DNS_CONFIG,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+    },
+    spec: { nameserver: { image: NAMESERVER_IMAGE } },
+  };
+}
+
+async function readNameserverIp(
+  target: TargetCluster,
+): Promise<string | undefined> {
+  try {
+    const dc = (await target.kc
+      .makeApiClient(CustomObjectsApi)
+      .getClusterCustomObject({
+        group: DNS_CONFIG_GROUP,
+        version: DNS_CONFIG_VERSION,
+        plural: DNS_CONFIG_PLURAL,
+        name: TAILSCALE_DNS_CONFIG,
+      })) as DNSConfigObject;
+    return dc.status?.nameserver?.ip || undefined;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Edits the Corefile under the ConfigMap's resourceVersion: the Corefile is one string that
+ * others edit too, so a server-side apply would claim all of it; a conflicting write (409) is
+ * re-read and the stanza re-applied to what is there now.
+ */
+async function updateCorefile(
+  target: TargetCluster,
+  tailnet: string,
+  nameserverIp: string,
+  opts: { dryRun: boolean; logger: LoggerService },
+): Promise<{
+  outcome: 'added' | 'updated' | 'unchanged';
+  configMap: V1ConfigMap;
+}> {
+  const core = target.kc.makeApiClient(CoreV1Api);
+  for (let attempt = 1; attempt <= MAX_COREFILE_ATTEMPTS; attempt++) {
+    const cm = await core.readNamespacedConfigMap({
+      name: COREDNS_CONFIGMAP,
+      namespace: KUBE_SYSTEM_NAMESPACE,
+    });
+    const corefile = cm.data?.[COREDNS_COREFILE_KEY];
+    if (corefile === undefined) {
+      throw new Error(
+        `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} on ${target.name} has no ${COREDNS_COREFILE_KEY}: is this cluster's DNS CoreDNS?`,
+      );
+    }
+    const edit = upsertTailnetStanza(corefile, tailnet, nameserverIp);
+    if (edit.outcome === 'unchanged')
+      return { outcome: 'unchanged', configMap: cm };
+    if (!/^\s*reload\s*$/m.test(corefile)) {
+      opts.logger.warn(
+        `${target.name}: the Corefile has no reload plugin: restart CoreDNS for the tailnet stanza to take effect`,
+      );
+    }
+    try {
+      const written = await core.replaceNamespacedConfigMap({
+        name: COREDNS_CONFIGMAP,
+        namespace: KUBE_SYSTEM_NAMESPACE,
+        body: {
+          ...cm,
+          data: { ...cm.data, [COREDNS_COREFILE_KEY]: edit.corefile },
+        },
+        dryRun: opts.dryRun ? 'All' : undefined,
+        fieldManager: FIELD_MANAGER,
+      });
+      return { outcome: edit.outcome, configMap: written };
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+      opts.logger.info(
+        `${target.name}: the CoreDNS ConfigMap changed meanwhile (attempt ${attempt}/${MAX_COREFILE_ATTEMPTS}): reading it again`,
+      );
+    }
+  }
+  throw new Error(
+    `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} on ${target.name} kept changing while Tailmesh edited it (${MAX_COREFILE_ATTEMPTS} attempts); run again`,
+  );
+}
+
+/** Step 3 of the recipe: the operator's nameserver, and CoreDNS forwarding the tailnet's names to it. */
+export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
+  return createTemplateAction({
+    id: TAILSCALE_CONFIGURE_DNS_ACTION_ID,
+    description:
+      "Applies the Tailscale operator's DNSConfig (nameserver image tag stable), waits until the operator reports the nameserver's IP (status.nameserver.ip), and adds to CoreDNS's Corefile exactly one server block that forwards the tailnet's domain there, leaving the rest of the Corefile as it is. Needs mesh:tailscale:install-operator first (the DNSConfig CRD).",
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        cluster: z => clusterInput(z),
+        tailnet: z => tailnetInput(z).optional(),
+        timeoutSeconds: z => timeoutInput(z),
+      },
+      output: {
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether anything was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z.array(z.string()).describe('One line per object, with its outcome'),
+        nameserverIp: z =>
+          z
+            .string()
+            .optional()
+            .describe("The operator's nameserver address CoreDNS forwards to"),
+        manifests: z =>
+          z.string().optional().describe('Dry run only: what would be applied'),
+      },
+    },
+    async handler(ctx) {
+      const { cluster, timeoutSeconds } = ctx.input;
+      checkInputs(ctx.input, { cluster: validateClusterName });
+      const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
+      const target = targetCluster(deps, cluster);
+      const dryRun = ctx.isDryRun ?? false;
+      const changes = new ChangeSet();
+      const fail = (what: string, e: unknown) =>
+        clusterFailure(cluster, target.connection.url, what, e);
+
+      try {
+        await target.kc
+          .makeApiClient(ApiextensionsV1Api)
+          .readCustomResourceDefinition({
+            name: `${DNS_CONFIG_PLURAL}.${DNS_CONFIG_GROUP}`,
+          });
+      } catch (e) {
+        if (isNotFound(e)) {
+          throw new Error(
+            `The DNSConfig CRD (${DNS_CONFIG_PLURAL}.${DNS_CONFIG_GROUP}) is not installed on ${cluster}: run mesh:tailscale:install-operator first`,
+          );
+        }
+        throw fail('Reading the DNSConfig CRD', e);
+      }
+
+      try {
+        changes.object(
+          cluster,
+          await applyObject(target.kc, dnsConfigManifest(), {
+            cluster,
+            logger: ctx.logger,
+            dryRun,
+          }),
+          dryRun,
+        );
+      } catch (e) {
+        throw fail(`Applying DNSConfig ${TAILSCALE_DNS_CONFIG}`, e);
+      }
+
+      let nameserverIp: string | undefined;
+      if (dryRun) {
+        nameserverIp = await readNameserverIp(target).catch(e => {
+          throw fail(`Reading DNSConfig ${TAILSCALE_DNS_CONFIG}`, e);
+        });
+      } else {
+        nameserverIp = await waitUntil(
+          async () => {
+            const ip = await readNameserverIp(target);
+            return ip
+              ? { done: true as const, value: ip }
+              : {
+                  done: false as const,
+                  progress: 'no status.nameserver.ip yet',
+                };
+          },
+          {
+            what: `the nameserver IP of DNSConfig ${TAILSCALE_DNS_CONFIG} on ${cluster}`,
+            timeoutSeconds,
+            logger: ctx.logger,
+            signal: ctx.signal,
+          },
+        );
+        ctx.logger.info(
+          `${cluster}: the operator's nameserver is at ${nameserverIp}`,
+        );
+      }
+
+      let corefile;
+      try {
+        corefile = await updateCorefile(
+          target,
+          tailnet,
+          nameserverIp ?? PENDING_NAMESERVER_IP,
+          { dryRun, logger: ctx.logger },
+        );
+      } catch (e) {
+        if ((e as { code?: unknown }).code === undefined) throw e;
+        throw fail(
+          `Updating ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP}`,
+          e,
+        );
+      }
+      const line = `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} ${
+        corefile.outcome === 'unchanged'
+          ? 'unchanged'
+          : `configured (${tailnet} stanza ${corefile.outcome})`
+      }`;
+      ctx.logger.info(`${cluster}: ${line}${dryRun ? ' (dry run)' : ''}`);
+      changes.note(cluster, line);
+      if (dryRun && corefile.outcome !== 'unchanged') {
+        changes.addManifest(cluster, {
+          ...corefile.configMap,
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+        });
+      }
+
+      ctx.output('changed', changes.changed);
+      ctx.output('changes', changes.lines);
+      if (nameserverIp) ctx.output('nameserverIp', nameserverIp);
+      if (dryRun) ctx.output('manifests', changes.manifestText());
+    },
+  });
+}

@@ -1,0 +1,36 @@
+import { TemplateExample } from '@backstage/plugin-scaffolder-node';
+import { stringify } from 'yaml';
+
+export const examples: TemplateExample[] = [
+  {
+    description:
+      'Let cluster east reach the API server proxies of west and north through the tailnet',
+    example: stringify({
+      steps: [
+        {
+          id: 'egress',
+          action: 'mesh:tailscale:create-egress',
+          name: 'Egress to peer clusters',
+          input: { cluster: 'east', peers: ['west', 'north'] },
+        },
+      ],
+    }),
+  },
+  {
+    description:
+      'Egress to the peers chosen in the form, on an explicit tailnet',
+    example: stringify({
+      steps: [
+        {
+          id: 'egress',
+          action: 'mesh:tailscale:create-egress',
+          input: {
+            cluster: '${{ parameters.cluster }}',
+            peers: '${{ parameters.peers }}',
+            tailnet: 'tail1234.ts.net',
+          },
+        },
+      ],
+    }),
+  },
+];

@@ -1,0 +1,227 @@
+import { CoreV1Api, V1Service } from '@kubernetes/client-node';
+import { InputError } from '@backstage/errors';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import {
+  ANNOTATION_TAILSCALE_TAILNET_FQDN,
+  EGRESS_SERVICE_NAMESPACE,
+  FIELD_MANAGER,
+  LABEL_MANAGED_BY,
+  LABEL_PEER,
+  MANAGED_BY_TAILMESH,
+  egressServiceName,
+  operatorFqdn,
+  validateClusterName,
+} from '@tailmesh/plugin-mesh-common';
+import { applyObject } from '../../service/apply';
+import { ChangeSet } from '../../service/changes';
+import {
+  clusterFailure,
+  isConflict,
+  isNotFound,
+} from '../../service/kubeErrors';
+import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import { checkInputs, clusterInput, tailnetInput } from '../inputs';
+import { examples } from './createEgress.examples';
+import { resolveTailnet } from './tailscaleInputs';
+
+export const TAILSCALE_CREATE_EGRESS_ACTION_ID = 'mesh:tailscale:create-egress';
+
+/**
+ * `spec.externalName` of a new egress Service. An ExternalName Service needs one to be created;
+ * the operator replaces it with its egress proxy's name, as in the recipe.
+ */
+export const EGRESS_EXTERNAL_NAME_PLACEHOLDER = 'placeholder';
+
+/** Read-apply rounds per Service before giving up when the operator keeps rewriting it. */
+const MAX_EGRESS_ATTEMPTS = 5;
+
+/**
+ * The egress Service to `peer`'s API server proxy. `externalName` is left out once the operator
+ * has rewritten it: asserting the placeholder would revert the operator, and asserting the
+ * operator's value would make Tailmesh a co-owner of a field it does not decide.
+ */
+export function egressService(
+  peer: string,
+  tailnet: string,
+  externalName: string | undefined,
+): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: egressServiceName(peer),
+      namespace: EGRESS_SERVICE_NAMESPACE,
+      labels: { [LABEL_PEER]: peer, [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+      annotations: {
+        [ANNOTATION_TAILSCALE_TAILNET_FQDN]: operatorFqdn(peer, tailnet),
+      },
+    },
+    spec: {
+      type: 'ExternalName',
+      ...(externalName === undefined ? {} : { externalName }),
+      ports: [{ name: 'https', port: 443, protocol: 'TCP' }],
+    },
+  };
+}
+
+/**
+ * What a re-run asserts for `spec.externalName`: the placeholder on create; the current value
+ * while Tailmesh still owns the field (leaving out a field it solely owns would delete it); nothing
+ * once the operator has taken the field over by rewriting it.
+ */
+export function externalNameToApply(
+  current: V1Service | undefined,
+): string | undefined {
+  if (!current) return EGRESS_EXTERNAL_NAME_PLACEHOLDER;
+  const ours = (current.metadata?.managedFields ?? []).some(
+    f =>
+      f.manager === FIELD_MANAGER &&
+      f.operation === 'Apply' &&
+      (f.fieldsV1 as { 'f:spec'?: Record<string, unknown> } | undefined)?.[
+        'f:spec'
+      ]?.['f:externalName'] !== undefined,
+  );
+  return ours
+    ? (current.spec?.externalName ?? EGRESS_EXTERNAL_NAME_PLACEHOLDER)
+    : undefined;
+}
+
+/** Peers must be distinct, valid cluster names other than the cluster itself. */
+export function checkPeers(cluster: string, peers: string[]): void {
+  checkInputs(
+    { cluster, peers },
+    { cluster: validateClusterName, peers: validateClusterName },
+  );
+  const problems: string[] = [];
+  if (peers.includes(cluster))
+    problems.push(`peers must not include the cluster itself ("${cluster}")`);
+  const duplicates = [
+    ...new Set(peers.filter((p, i) => peers.indexOf(p) !== i)),
+  ];
+  if (duplicates.length)
+    problems.push(
+      `peers lists ${duplicates.map(d => `"${d}"`).join(', ')} more than once`,
+    );
+  if (problems.length)
+    throw new InputError(`Invalid input: ${problems.join('; ')}`);
+}
+
+/** Step 4 of the recipe: ExternalName Services through which this cluster reaches its peers' API servers. */
+export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
+  return createTemplateAction({
+    id: TAILSCALE_CREATE_EGRESS_ACTION_ID,
+    description:
+      "Creates, in the tailscale namespace, one egress Service per peer cluster (ExternalName, annotated tailscale.com/tailnet-fqdn: <peer>-k8s-operator.<tailnet>, port https 443), through which this cluster's istiod reaches the peer's API server proxy. The operator rewrites spec.externalName to its egress proxy; re-runs leave that field to it. Needs mesh:tailscale:install-operator first.",
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        cluster: z =>
+          clusterInput(
+            z,
+            'Name of the cluster (in mesh.clusters) that gets the egress Services',
+          ),
+        peers: z =>
+          z
+            .array(clusterInput(z, 'A peer cluster in mesh.clusters'))
+            .min(1)
+            .describe(
+              'The peer clusters whose API server proxies this cluster must reach (not the cluster itself)',
+            ),
+        tailnet: z => tailnetInput(z).optional(),
+      },
+      output: {
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether anything was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z
+            .array(z.string())
+            .describe('One line per Service, with its outcome'),
+        manifests: z =>
+          z.string().optional().describe('Dry run only: what would be applied'),
+      },
+    },
+    async handler(ctx) {
+      const { cluster, peers } = ctx.input;
+      checkPeers(cluster, peers);
+      const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
+      const target = targetCluster(deps, cluster);
+      // Unknown peers fail here, before anything is written.
+      for (const peer of peers) deps.clusters.get(peer);
+      const dryRun = ctx.isDryRun ?? false;
+      const changes = new ChangeSet();
+      const core = target.kc.makeApiClient(CoreV1Api);
+      const fail = (what: string, e: unknown) =>
+        clusterFailure(cluster, target.connection.url, what, e);
+
+      try {
+        await core.readNamespace({ name: EGRESS_SERVICE_NAMESPACE });
+      } catch (e) {
+        if (isNotFound(e)) {
+          throw new Error(
+            `Namespace ${EGRESS_SERVICE_NAMESPACE} does not exist on ${cluster}: run mesh:tailscale:install-operator first`,
+          );
+        }
+        throw fail(`Reading namespace ${EGRESS_SERVICE_NAMESPACE}`, e);
+      }
+
+      for (const peer of peers) {
+        const name = egressServiceName(peer);
+        for (let attempt = 1; ; attempt++) {
+          let current: V1Service | undefined;
+          try {
+            current = await core.readNamespacedService({
+              name,
+              namespace: EGRESS_SERVICE_NAMESPACE,
+            });
+          } catch (e) {
+            if (!isNotFound(e))
+              throw fail(
+                `Reading Service ${EGRESS_SERVICE_NAMESPACE}/${name}`,
+                e,
+              );
+          }
+          const desired = egressService(
+            peer,
+            tailnet,
+            externalNameToApply(current),
+          );
+          // Applied under the read's resourceVersion: if the operator rewrote the Service in
+          // between, the apply fails (409) and is redone from a fresh read instead of reverting it.
+          if (current)
+            desired.metadata!.resourceVersion =
+              current.metadata?.resourceVersion;
+          try {
+            changes.object(
+              cluster,
+              await applyObject(target.kc, desired, {
+                cluster,
+                logger: ctx.logger,
+                dryRun,
+              }),
+              dryRun,
+            );
+            break;
+          } catch (e) {
+            if (!isConflict(e) || attempt >= MAX_EGRESS_ATTEMPTS)
+              throw fail(
+                `Applying Service ${EGRESS_SERVICE_NAMESPACE}/${name}`,
+                e,
+              );
+            ctx.logger.info(
+              `${cluster}: Service ${EGRESS_SERVICE_NAMESPACE}/${name} changed meanwhile: reading it again`,
+            );
+          }
+        }
+      }
+
+      ctx.output('changed', changes.changed);
+      ctx.output('changes', changes.lines);
+      if (dryRun) ctx.output('manifests', changes.manifestText());
+    },
+  });
+}

@@ -1,0 +1,162 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { ConflictError, InputError } from '@backstage/errors';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import { ISTIO_REMOTE_READERS_GROUP } from '@tailmesh/plugin-mesh-common';
+import { PolicyChangedError, PolicyFile } from '@tailmesh/plugin-mesh-node';
+import { MeshActionDeps } from '../../service/MeshActionDeps';
+import { checkInputs } from '../inputs';
+import { examples } from './grantAccess.examples';
+import {
+  addMeshPolicy,
+  meshPolicy,
+  PolicyEditResult,
+  unifiedDiff,
+} from './policyEdit';
+import { tailscaleClient } from './tailscaleInputs';
+
+export const TAILSCALE_GRANT_ACCESS_ACTION_ID = 'mesh:tailscale:grant-access';
+
+export const DEFAULT_TAG_OWNERS = ['autogroup:admin'];
+
+/** How often a write that lost a race (HTTP 412) is re-read and re-applied before giving up. */
+export const MAX_POLICY_ATTEMPTS = 5;
+
+const OWNER_PATTERN =
+  /^(autogroup:[a-z-]+|group:[^\s:]+|tag:[A-Za-z0-9][A-Za-z0-9_-]*|[^\s@:]+@[^\s@:]+)$/;
+
+export function validateTagOwner(value: string): string | undefined {
+  return OWNER_PATTERN.test(value)
+    ? undefined
+    : 'must be a tag owner: autogroup:<name>, group:<name>, tag:<name> or a user login (name@example.com)';
+}
+
+/** The parts of the Tailscale API the edit needs; TailscaleClient in production. */
+export interface PolicyStore {
+  getPolicy(): Promise<PolicyFile>;
+  validatePolicy(text: string): Promise<string[]>;
+  setPolicy(text: string, etag: string): Promise<PolicyFile>;
+}
+
+export interface PolicyUpdate {
+  changes: string[];
+  diff: string;
+}
+
+/**
+ * Read-edit-write of the policy file with its ETag: the write only lands on the version the edit
+ * was computed from, so a concurrent change by an admin or another run is never overwritten; on
+ * 412 the file is read again and the edit recomputed (it skips what the other writer added).
+ */
+export async function updatePolicy(
+  store: PolicyStore,
+  edit: (text: string) => PolicyEditResult,
+  opts: { dryRun: boolean; logger: LoggerService; maxAttempts?: number },
+): Promise<PolicyUpdate> {
+  const maxAttempts = opts.maxAttempts ?? MAX_POLICY_ATTEMPTS;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const current = await store.getPolicy();
+    const next = edit(current.text);
+    const diff = unifiedDiff(
+      current.text,
+      next.text,
+      'policy.hujson (current)',
+      "policy.hujson (with the mesh's entries)",
+    );
+    if (next.changes.length === 0) {
+      opts.logger.info(
+        'tailnet policy file: unchanged, it already has the tag owners and grants the mesh needs',
+      );
+      return { changes: [], diff };
+    }
+    if (opts.dryRun) {
+      for (const line of next.changes)
+        opts.logger.info(`tailnet policy file: would ${line} (dry run)`);
+      return { changes: next.changes, diff };
+    }
+    const problems = await store.validatePolicy(next.text);
+    if (problems.length) {
+      throw new InputError(
+        `Tailscale rejects the edited policy file, nothing was written: ${problems.join('; ')}`,
+      );
+    }
+    try {
+      await store.setPolicy(next.text, current.etag);
+    } catch (e) {
+      if (!(e instanceof PolicyChangedError)) throw e;
+      opts.logger.info(
+        `tailnet policy file changed while it was being edited (attempt ${attempt}/${maxAttempts}): reading it again`,
+      );
+      continue;
+    }
+    for (const line of next.changes)
+      opts.logger.info(`tailnet policy file: ${line}`);
+    return { changes: next.changes, diff };
+  }
+  throw new ConflictError(
+    `The tailnet policy file kept changing while Tailmesh edited it (${maxAttempts} attempts); nothing of this run was written, run it again`,
+  );
+}
+
+/** Step 2 of the recipe: the tailnet policy entries the mesh needs, merged into the admin's file. */
+export function createTailscaleGrantAccessAction(deps: MeshActionDeps) {
+  return createTemplateAction({
+    id: TAILSCALE_GRANT_ACCESS_ACTION_ID,
+    description:
+      'Adds to the tailnet policy file what the mesh needs, keeping every comment and entry already there: ' +
+      'tag owners for tag:k8s-operator, tag:k8s (owned by tag:k8s-operator, as the operator may only create devices with tags it owns) ' +
+      'and tag:istio-eastwestgateway (also owned by tag:k8s-operator, which creates the gateways); ' +
+      `a grant from tag:k8s (the operators' proxies: a cluster's istiod reaches a peer's API server proxy through its own egress proxy) to tag:k8s-operator ` +
+      `that impersonates only the group ${ISTIO_REMOTE_READERS_GROUP}, bound in each cluster to Istio's reader ClusterRole ` +
+      "(the recipe's system:masters made every cluster an admin of every other); " +
+      "and a grant between tag:istio-eastwestgateway devices on Istio's east-west ports only. " +
+      'Writes with the ETag it read, re-reading on a concurrent change. Needs an OAuth client with the policy_file scope ' +
+      '(task secrets tailscaleClientId / tailscaleClientSecret, else mesh.tailscale.oauth).',
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        owners: z =>
+          z
+            .array(z.string().min(1))
+            .min(1)
+            .default(DEFAULT_TAG_OWNERS)
+            .describe(
+              'Who may apply tag:k8s-operator and tag:istio-eastwestgateway (default ["autogroup:admin"]); added to owners already in the file, never replacing them',
+            ),
+      },
+      output: {
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether the policy file was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z.array(z.string()).describe('One line per tag owner or grant added'),
+        policyDiff: z =>
+          z
+            .string()
+            .describe(
+              'Unified diff of the policy file, current to edited; empty when unchanged',
+            ),
+      },
+    },
+    async handler(ctx) {
+      const owners = ctx.input.owners ?? DEFAULT_TAG_OWNERS;
+      checkInputs({ owners }, { owners: validateTagOwner });
+      const client = tailscaleClient(deps.config, ctx.secrets);
+      const wanted = meshPolicy(owners);
+      const result = await updatePolicy(
+        client,
+        text => addMeshPolicy(text, wanted),
+        {
+          dryRun: ctx.isDryRun ?? false,
+          logger: ctx.logger,
+        },
+      );
+      ctx.output('changed', result.changes.length > 0);
+      ctx.output('changes', result.changes);
+      ctx.output('policyDiff', result.diff);
+    },
+  });
+}

@@ -1,0 +1,242 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  KubernetesObject,
+  V1ClusterRoleBinding,
+} from '@kubernetes/client-node';
+import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import {
+  DNS1123_LABEL_MAX_LENGTH,
+  DNS1123_LABEL_PATTERN,
+  ISTIO_REMOTE_READERS_BINDING,
+  ISTIO_REMOTE_READERS_GROUP,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_TAILMESH,
+  TAILSCALE_NAMESPACE,
+  TAILSCALE_OPERATOR_DEPLOYMENT,
+  TAILSCALE_OPERATOR_RELEASE,
+  istioReaderClusterRoleName,
+  operatorHostname,
+  validateClusterName,
+  validateDnsLabel,
+} from '@tailmesh/plugin-mesh-common';
+import { parseAllDocuments } from 'yaml';
+import { applyObject } from '../../service/apply';
+import { ChangeSet } from '../../service/changes';
+import { waitForDeploymentAvailable } from '../../service/deployments';
+import { clusterFailure } from '../../service/kubeErrors';
+import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import { checkInputs, clusterInput, timeoutInput } from '../inputs';
+import { examples } from './installOperator.examples';
+import { oauthClient } from './tailscaleInputs';
+
+export const TAILSCALE_INSTALL_OPERATOR_ACTION_ID =
+  'mesh:tailscale:install-operator';
+
+/** Every CRD manifest in `dir` (*.yaml, *.yml), in file name order. */
+export async function readCrdManifests(
+  dir: string,
+): Promise<KubernetesObject[]> {
+  const files = (await fs.readdir(dir)).filter(f => /\.ya?ml$/.test(f)).sort();
+  const objects: KubernetesObject[] = [];
+  for (const file of files) {
+    for (const doc of parseAllDocuments(
+      await fs.readFile(path.join(dir, file), 'utf8'),
+    )) {
+      if (doc.errors.length)
+        throw new Error(
+          `${path.join(dir, file)} is not valid YAML: ${doc.errors[0].message}`,
+        );
+      const obj = doc.toJS() as KubernetesObject | null;
+      if (obj?.kind === 'CustomResourceDefinition') objects.push(obj);
+    }
+  }
+  if (objects.length === 0)
+    throw new Error(
+      `mesh.charts.tailscaleOperatorCrds (${dir}) holds no CustomResourceDefinition`,
+    );
+  return objects;
+}
+
+/**
+ * Binds the group the tailnet grant impersonates to Istio's reader ClusterRole, so that peers'
+ * istiods reaching this cluster through the API server proxy can read what Istio needs, and no
+ * more (the recipe impersonated system:masters).
+ */
+export function remoteReadersBinding(): V1ClusterRoleBinding {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: {
+      name: ISTIO_REMOTE_READERS_BINDING,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+    },
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: istioReaderClusterRoleName(),
+    },
+    subjects: [
+      {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'Group',
+        name: ISTIO_REMOTE_READERS_GROUP,
+      },
+    ],
+  };
+}
+
+/** The chart values of step 1 of the recipe; `mode: "true"` is the proxy's auth (impersonating) mode. */
+export function operatorValues(
+  clientId: string,
+  clientSecret: string,
+  hostname: string,
+) {
+  return {
+    oauth: { clientId, clientSecret },
+    operatorConfig: { hostname },
+    apiServerProxyConfig: { mode: 'true' },
+  };
+}
+
+/**
+ * Step 1 of the recipe: the Tailscale operator with its API server proxy in auth mode, which is
+ * how peers' istiods reach this cluster's API.
+ */
+export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
+  return createTemplateAction({
+    id: TAILSCALE_INSTALL_OPERATOR_ACTION_ID,
+    description:
+      "Installs the Tailscale Kubernetes operator with helm (API server proxy in auth mode, hostname <cluster>-k8s-operator), after its CRDs when mesh.charts.tailscaleOperatorCrds is set; binds the tailnet-impersonated group tailmesh:istio-remote-readers to Istio's reader ClusterRole, and waits until the operator is Available. The OAuth client comes from the task secrets tailscaleClientId / tailscaleClientSecret, else from mesh.tailscale.oauth.",
+    examples,
+    supportsDryRun: true,
+    schema: {
+      input: {
+        cluster: z => clusterInput(z),
+        hostname: z =>
+          z
+            .string()
+            .min(1)
+            .max(DNS1123_LABEL_MAX_LENGTH)
+            .regex(
+              DNS1123_LABEL_PATTERN,
+              'must be a DNS label: lowercase letters, digits and "-"',
+            )
+            .optional()
+            .describe(
+              "The operator's tailnet hostname (default <cluster>-k8s-operator, which peers' egress Services expect)",
+            ),
+        timeoutSeconds: z => timeoutInput(z),
+      },
+      output: {
+        changed: z =>
+          z
+            .boolean()
+            .describe(
+              'Whether anything was (or in a dry run would be) changed',
+            ),
+        changes: z =>
+          z
+            .array(z.string())
+            .describe('One line per object or helm release, with its outcome'),
+        manifests: z =>
+          z
+            .string()
+            .optional()
+            .describe(
+              'Dry run only: what would be applied (Secret data redacted)',
+            ),
+      },
+    },
+    async handler(ctx) {
+      const { cluster, timeoutSeconds } = ctx.input;
+      checkInputs(ctx.input, {
+        cluster: validateClusterName,
+        hostname: v => validateDnsLabel(v),
+      });
+      const target = targetCluster(deps, cluster);
+      const { clientId, clientSecret } = oauthClient(deps.config, ctx.secrets);
+      const hostname = ctx.input.hostname ?? operatorHostname(cluster);
+      const dryRun = ctx.isDryRun ?? false;
+      const changes = new ChangeSet();
+      const applyOpts = { cluster, logger: ctx.logger, dryRun };
+
+      const crdDir = deps.charts.tailscaleOperatorCrds;
+      if (crdDir) {
+        const crds = await readCrdManifests(crdDir);
+        for (const crd of crds) {
+          try {
+            changes.object(
+              cluster,
+              await applyObject(target.kc, crd, applyOpts),
+              dryRun,
+            );
+          } catch (e) {
+            throw clusterFailure(
+              cluster,
+              target.connection.url,
+              `Applying CRD ${crd.metadata?.name}`,
+              e,
+            );
+          }
+        }
+      }
+
+      const release = await deps.helm.upgradeInstall(
+        {
+          release: TAILSCALE_OPERATOR_RELEASE,
+          namespace: TAILSCALE_NAMESPACE,
+          chart: deps.charts.tailscaleOperator,
+          values: operatorValues(clientId, clientSecret, hostname),
+        },
+        {
+          kubeconfigYaml: target.kubeconfigYaml,
+          logger: ctx.logger,
+          cluster,
+          secrets: [...target.secrets, clientSecret],
+          signal: ctx.signal,
+          dryRun,
+        },
+      );
+      changes.helm(
+        cluster,
+        TAILSCALE_OPERATOR_RELEASE,
+        release.outcome,
+        release.manifests,
+      );
+
+      try {
+        changes.object(
+          cluster,
+          await applyObject(target.kc, remoteReadersBinding(), applyOpts),
+          dryRun,
+        );
+      } catch (e) {
+        throw clusterFailure(
+          cluster,
+          target.connection.url,
+          `Applying ClusterRoleBinding ${ISTIO_REMOTE_READERS_BINDING}`,
+          e,
+        );
+      }
+
+      if (!dryRun) {
+        await waitForDeploymentAvailable(
+          target.kc,
+          TAILSCALE_NAMESPACE,
+          TAILSCALE_OPERATOR_DEPLOYMENT,
+          {
+            cluster,
+            timeoutSeconds,
+            logger: ctx.logger,
+            signal: ctx.signal,
+          },
+        );
+      }
+
+      ctx.output('changed', changes.changed);
+      ctx.output('changes', changes.lines);
+      if (dryRun) ctx.output('manifests', changes.manifestText());
+    },
+  });
+}

@@ -1,0 +1,508 @@
+import { InputError } from '@backstage/errors';
+import {
+  EAST_WEST_GATEWAY_PORTS,
+  ISTIO_REMOTE_READERS_GROUP,
+  TAG_ISTIO_EAST_WEST_GATEWAY,
+  TAG_K8S_OPERATOR,
+  TAG_K8S_PROXY,
+  TAILSCALE_KUBERNETES_CAPABILITY,
+} from '@tailmesh/plugin-mesh-common';
+import {
+  applyEdits,
+  Edit,
+  findNodeAtLocation,
+  Node,
+  parseTree,
+  ParseError,
+  printParseErrorCode,
+} from 'jsonc-parser';
+
+/** One grant of the tailnet policy file (kb/1538): `ip` and/or `app`. */
+export interface PolicyGrant {
+  src: string[];
+  dst: string[];
+  ip?: string[];
+  app?: Record<string, unknown[]>;
+}
+
+/** What the mesh needs in the tailnet policy file; entries already there are left alone. */
+export interface MeshPolicy {
+  /** Tag -> owners that must (at least) own it. */
+  tagOwners: Record<string, string[]>;
+  /** Grants with a comment saying why each is there. */
+  grants: Array<{ comment: string; grant: PolicyGrant }>;
+}
+
+/**
+ * The mesh's tag owners and grants.
+ * - The operator may only create devices with tags it owns (Tailscale's operator docs): `tag:k8s`
+ *   for its proxies and `tag:istio-eastwestgateway` for the east-west gateways it exposes.
+ * - Peers' egress proxies may reach the operators' API server proxies and impersonate only the
+ *   group bound to Istio's reader ClusterRole, not `system:masters` as in the recipe.
+ * - East-west gateways reach each other on the east-west ports only, not on every port.
+ */
+export function meshPolicy(owners: string[]): MeshPolicy {
+  return {
+    tagOwners: {
+      [TAG_K8S_OPERATOR]: owners,
+      [TAG_K8S_PROXY]: [TAG_K8S_OPERATOR],
+      [TAG_ISTIO_EAST_WEST_GATEWAY]: [...owners, TAG_K8S_OPERATOR],
+    },
+    grants: [
+      {
+        comment:
+          "Tailmesh: istiod reads peer clusters through their operators' API server proxies, as Istio's reader role only.",
+        grant: {
+          src: [TAG_K8S_PROXY],
+          dst: [TAG_K8S_OPERATOR],
+          app: {
+            [TAILSCALE_KUBERNETES_CAPABILITY]: [
+              { impersonate: { groups: [ISTIO_REMOTE_READERS_GROUP] } },
+            ],
+          },
+        },
+      },
+      {
+        comment:
+          "Tailmesh: east-west gateways reach each other on Istio's east-west ports only.",
+        grant: {
+          src: [TAG_ISTIO_EAST_WEST_GATEWAY],
+          dst: [TAG_ISTIO_EAST_WEST_GATEWAY],
+          ip: EAST_WEST_GATEWAY_PORTS.map(p => `tcp:${p.port}`),
+        },
+      },
+    ],
+  };
+}
+
+export interface PolicyEditResult {
+  text: string;
+  /** One line per entry added; empty when the policy already had everything. */
+  changes: string[];
+}
+
+interface Style {
+  eol: string;
+  indentUnit: string;
+  /** HuJSON's trailing commas, used by new containers only if the file already has them. */
+  trailingCommas: boolean;
+}
+
+const PARSE_OPTIONS = {
+  allowTrailingComma: true,
+  disallowComments: false,
+  allowEmptyContent: false,
+};
+
+function position(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
+}
+
+/** Parses HuJSON; a malformed file is the admin's to fix, so the error names where it broke. */
+export function parsePolicy(text: string): Node {
+  const errors: ParseError[] = [];
+  const root = parseTree(text, errors, PARSE_OPTIONS);
+  if (errors.length > 0 || !root) {
+    const first = errors[0];
+    const where = first
+      ? `${printParseErrorCode(first.error)} at ${position(text, first.offset)}`
+      : 'it is empty';
+    throw new InputError(
+      `The tailnet policy file is not valid HuJSON (${where}); nothing was written`,
+    );
+  }
+  if (root.type !== 'object') {
+    throw new InputError(
+      `The tailnet policy file must be a JSON object (${position(text, root.offset)}); nothing was written`,
+    );
+  }
+  return root;
+}
+
+function expectType(
+  text: string,
+  node: Node,
+  type: Node['type'],
+  what: string,
+): void {
+  if (node.type !== type) {
+    throw new InputError(
+      `The tailnet policy file's ${what} must be ${type === 'array' ? 'an array' : `an ${type}`} (${position(text, node.offset)}); nothing was written`,
+    );
+  }
+}
+
+function detectStyle(text: string): Style {
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const trailingCommas = /,\s*(\/\/[^\n]*\s*)*[}\]]/.test(text);
+  const indents = text
+    .split(/\r?\n/)
+    .map(line => /^([ \t]+)\S/.exec(line)?.[1])
+    .filter((i): i is string => !!i);
+  if (indents.some(i => i.startsWith('\t')))
+    return { eol, indentUnit: '\t', trailingCommas };
+  const smallest = Math.min(...indents.map(i => i.length));
+  return {
+    eol,
+    indentUnit: ' '.repeat(Number.isFinite(smallest) ? smallest : 2),
+    trailingCommas,
+  };
+}
+
+function lineIndent(text: string, offset: number): string {
+  const start = text.lastIndexOf('\n', offset - 1) + 1;
+  return /^[ \t]*/.exec(text.slice(start))![0];
+}
+
+/** Compact, one-line JSON the way people write policy entries by hand: `{"src": ["a"], ...}`. */
+export function inlineJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(inlineJson).join(', ')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${inlineJson(v)}`)
+      .join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * What follows the last member of a container: whether a comma does, whether the container closes
+ * on the same line, and where the line (including a trailing comment) ends.
+ */
+function afterLastMember(text: string, memberEnd: number) {
+  let comma: number | undefined;
+  let i = memberEnd;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === ' ' || c === '\t') i++;
+    else if (c === ',' && comma === undefined) comma = i++;
+    else if (text.startsWith('/*', i)) {
+      const close = text.indexOf('*/', i + 2);
+      i = close < 0 ? text.length : close + 2;
+    } else if (text.startsWith('//', i)) {
+      const eol = text.indexOf('\n', i);
+      return { comma, lineEnd: eol < 0 ? text.length : eol + 1 };
+    } else if (c === '\n' || text.startsWith('\r\n', i)) {
+      return { comma, lineEnd: i + (c === '\n' ? 1 : 2) };
+    } else break;
+  }
+  return { comma, lineEnd: undefined };
+}
+
+/**
+ * An edit that adds one member (`"key": value` or an array element) at the end of `container`,
+ * in the file's own style: on its own line with its siblings' indentation, or inline when the
+ * container is written on one line; a trailing comma when the siblings have one. Nothing else in
+ * the file moves, so the admin's comments and alignment stay where they are.
+ */
+function appendMember(
+  text: string,
+  container: Node,
+  member: string,
+  style: Style,
+  opts: { comment?: string; inlineIfEmpty?: boolean } = {},
+): Edit[] {
+  const { comment } = opts;
+  const members = container.children ?? [];
+  const open = container.offset;
+  const close = container.offset + container.length - 1;
+  if (members.length === 0) {
+    const inner = text.slice(open + 1, close);
+    if (opts.inlineIfEmpty && inner.trim() === '')
+      return [{ offset: open + 1, length: close - open - 1, content: member }];
+    const outer = lineIndent(text, open);
+    const indent = outer + style.indentUnit;
+    const lines = [
+      ...(comment ? [`${indent}// ${comment}`] : []),
+      `${indent}${member}${style.trailingCommas ? ',' : ''}`,
+    ];
+    if (inner.trim() === '') {
+      return [
+        {
+          offset: open + 1,
+          length: close - open - 1,
+          content: `${style.eol}${lines.join(style.eol)}${style.eol}${outer}`,
+        },
+      ];
+    }
+    return [
+      {
+        offset: open + 1,
+        length: 0,
+        content: `${style.eol}${lines.join(style.eol)}`,
+      },
+    ];
+  }
+  const last = members[members.length - 1];
+  const lastEnd = last.offset + last.length;
+  const after = afterLastMember(text, lastEnd);
+  const edits: Edit[] = [];
+  if (after.lineEnd === undefined) {
+    // The container ends on the last member's line: add inline, before the closing bracket.
+    const at = after.comma !== undefined ? after.comma + 1 : lastEnd;
+    const content = `${after.comma !== undefined ? ' ' : ', '}${comment ? `/* ${comment} */ ` : ''}${member}${after.comma !== undefined ? ',' : ''}`;
+    edits.push({ offset: at, length: 0, content });
+    return edits;
+  }
+  const indent = lineIndent(text, last.offset);
+  if (after.comma === undefined)
+    edits.push({ offset: lastEnd, length: 0, content: ',' });
+  const lines = [
+    ...(comment ? [`${indent}// ${comment}`] : []),
+    `${indent}${member}${after.comma !== undefined ? ',' : ''}`,
+  ];
+  edits.push({
+    offset: after.lineEnd,
+    length: 0,
+    content: `${lines.join(style.eol)}${style.eol}`,
+  });
+  return edits;
+}
+
+function stringValues(node: Node | undefined): string[] {
+  return (node?.children ?? [])
+    .filter(c => c.type === 'string')
+    .map(c => String(c.value));
+}
+
+function valueOf(node: Node | undefined): unknown {
+  if (!node) return undefined;
+  switch (node.type) {
+    case 'object':
+      return Object.fromEntries(
+        (node.children ?? []).map(p => [
+          String(p.children![0].value),
+          valueOf(p.children![1]),
+        ]),
+      );
+    case 'array':
+      return (node.children ?? []).map(valueOf);
+    default:
+      return node.value;
+  }
+}
+
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
+
+const asSet = (values: unknown): string =>
+  canonical([...new Set((values as string[] | undefined) ?? [])].sort());
+
+/** Same sources, destinations, ports and capabilities, whatever the order of the lists. */
+function sameGrant(existing: unknown, wanted: PolicyGrant): boolean {
+  if (!existing || typeof existing !== 'object') return false;
+  const e = existing as Record<string, unknown>;
+  return (
+    asSet(e.src) === asSet(wanted.src) &&
+    asSet(e.dst) === asSet(wanted.dst) &&
+    asSet(e.ip) === asSet(wanted.ip) &&
+    canonical(e.app ?? null) === canonical(wanted.app ?? null)
+  );
+}
+
+/** Applies one edit step and re-parses, so the next step sees the file as it now is. */
+class PolicyText {
+  root: Node;
+  constructor(
+    public text: string,
+    readonly style: Style,
+  ) {
+    this.root = parsePolicy(text);
+  }
+
+  apply(edits: Edit[]) {
+    this.text = applyEdits(this.text, edits);
+    this.root = parsePolicy(this.text);
+  }
+
+  section(key: string, type: 'object' | 'array'): Node {
+    let node = findNodeAtLocation(this.root, [key]);
+    if (!node) {
+      this.apply(
+        appendMember(
+          this.text,
+          this.root,
+          `${JSON.stringify(key)}: ${type === 'object' ? '{}' : '[]'}`,
+          this.style,
+        ),
+      );
+      node = findNodeAtLocation(this.root, [key])!;
+    }
+    expectType(this.text, node, type, `"${key}"`);
+    return node;
+  }
+}
+
+/**
+ * Adds what `wanted` asks for and is not yet in the policy file: missing tags, missing owners of
+ * existing tags, missing grants. Never removes or rewrites anything the admin wrote.
+ */
+export function addMeshPolicy(
+  text: string,
+  wanted: MeshPolicy,
+): PolicyEditResult {
+  const doc = new PolicyText(text, detectStyle(text));
+  const changes: string[] = [];
+
+  for (const [tag, owners] of Object.entries(wanted.tagOwners)) {
+    const tagOwners = doc.section('tagOwners', 'object');
+    const current = findNodeAtLocation(tagOwners, [tag]);
+    if (!current) {
+      doc.apply(
+        appendMember(
+          doc.text,
+          tagOwners,
+          `${JSON.stringify(tag)}: ${inlineJson(owners)}`,
+          doc.style,
+        ),
+      );
+      changes.push(`tagOwners: added ${tag} owned by ${owners.join(', ')}`);
+      continue;
+    }
+    expectType(doc.text, current, 'array', `tagOwners["${tag}"]`);
+    const missing = owners.filter(o => !stringValues(current).includes(o));
+    for (const owner of missing) {
+      const list = findNodeAtLocation(doc.section('tagOwners', 'object'), [
+        tag,
+      ])!;
+      doc.apply(
+        appendMember(doc.text, list, JSON.stringify(owner), doc.style, {
+          inlineIfEmpty: true,
+        }),
+      );
+    }
+    if (missing.length)
+      changes.push(`tagOwners: ${tag} now also owned by ${missing.join(', ')}`);
+  }
+
+  for (const { comment, grant } of wanted.grants) {
+    const grants = doc.section('grants', 'array');
+    if ((grants.children ?? []).some(g => sameGrant(valueOf(g), grant)))
+      continue;
+    doc.apply(
+      appendMember(doc.text, grants, inlineJson(grant), doc.style, { comment }),
+    );
+    changes.push(`grants: added ${inlineJson(grant)}`);
+  }
+
+  return { text: doc.text, changes };
+}
+
+/**
+ * A unified-style diff (`---`/`+++`, `@@` hunks, 3 lines of context) of two versions of a text,
+ * from Myers' shortest edit script, so a dry run shows exactly what would be written.
+ */
+export function unifiedDiff(
+  before: string,
+  after: string,
+  fromLabel: string,
+  toLabel: string,
+  context = 3,
+): string {
+  if (before === after) return '';
+  const a = before.split('\n');
+  const b = after.split('\n');
+  const ops = shortestEditScript(a, b);
+  const hunks: string[] = [];
+  let i = 0;
+  while (i < ops.length) {
+    if (ops[i].op === ' ') {
+      i++;
+      continue;
+    }
+    const start = Math.max(0, i - context);
+    let end = i;
+    // Extend while further changes are within 2 * context lines of the last one.
+    for (let j = i; j < ops.length; j++) {
+      if (ops[j].op !== ' ') end = j;
+      else if (j - end > 2 * context) break;
+    }
+    end = Math.min(ops.length - 1, end + context);
+    const slice = ops.slice(start, end + 1);
+    const aStart = slice[0].aLine;
+    const bStart = slice[0].bLine;
+    const aCount = slice.filter(o => o.op !== '+').length;
+    const bCount = slice.filter(o => o.op !== '-').length;
+    hunks.push(
+      `@@ -${aCount ? aStart + 1 : aStart},${aCount} +${bCount ? bStart + 1 : bStart},${bCount} @@`,
+      ...slice.map(o => `${o.op}${o.line}`),
+    );
+    i = end + 1;
+  }
+  return [`--- ${fromLabel}`, `+++ ${toLabel}`, ...hunks, ''].join('\n');
+}
+
+interface DiffOp {
+  op: ' ' | '-' | '+';
+  line: string;
+  /** 0-based line numbers in `a` and `b` where this op sits. */
+  aLine: number;
+  bLine: number;
+}
+
+function shortestEditScript(a: string[], b: string[]): DiffOp[] {
+  const n = a.length;
+  const m = b.length;
+  const offset = n + m + 1;
+  const v = new Int32Array(2 * offset + 1);
+  // trace[d] is the furthest x per diagonal before step d, for walking the path back.
+  const trace: Int32Array[] = [];
+  let reached = false;
+  for (let d = 0; d <= n + m && !reached; d++) {
+    trace.push(v.slice());
+    for (let k = -d; k <= d; k += 2) {
+      let x =
+        k === -d || (k !== d && v[offset + k - 1] < v[offset + k + 1])
+          ? v[offset + k + 1]
+          : v[offset + k - 1] + 1;
+      let y = x - k;
+      while (x < n && y < m && a[x] === b[y]) {
+        x++;
+        y++;
+      }
+      v[offset + k] = x;
+      if (x >= n && y >= m) {
+        reached = true;
+        break;
+      }
+    }
+  }
+  const ops: DiffOp[] = [];
+  let x = n;
+  let y = m;
+  for (let d = trace.length - 1; d > 0; d--) {
+    const prev = trace[d];
+    const k = x - y;
+    const prevK =
+      k === -d || (k !== d && prev[offset + k - 1] < prev[offset + k + 1])
+        ? k + 1
+        : k - 1;
+    const prevX = prev[offset + prevK];
+    const prevY = prevX - prevK;
+    while (x > prevX && y > prevY) {
+      x--;
+      y--;
+      ops.push({ op: ' ', line: a[x], aLine: x, bLine: y });
+    }
+    if (x === prevX) {
+      y--;
+      ops.push({ op: '+', line: b[y], aLine: x, bLine: y });
+    } else {
+      x--;
+      ops.push({ op: '-', line: a[x], aLine: x, bLine: y });
+    }
+  }
+  while (x > 0 && y > 0) {
+    x--;
+    y--;
+    ops.push({ op: ' ', line: a[x], aLine: x, bLine: y });
+  }
+  return ops.reverse();
+}
