@@ -3,6 +3,13 @@ import { stringify } from 'yaml';
 import { ApplyResult, describeObject } from './apply';
 import { HelmOutcome, redactSecretManifests } from './helm';
 
+/** An action's `ctx.output`, as far as `ChangeSet.writeTo` needs it (see `changeOutputs`). */
+export type ChangeOutput = {
+  (name: 'changed', value: boolean): void;
+  (name: 'changes', value: string[]): void;
+  (name: 'manifests', value: string): void;
+};
+
 /**
  * What an action changed, or in a dry run would change: one line per object or release, plus the
  * exact manifests of a dry run (Secret data redacted) for the task output.
@@ -48,5 +55,12 @@ export class ChangeSet {
 
   manifestText(): string {
     return this.manifests.join('---\n');
+  }
+
+  /** Writes the `changeOutputs` of an action: changed, changes and, in a dry run, manifests. */
+  writeTo(output: ChangeOutput, dryRun: boolean) {
+    output('changed', this.changed);
+    output('changes', this.lines);
+    if (dryRun) output('manifests', this.manifestText());
   }
 }

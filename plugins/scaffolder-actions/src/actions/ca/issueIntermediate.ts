@@ -20,6 +20,7 @@ import {
   targetCluster,
 } from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput } from '../inputs';
+import { changeOutputs } from '../outputs';
 import {
   assessCacerts,
   cacertsData,
@@ -68,12 +69,10 @@ async function readCacerts(
   target: TargetCluster,
 ): Promise<V1Secret | undefined> {
   try {
-    return await target.kc
-      .makeApiClient(CoreV1Api)
-      .readNamespacedSecret({
-        name: CACERTS_SECRET,
-        namespace: ISTIO_NAMESPACE,
-      });
+    return await target.kc.makeApiClient(CoreV1Api).readNamespacedSecret({
+      name: CACERTS_SECRET,
+      namespace: ISTIO_NAMESPACE,
+    });
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw clusterFailure(
@@ -186,16 +185,7 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
             ),
       },
       output: {
-        changed: z =>
-          z
-            .boolean()
-            .describe(
-              'Whether anything was (or in a dry run would be) changed',
-            ),
-        changes: z =>
-          z
-            .array(z.string())
-            .describe('One line per object or CA, with its outcome'),
+        ...changeOutputs,
         rootCreated: z =>
           z
             .boolean()
@@ -215,13 +205,6 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
             .optional()
             .describe(
               "Expiry (ISO 8601) of the cluster's intermediate in cacerts; absent in a dry run that would issue one",
-            ),
-        manifests: z =>
-          z
-            .string()
-            .optional()
-            .describe(
-              'Dry run only: what would be applied, Secret data redacted',
             ),
       },
     },
@@ -268,10 +251,9 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
             changes,
             ctx.logger,
           );
-          ctx.output('changed', true);
-          ctx.output('changes', changes.lines);
+          // The 'root CA created' line makes changed true.
+          changes.writeTo(ctx.output, dryRun);
           ctx.output('rootCreated', true);
-          ctx.output('manifests', changes.manifestText());
           return;
         }
         rootCheckpoint = await createRoot(store, ctx);
@@ -337,9 +319,7 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
         }
       }
 
-      ctx.output('changed', changes.changed);
-      ctx.output('changes', changes.lines);
-      if (dryRun) ctx.output('manifests', changes.manifestText());
+      changes.writeTo(ctx.output, dryRun);
     },
   });
 }

@@ -9,6 +9,7 @@ import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput, tailnetInput } from '../inputs';
+import { changeOutputs } from '../outputs';
 import { examples } from './createRemoteSecrets.examples';
 import { remoteSecretPlan } from './remoteSecret';
 import { assertClusterList, resolveTailnet } from './wiringInputs';
@@ -51,21 +52,7 @@ export function createIstioCreateRemoteSecretsAction(deps: MeshActionDeps) {
             ),
       },
       output: {
-        changed: z =>
-          z
-            .boolean()
-            .describe(
-              'Whether anything was (or in a dry run would be) changed',
-            ),
-        changes: z =>
-          z.array(z.string()).describe('One line per Secret, with its outcome'),
-        manifests: z =>
-          z
-            .string()
-            .optional()
-            .describe(
-              'Dry run only: what would be applied, Secret data redacted',
-            ),
+        ...changeOutputs,
       },
     },
     async handler(ctx) {
@@ -111,9 +98,7 @@ export function createIstioCreateRemoteSecretsAction(deps: MeshActionDeps) {
         }
       }
 
-      ctx.output('changed', changes.changed);
-      ctx.output('changes', changes.lines);
-      if (dryRun) ctx.output('manifests', changes.manifestText());
+      changes.writeTo(ctx.output, dryRun);
     },
   });
 }

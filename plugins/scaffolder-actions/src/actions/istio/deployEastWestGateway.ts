@@ -24,6 +24,7 @@ import {
   tailnetInput,
   timeoutInput,
 } from '../inputs';
+import { changeOutputs } from '../outputs';
 import {
   crossNetworkGateway,
   eastWestGatewayValues,
@@ -64,18 +65,7 @@ export function createIstioDeployEastWestGatewayAction(deps: MeshActionDeps) {
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {
-        changed: z =>
-          z
-            .boolean()
-            .describe(
-              'Whether anything was (or in a dry run would be) changed',
-            ),
-        changes: z =>
-          z
-            .array(z.string())
-            .describe('One line per helm release or object, with its outcome'),
-        manifests: z =>
-          z.string().optional().describe('Dry run only: what would be applied'),
+        ...changeOutputs,
         gatewayAddress: z =>
           z
             .string()
@@ -236,11 +226,9 @@ export function createIstioDeployEastWestGatewayAction(deps: MeshActionDeps) {
         `${cluster}: east-west gateway ${dryRun && !ingress ? 'would be reachable at' : 'is reachable at'} ${gatewayAddress}${ingress?.ip ? ` (${ingress.ip})` : ''}`,
       );
 
-      ctx.output('changed', changes.changed);
-      ctx.output('changes', changes.lines);
+      changes.writeTo(ctx.output, dryRun);
       ctx.output('gatewayAddress', gatewayAddress);
       if (ingress?.ip) ctx.output('gatewayIp', ingress.ip);
-      if (dryRun) ctx.output('manifests', changes.manifestText());
     },
   });
 }

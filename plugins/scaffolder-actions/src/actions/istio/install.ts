@@ -22,6 +22,7 @@ import {
   networkInput,
   timeoutInput,
 } from '../inputs';
+import { changeOutputs } from '../outputs';
 import { examples } from './install.examples';
 
 export const ISTIO_INSTALL_ACTION_ID = 'mesh:istio:install';
@@ -45,18 +46,7 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {
-        changed: z =>
-          z
-            .boolean()
-            .describe(
-              'Whether anything was (or in a dry run would be) changed',
-            ),
-        changes: z =>
-          z
-            .array(z.string())
-            .describe('One line per object or helm release, with its outcome'),
-        manifests: z =>
-          z.string().optional().describe('Dry run only: what would be applied'),
+        ...changeOutputs,
       },
     },
     async handler(ctx) {
@@ -146,9 +136,7 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
         );
       }
 
-      ctx.output('changed', changes.changed);
-      ctx.output('changes', changes.lines);
-      if (dryRun) ctx.output('manifests', changes.manifestText());
+      changes.writeTo(ctx.output, dryRun);
     },
   });
 }

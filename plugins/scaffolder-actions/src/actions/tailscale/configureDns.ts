@@ -36,6 +36,7 @@ import {
   tailnetInput,
   timeoutInput,
 } from '../inputs';
+import { changeOutputs } from '../outputs';
 import { upsertTailnetStanza } from './corefile';
 import { examples } from './configureDns.examples';
 import { resolveTailnet } from './tailscaleInputs';
@@ -161,21 +162,12 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {
-        changed: z =>
-          z
-            .boolean()
-            .describe(
-              'Whether anything was (or in a dry run would be) changed',
-            ),
-        changes: z =>
-          z.array(z.string()).describe('One line per object, with its outcome'),
+        ...changeOutputs,
         nameserverIp: z =>
           z
             .string()
             .optional()
             .describe("The operator's nameserver address CoreDNS forwards to"),
-        manifests: z =>
-          z.string().optional().describe('Dry run only: what would be applied'),
       },
     },
     async handler(ctx) {
@@ -275,10 +267,8 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
         });
       }
 
-      ctx.output('changed', changes.changed);
-      ctx.output('changes', changes.lines);
+      changes.writeTo(ctx.output, dryRun);
       if (nameserverIp) ctx.output('nameserverIp', nameserverIp);
-      if (dryRun) ctx.output('manifests', changes.manifestText());
     },
   });
 }

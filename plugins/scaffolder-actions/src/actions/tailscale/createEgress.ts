@@ -21,6 +21,7 @@ import {
 } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput, tailnetInput } from '../inputs';
+import { changeOutputs } from '../outputs';
 import { examples } from './createEgress.examples';
 import { resolveTailnet } from './tailscaleInputs';
 
@@ -131,18 +132,7 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
         tailnet: z => tailnetInput(z).optional(),
       },
       output: {
-        changed: z =>
-          z
-            .boolean()
-            .describe(
-              'Whether anything was (or in a dry run would be) changed',
-            ),
-        changes: z =>
-          z
-            .array(z.string())
-            .describe('One line per Service, with its outcome'),
-        manifests: z =>
-          z.string().optional().describe('Dry run only: what would be applied'),
+        ...changeOutputs,
       },
     },
     async handler(ctx) {
@@ -219,9 +209,7 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
         }
       }
 
-      ctx.output('changed', changes.changed);
-      ctx.output('changes', changes.lines);
-      if (dryRun) ctx.output('manifests', changes.manifestText());
+      changes.writeTo(ctx.output, dryRun);
     },
   });
 }

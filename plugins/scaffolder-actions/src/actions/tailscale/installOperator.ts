@@ -27,6 +27,7 @@ import { waitForDeploymentAvailable } from '../../service/deployments';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput, timeoutInput } from '../inputs';
+import { changeOutputs } from '../outputs';
 import { examples } from './installOperator.examples';
 import { oauthClient } from './tailscaleInputs';
 
@@ -129,23 +130,7 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {
-        changed: z =>
-          z
-            .boolean()
-            .describe(
-              'Whether anything was (or in a dry run would be) changed',
-            ),
-        changes: z =>
-          z
-            .array(z.string())
-            .describe('One line per object or helm release, with its outcome'),
-        manifests: z =>
-          z
-            .string()
-            .optional()
-            .describe(
-              'Dry run only: what would be applied (Secret data redacted)',
-            ),
+        ...changeOutputs,
       },
     },
     async handler(ctx) {
@@ -234,9 +219,7 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
         );
       }
 
-      ctx.output('changed', changes.changed);
-      ctx.output('changes', changes.lines);
-      if (dryRun) ctx.output('manifests', changes.manifestText());
+      changes.writeTo(ctx.output, dryRun);
     },
   });
 }
