@@ -88,7 +88,7 @@ describe('mesh:istio:install', () => {
     await expect(
       runAction(action, { ...input, cluster: 'nowhere' }),
     ).rejects.toThrow(
-      'Unknown cluster "nowhere": it is not in mesh.clusters (configured: cluster1, cluster2, cluster3, cluster4, cluster5, cluster6, cluster7, cluster8)',
+      'Unknown cluster "nowhere": it is not in mesh.clusters (configured: cluster1, cluster2, cluster3, cluster4, cluster5, cluster6, cluster7, cluster8, cluster9)',
     );
   });
 });
