@@ -18,6 +18,9 @@ module.exports = {
   rootDir: __dirname,
   // Real helm installs and waits on real apiservers take seconds, not milliseconds.
   testTimeout: 180_000,
+  // The scaffolder backend started by the template tests leaves timers behind after stop();
+  // without this Jest would wait on them forever once every test has finished.
+  forceExit: true,
   projects: [
     {
       displayName: 'testbed-units',

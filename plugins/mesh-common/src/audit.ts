@@ -42,12 +42,18 @@ export interface MeshClusterSnapshot {
 }
 
 /**
- * A member runs istiod and has a network: what `mesh:istio:install` sets up.
+ * A member runs istiod and carries a network and Tailmesh's mesh id on istio-system: what
+ * `mesh:istio:install` sets up and `mesh:istio:leave` ends (by removing the mesh id).
  *
  * @public
  */
 export function isMeshMember(s: MeshClusterSnapshot): boolean {
-  return !s.error && s.istiod !== undefined && s.network !== undefined;
+  return (
+    !s.error &&
+    s.istiod !== undefined &&
+    s.network !== undefined &&
+    s.meshId !== undefined
+  );
 }
 
 /**

@@ -44,3 +44,23 @@ export {
   createTailscaleCreateEgressAction,
   TAILSCALE_CREATE_EGRESS_ACTION_ID,
 } from './actions/tailscale/createEgress';
+export {
+  createMeshMembersAction,
+  MESH_MEMBERS_ACTION_ID,
+} from './actions/mesh/listMembers';
+export {
+  createIstioRemoveRemoteSecretsAction,
+  ISTIO_REMOVE_REMOTE_SECRETS_ACTION_ID,
+} from './actions/istio/removeRemoteSecrets';
+export {
+  createTailscaleRemoveEgressAction,
+  TAILSCALE_REMOVE_EGRESS_ACTION_ID,
+} from './actions/tailscale/removeEgress';
+export {
+  createIstioLeaveAction,
+  ISTIO_LEAVE_ACTION_ID,
+} from './actions/istio/leave';
+export {
+  createIstioUninstallAction,
+  ISTIO_UNINSTALL_ACTION_ID,
+} from './actions/istio/uninstall';

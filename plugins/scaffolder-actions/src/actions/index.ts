@@ -4,15 +4,21 @@ import { createIstioConfigureNetworksAction } from './istio/configureNetworks';
 import { createIstioCreateRemoteSecretsAction } from './istio/createRemoteSecrets';
 import { createIstioDeployEastWestGatewayAction } from './istio/deployEastWestGateway';
 import { createIstioInstallAction } from './istio/install';
+import { createIstioLeaveAction } from './istio/leave';
+import { createIstioRemoveRemoteSecretsAction } from './istio/removeRemoteSecrets';
+import { createIstioUninstallAction } from './istio/uninstall';
+import { createMeshMembersAction } from './mesh/listMembers';
 import { createVerifyAction } from './mesh/verify';
 import { createTailscaleConfigureDnsAction } from './tailscale/configureDns';
 import { createTailscaleCreateEgressAction } from './tailscale/createEgress';
 import { createTailscaleGrantAccessAction } from './tailscale/grantAccess';
 import { createTailscaleInstallOperatorAction } from './tailscale/installOperator';
+import { createTailscaleRemoveEgressAction } from './tailscale/removeEgress';
 
-/** Every mesh action, built once from the module's dependencies. */
+/** Every mesh action, built once from the module's dependencies: joining, then leaving. */
 export function createMeshActions(deps: MeshActionDeps) {
   return [
+    createMeshMembersAction(deps),
     createTailscaleInstallOperatorAction(deps),
     createTailscaleGrantAccessAction(deps),
     createTailscaleConfigureDnsAction(deps),
@@ -23,5 +29,9 @@ export function createMeshActions(deps: MeshActionDeps) {
     createIstioDeployEastWestGatewayAction(deps),
     createIstioConfigureNetworksAction(deps),
     createVerifyAction(deps),
+    createIstioRemoveRemoteSecretsAction(deps),
+    createTailscaleRemoveEgressAction(deps),
+    createIstioLeaveAction(deps),
+    createIstioUninstallAction(deps),
   ];
 }

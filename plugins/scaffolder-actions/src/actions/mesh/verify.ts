@@ -82,7 +82,7 @@ export function createVerifyAction(deps: MeshActionDeps) {
         if (s.error) problems.push(`${s.error.message}`);
         else if (!isMeshMember(s)) {
           problems.push(
-            `${s.cluster} is not a mesh member: ${s.istiod ? 'istio-system has no network label' : 'istiod is not installed'} (fix: run mesh:istio:install)`,
+            `${s.cluster} is not a mesh member: ${s.istiod ? 'istio-system lacks its network or mesh-id label' : 'istiod is not installed'} (fix: run mesh:istio:install)`,
           );
         }
       }
