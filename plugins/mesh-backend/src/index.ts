@@ -1,0 +1,13 @@
+/**
+ * The mesh backend: every cluster's mesh state, kept current by watches.
+ *
+ * @packageDocumentation
+ */
+export { MeshStateCache } from './service/cache/MeshStateCache';
+export type {
+  MeshStateCacheOptions,
+  MeshStateChange,
+  MeshStateListener,
+} from './service/cache/MeshStateCache';
+export type { WatchedCluster } from './service/cache/ClusterWatcher';
+export type { BackoffOptions } from './service/cache/ResourceWatch';

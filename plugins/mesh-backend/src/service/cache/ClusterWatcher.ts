@@ -1,0 +1,357 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import {
+  CACERTS_KEYS,
+  CACERTS_SECRET,
+  COREDNS_CONFIGMAP,
+  EAST_WEST_GATEWAY_SERVICE,
+  ClusterError,
+  ClusterSyncHealth,
+  EGRESS_SERVICE_NAMESPACE,
+  ISTIO_CA_ROOT_CERT_CONFIGMAP,
+  ISTIO_MESH_CONFIGMAP,
+  ISTIO_MULTI_CLUSTER_VALUE,
+  ISTIO_NAMESPACE,
+  ISTIOD_DEPLOYMENT,
+  KUBE_SYSTEM_NAMESPACE,
+  LABEL_ISTIO_MULTI_CLUSTER,
+  MeshClusterSnapshot,
+  ServiceEndpointsInCluster,
+  TAILSCALE_NAMESPACE,
+  TAILSCALE_OPERATOR_DEPLOYMENT,
+} from '@tailmesh/plugin-mesh-common';
+import { describeClusterError } from '@tailmesh/plugin-mesh-node';
+import {
+  assembleServiceEndpoints,
+  assembleSnapshot,
+  zoneRegions,
+} from './assemble';
+import { ACCEPT_JSON, KubeRequests } from './KubeRequests';
+import {
+  CoreDnsProjection,
+  DeploymentProjection,
+  EndpointSliceProjection,
+  MeshConfigProjection,
+  NamespaceProjection,
+  NodeProjection,
+  RemoteSecretProjection,
+  RootCertProjection,
+  SecretVersionProjection,
+  ServiceProjection,
+  coreDnsProjector,
+  fingerprintOf,
+  projectDeployment,
+  projectEndpointSlice,
+  projectIstioNamespace,
+  projectMeshConfig,
+  projectNode,
+  projectRemoteSecret,
+  projectRootCert,
+  projectSecretVersion,
+  projectService,
+} from './projections';
+import {
+  BackoffOptions,
+  DEFAULT_BACKOFF,
+  ResourceSpec,
+  ResourceWatch,
+} from './ResourceWatch';
+
+/** One configured cluster, as the cache needs it. */
+export interface WatchedCluster {
+  name: string;
+  kubeConfig: KubeConfig;
+  /** Configured network, used when istio-system carries no network label. */
+  network?: string;
+}
+
+export interface ClusterWatcherOptions {
+  cluster: WatchedCluster;
+  /** The tailnet's MagicDNS domain; CoreDNS is only watched when it is known. */
+  tailnet?: string;
+  logger: LoggerService;
+  backoff?: BackoffOptions;
+  /** Called after any projection or the health changed. */
+  onChange(cluster: string): void;
+}
+
+const named = (name: string) => `metadata.name=${name}`;
+const CACERTS_READ_TIMEOUT_MS = 30_000;
+
+/**
+ * Keeps one cluster's mesh-relevant state current through watches, and answers from memory only.
+ * Each kind of object has its own list-then-watch, so a failure in one never blocks the others,
+ * and nothing here can block or fail another cluster.
+ */
+export class ClusterWatcher {
+  readonly name: string;
+  private readonly http: KubeRequests;
+  private readonly server: string;
+  private readonly logger: LoggerService;
+  private readonly watches: ResourceWatch<unknown>[] = [];
+  private readonly errors = new Map<string, ClusterError>();
+  private state: ClusterSyncHealth = { state: 'syncing' };
+  private cacertsRoot?: { resourceVersion: string; fingerprint?: string };
+  private cacertsReading = false;
+  private readonly cacertsAbort = new AbortController();
+
+  private readonly istiod: ResourceWatch<DeploymentProjection>;
+  private readonly operator: ResourceWatch<DeploymentProjection>;
+  private readonly services: ResourceWatch<ServiceProjection>;
+  private readonly slices: ResourceWatch<EndpointSliceProjection>;
+  private readonly nodes: ResourceWatch<NodeProjection>;
+  private readonly namespace: ResourceWatch<NamespaceProjection>;
+  private readonly meshConfig: ResourceWatch<MeshConfigProjection>;
+  private readonly rootCert: ResourceWatch<RootCertProjection>;
+  private readonly cacerts: ResourceWatch<SecretVersionProjection>;
+  private readonly remoteSecrets: ResourceWatch<RemoteSecretProjection>;
+  private readonly coreDns?: ResourceWatch<CoreDnsProjection>;
+
+  constructor(private readonly opts: ClusterWatcherOptions) {
+    this.name = opts.cluster.name;
+    this.logger = opts.logger.child({ cluster: this.name });
+    this.http = new KubeRequests(opts.cluster.kubeConfig);
+    this.server = opts.cluster.kubeConfig.getCurrentCluster()?.server ?? '';
+
+    this.istiod = this.watch({
+      what: 'the istiod Deployment',
+      path: `/apis/apps/v1/namespaces/${ISTIO_NAMESPACE}/deployments`,
+      fieldSelector: named(ISTIOD_DEPLOYMENT),
+      project: projectDeployment,
+    });
+    this.operator = this.watch({
+      what: 'the Tailscale operator Deployment',
+      path: `/apis/apps/v1/namespaces/${TAILSCALE_NAMESPACE}/deployments`,
+      fieldSelector: named(TAILSCALE_OPERATOR_DEPLOYMENT),
+      project: projectDeployment,
+    });
+    // One cluster-wide watch serves the gateway, the egress Services and "does Service X exist".
+    this.services = this.watch({
+      what: 'Services',
+      path: '/api/v1/services',
+      project: projectService,
+      group: s => s.namespace,
+    });
+    this.slices = this.watch({
+      what: 'EndpointSlices',
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      project: projectEndpointSlice,
+      group: s => `${s.namespace}/${s.service}`,
+    });
+    this.nodes = this.watch({
+      what: 'Nodes',
+      path: '/api/v1/nodes',
+      metadataOnly: true,
+      project: projectNode,
+    });
+    this.namespace = this.watch({
+      what: `the ${ISTIO_NAMESPACE} Namespace`,
+      path: '/api/v1/namespaces',
+      fieldSelector: named(ISTIO_NAMESPACE),
+      metadataOnly: true,
+      project: projectIstioNamespace,
+    });
+    this.meshConfig = this.watch({
+      what: `the ${ISTIO_MESH_CONFIGMAP} ConfigMap`,
+      path: `/api/v1/namespaces/${ISTIO_NAMESPACE}/configmaps`,
+      fieldSelector: named(ISTIO_MESH_CONFIGMAP),
+      project: projectMeshConfig,
+    });
+    this.rootCert = this.watch({
+      what: `the ${ISTIO_CA_ROOT_CERT_CONFIGMAP} ConfigMap`,
+      path: `/api/v1/namespaces/${ISTIO_NAMESPACE}/configmaps`,
+      fieldSelector: named(ISTIO_CA_ROOT_CERT_CONFIGMAP),
+      project: projectRootCert,
+    });
+    this.cacerts = this.watch({
+      what: `the ${CACERTS_SECRET} Secret's metadata`,
+      path: `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets`,
+      fieldSelector: named(CACERTS_SECRET),
+      metadataOnly: true,
+      project: projectSecretVersion,
+    });
+    this.remoteSecrets = this.watch({
+      what: "remote secrets' metadata",
+      path: `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets`,
+      labelSelector: `${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE}`,
+      metadataOnly: true,
+      project: projectRemoteSecret,
+    });
+    if (opts.tailnet) {
+      this.coreDns = this.watch({
+        what: `the ${COREDNS_CONFIGMAP} ConfigMap`,
+        path: `/api/v1/namespaces/${KUBE_SYSTEM_NAMESPACE}/configmaps`,
+        fieldSelector: named(COREDNS_CONFIGMAP),
+        project: coreDnsProjector(opts.tailnet),
+      });
+    }
+  }
+
+  /** API requests made to this cluster so far. */
+  get requestCount(): number {
+    return this.http.requestCount;
+  }
+
+  start(): void {
+    for (const w of this.watches) w.start();
+  }
+
+  async stop(): Promise<void> {
+    this.cacertsAbort.abort();
+    await Promise.all(this.watches.map(w => w.stop()));
+  }
+
+  health(): ClusterSyncHealth {
+    return { ...this.state };
+  }
+
+  snapshot(): MeshClusterSnapshot {
+    const only = <P>(w: ResourceWatch<P>) => w.values().next().value;
+    return assembleSnapshot({
+      cluster: this.name,
+      health: this.state,
+      namespace: only(this.namespace),
+      istiod: only(this.istiod),
+      operator: only(this.operator),
+      gateway: this.services.get(
+        `${ISTIO_NAMESPACE}/${EAST_WEST_GATEWAY_SERVICE}`,
+      ),
+      egress: this.services.inGroup(EGRESS_SERVICE_NAMESPACE),
+      remoteSecrets: this.remoteSecrets.values(),
+      meshConfig: only(this.meshConfig),
+      rootFingerprint: this.rootFingerprint(),
+      coreDns: this.coreDns ? only(this.coreDns) : undefined,
+      tailnetChecked: this.coreDns !== undefined,
+    });
+  }
+
+  serviceEndpoints(namespace: string, name: string): ServiceEndpointsInCluster {
+    const ns = this.namespace.values().next().value;
+    return assembleServiceEndpoints({
+      cluster: this.name,
+      health: this.state,
+      serviceExists: this.services.get(`${namespace}/${name}`) !== undefined,
+      slices: this.slices.inGroup(`${namespace}/${name}`),
+      regions: zoneRegions(this.nodes.values()),
+      network: ns?.network ?? this.opts.cluster.network ?? '',
+    });
+  }
+
+  private rootFingerprint(): string | undefined {
+    const fromConfigMap = this.rootCert.values().next().value?.fingerprint;
+    if (fromConfigMap) return fromConfigMap;
+    const cacerts = this.cacerts.values().next().value;
+    if (!this.istiod.values().next().value || !cacerts) return undefined;
+    const read = this.cacertsRoot;
+    return read && read.resourceVersion === cacerts.resourceVersion
+      ? read.fingerprint
+      : undefined;
+  }
+
+  private watch<P>(spec: ResourceSpec<P>): ResourceWatch<P> {
+    const w: ResourceWatch<P> = new ResourceWatch(
+      spec,
+      this.http,
+      {
+        healthy: () => this.healthy(w),
+        failed: e => this.failed(w, e),
+        changed: () => this.changed(),
+      },
+      this.opts.backoff ?? DEFAULT_BACKOFF,
+    );
+    this.watches.push(w as ResourceWatch<unknown>);
+    return w;
+  }
+
+  private healthy(w: ResourceWatch<unknown>): void {
+    this.errors.delete(w.what);
+    this.updateHealth();
+  }
+
+  private failed(w: ResourceWatch<unknown>, e: unknown): void {
+    this.errors.set(w.what, describeClusterError(this.name, this.server, e));
+    this.updateHealth();
+  }
+
+  private changed(): void {
+    if (this.state.state === 'ok')
+      this.state.lastSyncAt = new Date().toISOString();
+    this.readCacertsRootIfNeeded();
+    this.opts.onChange(this.name);
+  }
+
+  private updateHealth(): void {
+    const before = this.state;
+    const error = this.errors.values().next().value;
+    let next: ClusterSyncHealth;
+    if (error) {
+      next = { state: 'error', error, lastSyncAt: before.lastSyncAt };
+    } else if (this.watches.every(w => w.hasSynced)) {
+      next = { state: 'ok', lastSyncAt: new Date().toISOString() };
+    } else {
+      next = { state: 'syncing', lastSyncAt: before.lastSyncAt };
+    }
+    this.state = next;
+    if (
+      before.state !== next.state ||
+      before.error?.message !== next.error?.message
+    ) {
+      // Logged per cluster, not per watch: an outage breaks every watch at once.
+      if (next.error) {
+        this.logger.warn(`Watching ${this.name} failed: ${next.error.message}`);
+      } else if (next.state === 'ok' && before.state === 'error') {
+        this.logger.info(`Watching ${this.name} recovered`);
+      }
+      this.readCacertsRootIfNeeded();
+      this.opts.onChange(this.name);
+    }
+  }
+
+  /**
+   * Before istiod has published `istio-ca-root-cert`, the plugged-in CA's root is the truth (as in
+   * readClusterSnapshot). The Secret is read only when its resourceVersion changed, and only its
+   * root certificate's fingerprint is kept.
+   */
+  private readCacertsRootIfNeeded(): void {
+    const cacerts = this.cacerts.values().next().value;
+    if (
+      this.cacertsReading ||
+      !cacerts ||
+      this.cacertsRoot?.resourceVersion === cacerts.resourceVersion ||
+      this.rootCert.values().next().value?.fingerprint ||
+      !this.istiod.values().next().value
+    ) {
+      return;
+    }
+    this.cacertsReading = true;
+    const resourceVersion = cacerts.resourceVersion;
+    this.http
+      .getJson<V1Secret>(
+        `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets/${CACERTS_SECRET}`,
+        ACCEPT_JSON,
+        this.cacertsAbort.signal,
+        CACERTS_READ_TIMEOUT_MS,
+      )
+      .then(secret => {
+        const data = secret.data?.[CACERTS_KEYS.rootCert];
+        this.cacertsRoot = {
+          resourceVersion,
+          fingerprint: fingerprintOf(
+            data ? Buffer.from(data, 'base64').toString('utf8') : undefined,
+          ),
+        };
+        this.opts.onChange(this.name);
+      })
+      .catch(e => {
+        // Retried on the next change; the watches report the cluster's reachability.
+        if (!this.cacertsAbort.signal.aborted) {
+          this.logger.warn(
+            `Reading the root of ${CACERTS_SECRET} failed: ${describeClusterError(this.name, this.server, e).message}`,
+          );
+        }
+      })
+      .finally(() => {
+        this.cacertsReading = false;
+      });
+  }
+}

@@ -1,0 +1,153 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { Config } from '@backstage/config';
+import { NotFoundError } from '@backstage/errors';
+import {
+  ClusterSyncHealth,
+  MeshClusterSnapshot,
+  ServiceEndpointsInCluster,
+} from '@tailmesh/plugin-mesh-common';
+import { ClusterAccess } from '@tailmesh/plugin-mesh-node';
+import { ClusterWatcher, WatchedCluster } from './ClusterWatcher';
+import { BackoffOptions } from './ResourceWatch';
+
+/** Clusters whose cached state changed since the last notification. */
+export interface MeshStateChange {
+  clusters: string[];
+}
+
+export type MeshStateListener = (change: MeshStateChange) => void;
+
+export interface MeshStateCacheOptions {
+  clusters: WatchedCluster[];
+  /** The tailnet's MagicDNS domain (`mesh.tailscale.dnsName`); enables the CoreDNS check. */
+  tailnet?: string;
+  logger: LoggerService;
+  backoff?: BackoffOptions;
+  /** Changes within this window reach listeners as one notification. */
+  changeDelayMs?: number;
+}
+
+/**
+ * The mesh backend's view of every configured cluster, kept current by watches. Reads are served
+ * from memory and never wait on a cluster: a cluster that is down, slow or rejecting the
+ * credentials shows up in its own health and rows, never in the others'.
+ */
+export class MeshStateCache {
+  private readonly watchers: Map<string, ClusterWatcher>;
+  private readonly listeners = new Set<MeshStateListener>();
+  private readonly pending = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private started = false;
+
+  static fromConfig(
+    config: Config,
+    options: { logger: LoggerService; backoff?: BackoffOptions },
+  ): MeshStateCache {
+    const access = ClusterAccess.fromConfig(config);
+    return new MeshStateCache({
+      clusters: access.list().map(c => ({
+        name: c.name,
+        kubeConfig: access.kubeConfig(c.name),
+        network: c.network,
+      })),
+      tailnet: config.getOptionalString('mesh.tailscale.dnsName'),
+      ...options,
+    });
+  }
+
+  constructor(private readonly options: MeshStateCacheOptions) {
+    this.watchers = new Map(
+      options.clusters.map(cluster => [
+        cluster.name,
+        new ClusterWatcher({
+          cluster,
+          tailnet: options.tailnet,
+          logger: options.logger,
+          backoff: options.backoff,
+          onChange: name => this.changed(name),
+        }),
+      ]),
+    );
+  }
+
+  /** Starts every cluster's watches; returns at once, clusters become `ok` as they sync. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const w of this.watchers.values()) w.start();
+  }
+
+  /** Closes every watch and timer; resolves once nothing is left running. */
+  async stop(): Promise<void> {
+    this.started = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending.clear();
+    await Promise.all([...this.watchers.values()].map(w => w.stop()));
+  }
+
+  /** Configured clusters, in configuration order. */
+  clusters(): string[] {
+    return [...this.watchers.keys()];
+  }
+
+  /** One snapshot per configured cluster, in configuration order, without any API request. */
+  snapshots(): MeshClusterSnapshot[] {
+    return [...this.watchers.values()].map(w => w.snapshot());
+  }
+
+  health(cluster: string): ClusterSyncHealth {
+    return this.watcher(cluster).health();
+  }
+
+  /** Where the Service runs: one entry per configured cluster. */
+  serviceEndpoints(
+    namespace: string,
+    name: string,
+  ): ServiceEndpointsInCluster[] {
+    return [...this.watchers.values()].map(w =>
+      w.serviceEndpoints(namespace, name),
+    );
+  }
+
+  /** Calls `listener` after cached state changed; returns a function that unsubscribes. */
+  onChange(listener: MeshStateListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** API requests made so far, per cluster (list pages, watches, CA reads). */
+  requestCounts(): Record<string, number> {
+    return Object.fromEntries(
+      [...this.watchers].map(([name, w]) => [name, w.requestCount]),
+    );
+  }
+
+  private watcher(cluster: string): ClusterWatcher {
+    const w = this.watchers.get(cluster);
+    if (!w) throw new NotFoundError(`Unknown cluster "${cluster}"`);
+    return w;
+  }
+
+  private changed(cluster: string): void {
+    if (!this.started) return;
+    this.pending.add(cluster);
+    // A rollout moves many EndpointSlices at once; listeners want one call, not hundreds.
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      const clusters = [...this.pending].sort();
+      this.pending.clear();
+      for (const listener of this.listeners) {
+        try {
+          listener({ clusters });
+        } catch (e) {
+          this.options.logger.error(
+            `A mesh state listener failed: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }
+      }
+    }, this.options.changeDelayMs ?? 100);
+  }
+}
