@@ -1,8 +1,10 @@
 /**
- * The mesh backend: every cluster's mesh state, kept current by watches.
+ * The mesh backend: every cluster's mesh state, kept current by watches, served over HTTP with
+ * its membership audit and history.
  *
  * @packageDocumentation
  */
+export { meshPlugin as default } from './plugin';
 export { MeshStateCache } from './service/cache/MeshStateCache';
 export type {
   MeshStateCacheOptions,

@@ -237,6 +237,11 @@ export class ClusterWatcher {
     });
   }
 
+  /** Region and zone labels of the cluster's nodes, as watched. */
+  nodeLocalities(): NodeProjection[] {
+    return [...this.nodes.values()].map(n => ({ ...n }));
+  }
+
   private rootFingerprint(): string | undefined {
     const fromConfigMap = this.rootCert.values().next().value?.fingerprint;
     if (fromConfigMap) return fromConfigMap;

@@ -100,6 +100,11 @@ export class MeshStateCache {
     return this.watcher(cluster).health();
   }
 
+  /** Region and zone labels of a cluster's nodes, without any API request. */
+  nodeLocalities(cluster: string): Array<{ region?: string; zone?: string }> {
+    return this.watcher(cluster).nodeLocalities();
+  }
+
   /** Where the Service runs: one entry per configured cluster. */
   serviceEndpoints(
     namespace: string,

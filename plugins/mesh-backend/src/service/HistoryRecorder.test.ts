@@ -1,0 +1,160 @@
+import {
+  TestDatabaseId,
+  TestDatabases,
+  mockServices,
+} from '@backstage/backend-test-utils';
+import {
+  FakeMeshState,
+  OK,
+  memberSnapshot,
+  threeClusters,
+} from '../testUtils/fakeMeshState';
+import { HistoryRecorder } from './HistoryRecorder';
+import { HistoryStore } from './HistoryStore';
+
+jest.setTimeout(60_000);
+
+describe('HistoryRecorder and HistoryStore', () => {
+  // PostgreSQL is meant to work too (portable schema, ISO strings); only SQLite runs here so far.
+  const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
+
+  async function storeFor(databaseId: TestDatabaseId) {
+    const knex = await databases.init(databaseId);
+    const database = mockServices.database({
+      knex,
+      migrations: { skip: false },
+    });
+    return HistoryStore.create({ database });
+  }
+
+  function recorderFor(state: FakeMeshState, store: HistoryStore) {
+    let tick = 0;
+    return new HistoryRecorder({
+      state,
+      store,
+      logger: mockServices.logger.mock(),
+      now: () => new Date(Date.UTC(2026, 10, 26, 12, 0, tick++)),
+    });
+  }
+
+  it.each(databases.eachSupportedId())(
+    'records joins, leaves and findings after the baseline, %p',
+    async databaseId => {
+      const store = await storeFor(databaseId);
+      const clusters = threeClusters();
+      clusters[2].health = { state: 'syncing' };
+      const state = new FakeMeshState(clusters);
+      const recorder = recorderFor(state, store);
+      recorder.start();
+
+      // Nothing is judged while a cluster is still syncing.
+      state.emit();
+      await recorder.observe();
+      expect((await store.list({ limit: 10 })).events).toEqual([]);
+
+      // The first observation: members are new to the (empty) history; findings present now
+      // would only be the baseline.
+      clusters[2].health = OK;
+      await recorder.observe();
+      let events = (await store.list({ limit: 10 })).events;
+      expect(events.map(e => [e.kind, e.cluster])).toEqual([
+        ['joined', 'cluster2'],
+        ['joined', 'cluster1'],
+      ]);
+
+      // cluster3 joins without remote secrets: a join and new findings.
+      clusters[2].snapshot = memberSnapshot('cluster3', 3, []);
+      state.emit();
+      await recorder.observe();
+      events = (await store.list({ limit: 50 })).events;
+      expect(events[events.length - 3]).toMatchObject({
+        kind: 'joined',
+        cluster: 'cluster3',
+      });
+      const raised = events.filter(e => e.kind === 'finding-raised');
+      expect(raised.length).toBeGreaterThan(0);
+      expect(raised[0].findingId).toBeDefined();
+
+      // An outage is not leaving, and clears nothing.
+      clusters[2].health = {
+        state: 'error',
+        error: { kind: 'timeout', message: 'cluster3: timed out' },
+      };
+      const before = (await store.list({ limit: 50 })).events.length;
+      await recorder.observe();
+      expect((await store.list({ limit: 50 })).events).toHaveLength(before);
+
+      // cluster3 leaves: a leave, and its findings are cleared.
+      clusters[2].health = OK;
+      clusters[2].snapshot = {
+        cluster: 'cluster3',
+        remoteSecretsFor: [],
+        egressFor: [],
+      };
+      await recorder.observe();
+      events = (await store.list({ limit: 50 })).events;
+      expect(
+        events.some(e => e.kind === 'left' && e.cluster === 'cluster3'),
+      ).toBe(true);
+      const cleared = events.filter(e => e.kind === 'finding-cleared');
+      expect(cleared.map(e => e.findingId).sort()).toEqual(
+        raised.map(e => e.findingId).sort(),
+      );
+      expect(cleared[0].message).toMatch(/^Resolved: /);
+
+      await recorder.stop();
+      expect(state.listenerCount()).toBe(0);
+
+      // A restart takes the stored state as its baseline: nothing new to record.
+      const restarted = recorderFor(state, store);
+      await restarted.observe();
+      expect((await store.list({ limit: 50 })).events).toHaveLength(
+        events.length,
+      );
+      expect((await store.recordedState()).members).toEqual(
+        new Set(['cluster1', 'cluster2']),
+      );
+    },
+  );
+
+  it.each(databases.eachSupportedId())(
+    'pages newest first with a cursor, %p',
+    async databaseId => {
+      const store = await storeFor(databaseId);
+      await store.append(
+        Array.from({ length: 5 }, (_, i) => ({
+          at: `2026-11-26T12:00:0${i}.000Z`,
+          cluster: `cluster${i}`,
+          kind: 'joined' as const,
+          message: `cluster${i} joined the mesh`,
+        })),
+      );
+      const first = await store.list({ limit: 2 });
+      expect(first.events.map(e => e.cluster)).toEqual([
+        'cluster4',
+        'cluster3',
+      ]);
+      expect(first.events[0]).toEqual({
+        id: expect.any(String),
+        at: '2026-11-26T12:00:04.000Z',
+        cluster: 'cluster4',
+        kind: 'joined',
+        message: 'cluster4 joined the mesh',
+      });
+      const second = await store.list({
+        limit: 2,
+        before: Number(first.nextCursor),
+      });
+      expect(second.events.map(e => e.cluster)).toEqual([
+        'cluster2',
+        'cluster1',
+      ]);
+      const last = await store.list({
+        limit: 2,
+        before: Number(second.nextCursor),
+      });
+      expect(last.events.map(e => e.cluster)).toEqual(['cluster0']);
+      expect(last.nextCursor).toBeUndefined();
+    },
+  );
+});

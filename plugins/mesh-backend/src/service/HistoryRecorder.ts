@@ -1,0 +1,142 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { auditMesh, isMeshMember } from '@tailmesh/plugin-mesh-common';
+import { HistoryStore, NewHistoryEvent } from './HistoryStore';
+import { MeshStateSource } from './MeshStatusService';
+
+interface Observed {
+  members: Set<string>;
+  openFindings: Map<string, { cluster?: string; message: string }>;
+}
+
+export interface HistoryRecorderOptions {
+  state: Pick<MeshStateSource, 'snapshots' | 'health' | 'onChange'>;
+  store: Pick<HistoryStore, 'append' | 'recordedState'>;
+  logger: LoggerService;
+  now?: () => Date;
+}
+
+/**
+ * Turns the cache's changes into membership history: after each change it compares the members
+ * and the audit's finding ids with what it saw last, and stores the differences.
+ *
+ * Choices that keep the history truthful rather than noisy:
+ * - Nothing is judged until no cluster is still `syncing`: a half-read mesh would look like
+ *   members leaving.
+ * - The baseline is the state the stored events leave behind (members joined and not left,
+ *   findings raised and not cleared). So members that joined while the backend was down are
+ *   recorded as `joined` on the first observation, and stored open findings that are gone are
+ *   cleared; but findings present at the first observation and not stored open are taken as the
+ *   baseline without a `finding-raised` event, since when they arose is unknown.
+ * - A cluster that cannot be read keeps its last membership (an outage is not leaving), and no
+ *   finding is cleared while any cluster cannot be read (the audit does not judge what it cannot
+ *   see, so its findings would vanish and come back).
+ */
+export class HistoryRecorder {
+  private last?: Observed;
+  private queue: Promise<void> = Promise.resolve();
+  private unsubscribe?: () => void;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: HistoryRecorderOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  start(): void {
+    if (this.unsubscribe) return;
+    this.unsubscribe = this.options.state.onChange(() => {
+      this.observe();
+    });
+  }
+
+  /** Unsubscribes and waits for the writes under way. */
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    await this.queue;
+  }
+
+  /**
+   * Compares the cache's current state with the last one and records the differences. Calls are
+   * serialised, so events are stored in the order the changes were seen.
+   */
+  observe(): Promise<void> {
+    this.queue = this.queue
+      .then(() => this.record())
+      .catch(e => {
+        this.options.logger.error(
+          `Recording mesh history failed: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      });
+    return this.queue;
+  }
+
+  private async record(): Promise<void> {
+    const { state, store } = this.options;
+    const snapshots = state.snapshots();
+    const health = new Map(
+      snapshots.map(s => [s.cluster, state.health(s.cluster).state]),
+    );
+    if ([...health.values()].some(h => h === 'syncing')) return;
+    const first = this.last === undefined;
+    const previous: Observed = this.last ?? (await store.recordedState());
+    const allReadable = [...health.values()].every(h => h === 'ok');
+    const at = this.now().toISOString();
+    const events: NewHistoryEvent[] = [];
+
+    const members = new Set(previous.members);
+    for (const s of snapshots) {
+      if (health.get(s.cluster) !== 'ok') continue;
+      const member = isMeshMember(s);
+      if (member && !members.has(s.cluster)) {
+        members.add(s.cluster);
+        events.push({
+          at,
+          cluster: s.cluster,
+          kind: 'joined',
+          message: `${s.cluster} joined the mesh`,
+        });
+      } else if (!member && members.has(s.cluster)) {
+        members.delete(s.cluster);
+        events.push({
+          at,
+          cluster: s.cluster,
+          kind: 'left',
+          message: `${s.cluster} left the mesh`,
+        });
+      }
+    }
+
+    const findings = auditMesh(snapshots);
+    const openFindings = new Map(previous.openFindings);
+    for (const f of findings) {
+      if (openFindings.has(f.id)) continue;
+      openFindings.set(f.id, { cluster: f.clusters[0], message: f.message });
+      if (!first) {
+        events.push({
+          at,
+          cluster: f.clusters[0],
+          kind: 'finding-raised',
+          findingId: f.id,
+          message: f.message,
+        });
+      }
+    }
+    if (allReadable) {
+      const current = new Set(findings.map(f => f.id));
+      for (const [id, open] of previous.openFindings) {
+        if (current.has(id)) continue;
+        openFindings.delete(id);
+        events.push({
+          at,
+          ...(open.cluster ? { cluster: open.cluster } : {}),
+          kind: 'finding-cleared',
+          findingId: id,
+          message: `Resolved: ${open.message}`,
+        });
+      }
+    }
+
+    await store.append(events);
+    this.last = { members, openFindings };
+  }
+}

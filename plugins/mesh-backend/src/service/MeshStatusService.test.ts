@@ -1,0 +1,211 @@
+import { NotFoundError } from '@backstage/errors';
+import { ConfigReader } from '@backstage/config';
+import { mockCredentials } from '@backstage/backend-test-utils';
+import { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import {
+  FakeMeshState,
+  OK,
+  memberSnapshot,
+  threeClusters,
+} from '../testUtils/fakeMeshState';
+import {
+  MeshStatusService,
+  readConfiguredPlacement,
+  serviceRoutes,
+} from './MeshStatusService';
+
+const now = () => new Date('2026-11-26T12:00:00.000Z');
+
+function entity(annotations: Record<string, string>): Entity {
+  return {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'web', namespace: 'default', annotations },
+    spec: {},
+  };
+}
+
+function serviceFor(state: FakeMeshState, entities: Entity[] = []) {
+  const catalog = catalogServiceMock({ entities });
+  const getEntityByRef = jest.spyOn(catalog, 'getEntityByRef');
+  return {
+    getEntityByRef,
+    service: new MeshStatusService({
+      state,
+      catalog,
+      configured: new Map([['cluster3', { region: 'region3', zone: 'z3' }]]),
+      now,
+    }),
+  };
+}
+
+describe('MeshStatusService', () => {
+  it('describes every cluster from the cache', () => {
+    const { service } = serviceFor(new FakeMeshState(threeClusters()));
+    const res = service.clusters();
+    expect(res.generatedAt).toBe('2026-11-26T12:00:00.000Z');
+    expect(res.clusters.map(c => c.name)).toEqual([
+      'cluster1',
+      'cluster2',
+      'cluster3',
+    ]);
+    expect(res.clusters[0]).toEqual({
+      name: 'cluster1',
+      member: true,
+      network: 'network1',
+      region: 'region1',
+      zone: 'region1-a',
+      istiod: {
+        installed: true,
+        ready: true,
+        version: '1.27.1',
+        replicas: { ready: 1, desired: 1 },
+      },
+      gateway: { address: '100.64.0.1', ready: true },
+      operator: { installed: true, ready: true },
+      rootFingerprint: expect.stringMatching(/^AA:BB/),
+      meshId: 'mesh1',
+      knownPeers: ['cluster2'],
+      sync: OK,
+    });
+    expect(res.clusters[2]).toMatchObject({
+      name: 'cluster3',
+      member: false,
+      network: '',
+      region: 'region3',
+      zone: 'z3',
+      istiod: { installed: false, ready: false },
+      gateway: { ready: false },
+      operator: { installed: false, ready: false },
+      knownPeers: [],
+    });
+  });
+
+  it('keeps the last known values of a cluster that cannot be read', () => {
+    const clusters = threeClusters();
+    const error = { kind: 'timeout' as const, message: 'cluster2: timed out' };
+    clusters[1].health = { state: 'error', error, lastSyncAt: OK.lastSyncAt };
+    const { service } = serviceFor(new FakeMeshState(clusters));
+    expect(service.clusters().clusters[1]).toMatchObject({
+      name: 'cluster2',
+      member: true,
+      gateway: { address: '100.64.0.2' },
+      sync: { state: 'error', error },
+    });
+  });
+
+  it('builds the membership matrix and the findings', () => {
+    const clusters = threeClusters();
+    clusters[1].snapshot = { ...memberSnapshot('cluster2', 2, []) };
+    const { service } = serviceFor(new FakeMeshState(clusters));
+    const res = service.membership();
+    expect(res.clusters).toEqual(['cluster1', 'cluster2']);
+    expect(res.matrix[1][0]).toEqual({
+      from: 'cluster2',
+      to: 'cluster1',
+      remoteSecret: 'missing',
+      gatewayInMeshNetworks: 'not-applicable',
+    });
+    expect(res.findings.map(f => f.kind)).toContain('one-way-remote-secret');
+    expect(res.generatedAt).toBe('2026-11-26T12:00:00.000Z');
+  });
+
+  it('lists a Service in every cluster with routes and a summary', () => {
+    const { service } = serviceFor(new FakeMeshState(threeClusters()));
+    const res = service.service('shop', 'web');
+    expect(res.clusters.map(c => [c.cluster, c.serving])).toEqual([
+      ['cluster1', true],
+      ['cluster2', false],
+      ['cluster3', false],
+    ]);
+    expect(res.clusters[0].zones).toHaveLength(2);
+    expect(res.routes).toEqual([
+      { fromCluster: 'cluster1', via: 'local' },
+      {
+        fromCluster: 'cluster2',
+        via: 'gateway',
+        gateway: { cluster: 'cluster1', address: '100.64.0.1' },
+      },
+      { fromCluster: 'cluster3', via: 'unreachable' },
+    ]);
+    expect(res.summary).toEqual({
+      servingClusters: 1,
+      totalClusters: 3,
+      readyEndpoints: 2,
+      totalEndpoints: 3,
+    });
+  });
+
+  it('routes through the first serving member by name, never through itself', () => {
+    const snapshots = [
+      { ...memberSnapshot('b', 2, []), gateway: { hostname: 'b.ts.net' } },
+      memberSnapshot('a', 1, []),
+      memberSnapshot('c', 3, []),
+    ];
+    const row = (cluster: string, serving: boolean) => ({
+      cluster,
+      reachable: true,
+      serving,
+      endpoints: { ready: serving ? 1 : 0, notReady: 0 },
+      zones: [],
+      network: '',
+    });
+    expect(
+      serviceRoutes(
+        [row('c', false), row('b', true), row('a', true)],
+        snapshots,
+      ),
+    ).toEqual([
+      {
+        fromCluster: 'c',
+        via: 'gateway',
+        gateway: { cluster: 'a', address: '100.64.0.1' },
+      },
+      { fromCluster: 'b', via: 'local' },
+      { fromCluster: 'a', via: 'local' },
+    ]);
+  });
+
+  it('resolves an entity to its Service with the caller credentials', async () => {
+    const credentials = mockCredentials.user();
+    const { service, getEntityByRef } = serviceFor(
+      new FakeMeshState(threeClusters()),
+      [entity({ 'tailmesh.dev/service': 'shop/web' })],
+    );
+    const res = await service.entity('component:default/web', credentials);
+    expect(res).toMatchObject({ namespace: 'shop', name: 'web' });
+    expect(getEntityByRef).toHaveBeenCalledWith('component:default/web', {
+      credentials,
+    });
+  });
+
+  it('says NotFound for a missing entity or annotation', async () => {
+    const { service } = serviceFor(new FakeMeshState(threeClusters()), [
+      entity({}),
+    ]);
+    await expect(
+      service.entity('component:default/nope', mockCredentials.user()),
+    ).rejects.toThrow(NotFoundError);
+    await expect(
+      service.entity('component:default/web', mockCredentials.user()),
+    ).rejects.toThrow(/names no mesh Service/);
+  });
+
+  it('reads the configured placement', () => {
+    const placement = readConfiguredPlacement(
+      new ConfigReader({
+        mesh: {
+          clusters: [
+            { name: 'c1', url: 'https://x', network: 'n1', region: 'r1' },
+          ],
+        },
+      }),
+    );
+    expect(placement.get('c1')).toEqual({
+      network: 'n1',
+      region: 'r1',
+      zone: undefined,
+    });
+  });
+});
