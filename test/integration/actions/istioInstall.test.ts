@@ -5,7 +5,7 @@ import {
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
-import { helm, kubeConfig } from '../../support/testbed';
+import { helm, kubeConfig, testbed } from '../../support/testbed';
 
 // cluster4 is shared with the Tailscale action tests only (see support/globalSetup.ts).
 const cluster = 'cluster4';
@@ -88,7 +88,9 @@ describe('mesh:istio:install', () => {
     await expect(
       runAction(action, { ...input, cluster: 'nowhere' }),
     ).rejects.toThrow(
-      'Unknown cluster "nowhere": it is not in mesh.clusters (configured: cluster1, cluster2, cluster3, cluster4, cluster5, cluster6, cluster7, cluster8, cluster9)',
+      `Unknown cluster "nowhere": it is not in mesh.clusters (configured: ${testbed()
+        .clusters.map(c => c.name)
+        .join(', ')})`,
     );
   });
 });

@@ -52,9 +52,36 @@ export function describeObject(obj: KubernetesObject): string {
 }
 
 /**
+ * Why the API server could not validate `desired` because something it needs is not there yet,
+ * or undefined when `e` is any other failure. Only a dry run may pass over this: there the
+ * earlier steps of the same task made nothing, so a kind their CRD serves or a namespace they
+ * create is legitimately missing; in a real run the same error means a step was skipped.
+ */
+export function missingPrerequisite(
+  e: unknown,
+  desired: KubernetesObject,
+): string | undefined {
+  const type = `${desired.kind} (${desired.apiVersion})`;
+  const message = e instanceof Error ? e.message : String(e);
+  // client-node: the group/version is served but not this kind.
+  if (/Unrecognized API version and kind/.test(message))
+    return `kind ${type} is not served yet`;
+  if (!isNotFound(e)) return undefined;
+  // client-node's discovery of the group/version answered 404: no CRD serves it.
+  if (/Failed to fetch resource metadata/.test(message))
+    return `kind ${type} is not served yet`;
+  // An apply creates a missing object, so its 404 is about the namespace.
+  const namespace = desired.metadata?.namespace;
+  if (namespace) return `namespace ${namespace} does not exist yet`;
+  return `kind ${type} is not served yet`;
+}
+
+/**
  * Server-side applies `desired` with Tailmesh's one field manager. Re-applying an unchanged
  * object is a no-op the API server itself confirms (the resourceVersion stays), and a dry run
- * asks the server what it would store, so the outcome is the server's, not a guess.
+ * asks the server what it would store, so the outcome is the server's, not a guess; except when
+ * the server cannot tell yet (see `missingPrerequisite`), where a dry run reports the object as
+ * created, unvalidated.
  */
 export async function applyObject<T extends KubernetesObject>(
   kc: KubeConfig,
@@ -62,6 +89,14 @@ export async function applyObject<T extends KubernetesObject>(
   { cluster, logger, dryRun }: ApplyOptions,
 ): Promise<ApplyResult<T>> {
   const api = KubernetesObjectApi.makeApiClient(kc);
+  const unvalidated = (e: unknown): ApplyResult<T> | undefined => {
+    const reason = dryRun ? missingPrerequisite(e, desired) : undefined;
+    if (!reason) return undefined;
+    logger.info(
+      `${cluster}: ${describeObject(desired)} created (dry run; not validated by the API server: ${reason}, made by an earlier step)`,
+    );
+    return { outcome: 'created', object: desired };
+  };
   let existing: T | undefined;
   try {
     existing = await api.read<T>({
@@ -73,16 +108,28 @@ export async function applyObject<T extends KubernetesObject>(
       },
     });
   } catch (e) {
-    if (!isNotFound(e)) throw e;
+    if (!isNotFound(e)) {
+      const result = unvalidated(e);
+      if (result) return result;
+      throw e;
+    }
   }
-  const object = await api.patch<T>(
-    desired,
-    undefined,
-    dryRun ? 'All' : undefined,
-    FIELD_MANAGER,
-    true,
-    PatchStrategy.ServerSideApply,
-  );
+  let object: T;
+  try {
+    object = await api.patch<T>(
+      desired,
+      undefined,
+      dryRun ? 'All' : undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+  } catch (e) {
+    // An object the server could read has its namespace and kind, whatever this error is.
+    const result = existing ? undefined : unvalidated(e);
+    if (result) return result;
+    throw e;
+  }
   let outcome: ApplyOutcome;
   if (!existing) outcome = 'created';
   else if (dryRun)

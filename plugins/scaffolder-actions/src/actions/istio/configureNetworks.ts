@@ -305,21 +305,39 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
       // leaves every ConfigMap as it was.
       const found = await Promise.all(targets.map(t => readMember(t, tailnet)));
       const problems = found.flatMap(f => ('problem' in f ? [f.problem] : []));
-      if (problems.length) {
+      if (problems.length && !dryRun) {
         throw new NotFoundError(
           `Cannot configure meshNetworks, nothing was changed: ${problems.join('; ')}`,
         );
       }
-      const ready = found.map(f => f as Exclude<typeof f, { problem: string }>);
+      const changes = new ChangeSet();
+      // In a dry run of a whole join the install and gateway steps before this one created
+      // nothing, so the joining cluster has no network or gateway to read yet: its entry cannot
+      // be known, and the others are shown without it.
+      const pending: string[] = [];
+      found.forEach((f, i) => {
+        if (!('problem' in f)) return;
+        const cluster = targets[i].name;
+        pending.push(cluster);
+        const line = `${CONFIGMAP} would be configured once ${cluster} has its network and gateway (earlier steps)`;
+        ctx.logger.info(`${cluster}: ${line} (dry run; now: ${f.problem})`);
+        changes.note(cluster, line);
+      });
+      const ready = found.flatMap((f, i) =>
+        'problem' in f ? [] : [{ ...f, target: targets[i] }],
+      );
       const desired = desiredMeshNetworks(ready.map(r => r.member));
       const rendered = renderMeshNetworks(desired);
-      const plans: MemberPlan[] = ready.map((r, i) => ({
-        target: targets[i],
+      if (pending.length && ready.length)
+        ctx.logger.info(
+          `the meshNetworks shown for ${ready.map(r => r.target.name).join(', ')} leave out ${pending.join(', ')} (dry run)`,
+        );
+      const plans: MemberPlan[] = ready.map(r => ({
+        target: r.target,
         configMap: r.configMap,
         state: compareMeshNetworks(r.configMap.data, desired),
       }));
 
-      const changes = new ChangeSet();
       const diffs: string[] = [];
       const restarted: string[] = [];
       for (const { target, configMap, state } of plans) {

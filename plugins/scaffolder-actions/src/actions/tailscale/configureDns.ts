@@ -180,19 +180,24 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
       const fail = (what: string, e: unknown) =>
         clusterFailure(cluster, target.connection.url, what, e);
 
+      const crd = `${DNS_CONFIG_PLURAL}.${DNS_CONFIG_GROUP}`;
+      let crdInstalled = true;
       try {
         await target.kc
           .makeApiClient(ApiextensionsV1Api)
-          .readCustomResourceDefinition({
-            name: `${DNS_CONFIG_PLURAL}.${DNS_CONFIG_GROUP}`,
-          });
+          .readCustomResourceDefinition({ name: crd });
       } catch (e) {
-        if (isNotFound(e)) {
+        if (!isNotFound(e)) throw fail('Reading the DNSConfig CRD', e);
+        // In a dry run of a whole join the operator step before this one installed nothing.
+        if (!dryRun) {
           throw new Error(
-            `The DNSConfig CRD (${DNS_CONFIG_PLURAL}.${DNS_CONFIG_GROUP}) is not installed on ${cluster}: run mesh:tailscale:install-operator first`,
+            `The DNSConfig CRD (${crd}) is not installed on ${cluster}: run mesh:tailscale:install-operator first`,
           );
         }
-        throw fail('Reading the DNSConfig CRD', e);
+        crdInstalled = false;
+        ctx.logger.info(
+          `${cluster}: the DNSConfig CRD (${crd}) is not installed yet (dry run); mesh:tailscale:install-operator installs it`,
+        );
       }
 
       try {
@@ -211,9 +216,19 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
 
       let nameserverIp: string | undefined;
       if (dryRun) {
-        nameserverIp = await readNameserverIp(target).catch(e => {
-          throw fail(`Reading DNSConfig ${TAILSCALE_DNS_CONFIG}`, e);
-        });
+        // A dry run only shows the Corefile edit, which the placeholder stands in for.
+        nameserverIp = crdInstalled
+          ? await readNameserverIp(target).catch(e => {
+              ctx.logger.warn(
+                `${cluster}: ${fail(`Reading DNSConfig ${TAILSCALE_DNS_CONFIG}`, e).message}`,
+              );
+              return undefined;
+            })
+          : undefined;
+        if (!nameserverIp)
+          ctx.logger.info(
+            `${cluster}: the operator has not reported the nameserver's IP yet; the Corefile edit shows "${PENDING_NAMESERVER_IP}" in its place (dry run)`,
+          );
       } else {
         nameserverIp = await waitUntil(
           async () => {

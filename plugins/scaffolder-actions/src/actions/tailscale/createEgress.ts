@@ -151,12 +151,16 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
       try {
         await core.readNamespace({ name: EGRESS_SERVICE_NAMESPACE });
       } catch (e) {
-        if (isNotFound(e)) {
+        if (!isNotFound(e))
+          throw fail(`Reading namespace ${EGRESS_SERVICE_NAMESPACE}`, e);
+        // In a dry run of a whole join the operator step before this one created nothing.
+        if (!dryRun)
           throw new Error(
             `Namespace ${EGRESS_SERVICE_NAMESPACE} does not exist on ${cluster}: run mesh:tailscale:install-operator first`,
           );
-        }
-        throw fail(`Reading namespace ${EGRESS_SERVICE_NAMESPACE}`, e);
+        ctx.logger.info(
+          `${cluster}: namespace ${EGRESS_SERVICE_NAMESPACE} does not exist yet (dry run); mesh:tailscale:install-operator creates it`,
+        );
       }
 
       for (const peer of peers) {

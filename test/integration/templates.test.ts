@@ -1,0 +1,244 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api } from '@kubernetes/client-node';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import { Entity } from '@backstage/catalog-model';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import {
+  ISTIO_MESH_CONFIGMAP,
+  ISTIO_MESH_NETWORKS_KEY,
+  ISTIO_NAMESPACE,
+  LABEL_MESH_ID,
+  parseMeshNetworks,
+  remoteSecretName,
+} from '@tailmesh/plugin-mesh-common';
+import scaffolderPlugin from '@backstage/plugin-scaffolder-backend';
+import scaffolderModuleMesh from '@tailmesh/plugin-scaffolder-backend-module-mesh';
+import request from 'supertest';
+import { parse } from 'yaml';
+import { repoRoot } from '../testbed/src/layout';
+import { testbedAppConfig } from '../support/meshConfig';
+import { kubeConfig, testbed } from '../support/testbed';
+
+// The templates run by the real scaffolder engine (plugin-scaffolder-backend in a test backend
+// with the mesh module), on clusters 10-12, which only this file uses.
+const clusters = ['cluster10', 'cluster11', 'cluster12'];
+
+function template(name: string): Entity {
+  const entity = parse(
+    fs.readFileSync(
+      path.join(repoRoot, 'templates', name, 'template.yaml'),
+      'utf8',
+    ),
+  ) as Entity;
+  return { ...entity, metadata: { ...entity.metadata, namespace: 'default' } };
+}
+
+type Server = Awaited<ReturnType<typeof startTestBackend>>['server'];
+let server: Server;
+let stopBackend: () => Promise<void>;
+
+beforeAll(async () => {
+  const backend = await startTestBackend({
+    features: [
+      scaffolderPlugin,
+      scaffolderModuleMesh,
+      catalogServiceMock.factory({
+        entities: [template('join-cluster-to-mesh'), template('leave-mesh')],
+      }),
+      mockServices.rootConfig.factory({ data: testbedAppConfig(clusters) }),
+    ],
+  });
+  server = backend.server;
+  stopBackend = () => backend.stop();
+});
+
+afterAll(async () => {
+  await stopBackend?.();
+});
+
+const auth = () => mockCredentials.user.header();
+const networkOf = (c: string) =>
+  testbed().clusters.find(x => x.name === c)!.network;
+const regionOf = (c: string) =>
+  testbed().clusters.find(x => x.name === c)!.region;
+
+function joinValues(cluster: string) {
+  return {
+    cluster,
+    network: networkOf(cluster),
+    region: regionOf(cluster),
+    zone: `${regionOf(cluster)}-a`,
+    meshId: 'templates-mesh',
+    tailnet: testbed().tailnet,
+  };
+}
+
+interface TaskResult {
+  status: string;
+  output: Record<string, unknown>;
+  log: string[];
+}
+
+/** Starts a task from a template and waits until the engine finishes it. */
+async function runTemplate(
+  name: string,
+  values: Record<string, unknown>,
+): Promise<TaskResult> {
+  const created = await request(server)
+    .post('/api/scaffolder/v2/tasks')
+    .set('authorization', auth())
+    .send({ templateRef: `template:default/${name}`, values });
+  expect(created.status).toBe(201);
+  const id = created.body.id as string;
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    const task = await request(server)
+      .get(`/api/scaffolder/v2/tasks/${id}`)
+      .set('authorization', auth());
+    if (['completed', 'failed', 'cancelled'].includes(task.body.status)) {
+      const events = await request(server)
+        .get(`/api/scaffolder/v2/tasks/${id}/events`)
+        .set('authorization', auth());
+      const log = (
+        events.body as Array<{ type: string; body: { message?: string } }>
+      )
+        .filter(e => e.type === 'log')
+        .map(e => e.body.message ?? '');
+      return {
+        status: task.body.status,
+        output: task.body.spec?.output ?? {},
+        log,
+      };
+    }
+    if (Date.now() > deadline) throw new Error(`task ${id} did not finish`);
+    await sleep(500);
+  }
+}
+
+async function expectJoined(task: TaskResult) {
+  if (task.status !== 'completed')
+    throw new Error(`task ${task.status}:\n${task.log.slice(-30).join('\n')}`);
+}
+
+async function memberState(cluster: string) {
+  const core = kubeConfig(cluster).makeApiClient(CoreV1Api);
+  const ns = await core.readNamespace({ name: ISTIO_NAMESPACE });
+  const secrets = await core.listNamespacedSecret({
+    namespace: ISTIO_NAMESPACE,
+    labelSelector: 'istio/multiCluster=true',
+  });
+  const mesh = await core.readNamespacedConfigMap({
+    name: ISTIO_MESH_CONFIGMAP,
+    namespace: ISTIO_NAMESPACE,
+  });
+  return {
+    member: ns.metadata?.labels?.[LABEL_MESH_ID] !== undefined,
+    remoteSecrets: secrets.items.map(s => s.metadata!.name!).sort(),
+    networks: Object.keys(
+      parseMeshNetworks(parse(mesh.data![ISTIO_MESH_NETWORKS_KEY])).networks,
+    ).sort(),
+  };
+}
+
+describe('the templates, run by the real scaffolder engine', () => {
+  it('lists every change of a join in a dry run without writing any', async () => {
+    const res = await request(server)
+      .post('/api/scaffolder/v2/dry-run')
+      .set('authorization', auth())
+      .send({
+        template: template('join-cluster-to-mesh'),
+        values: joinValues('cluster10'),
+        directoryContents: [],
+      });
+    if (res.status !== 200)
+      throw new Error(
+        `dry run failed: ${JSON.stringify(res.body).slice(0, 2000)}`,
+      );
+    const log = (res.body.log as Array<{ body: { message?: string } }>)
+      .map(l => l.body.message ?? '')
+      .join('\n');
+    expect(log).toMatch(
+      /cluster10: helm release tailscale\/tailscale-operator would be installed/,
+    );
+    expect(log).toMatch(
+      /cluster10: helm release istio-system\/istiod would be installed/,
+    );
+    // What earlier steps would create is reported as created, not failed on.
+    expect(log).toMatch(
+      /cluster10: DNSConfig ts-dns created \(dry run; not validated by the API server: kind DNSConfig .* is not served yet, made by an earlier step\)/,
+    );
+    expect(log).toMatch(
+      /cluster10: Gateway istio-system\/cross-network-gateway created \(dry run; not validated/,
+    );
+    expect(log).toMatch(
+      /cluster10: ConfigMap istio-system\/istio meshNetworks would be configured once cluster10 has its network and gateway/,
+    );
+    expect(log).toMatch(/would fail: cluster10 is not a mesh member/);
+    const core = kubeConfig('cluster10').makeApiClient(CoreV1Api);
+    await expect(
+      core.readNamespace({ name: ISTIO_NAMESPACE }),
+    ).rejects.toMatchObject({ code: 404 });
+    await expect(
+      core.readNamespace({ name: 'tailscale' }),
+    ).rejects.toMatchObject({ code: 404 });
+  });
+
+  it('joins three clusters in turn, each wired to every earlier member', async () => {
+    for (const cluster of clusters)
+      await expectJoined(
+        await runTemplate('join-cluster-to-mesh', joinValues(cluster)),
+      );
+    for (const c of clusters) {
+      const state = await memberState(c);
+      expect(state.member).toBe(true);
+      expect(state.remoteSecrets).toEqual(
+        clusters
+          .filter(o => o !== c)
+          .map(remoteSecretName)
+          .sort(),
+      );
+      expect(state.networks).toEqual(clusters.map(networkOf).sort());
+    }
+  });
+
+  it('lets a member leave cleanly, then join again', async () => {
+    const left = await runTemplate('leave-mesh', {
+      cluster: 'cluster11',
+      tailnet: testbed().tailnet,
+    });
+    await expectJoined(left);
+    const gone = await memberState('cluster11');
+    expect(gone.member).toBe(false);
+    expect(gone.remoteSecrets).toEqual([]);
+    for (const c of ['cluster10', 'cluster12']) {
+      const state = await memberState(c);
+      expect(state.remoteSecrets).toEqual([
+        remoteSecretName(c === 'cluster10' ? 'cluster12' : 'cluster10'),
+      ]);
+      expect(state.networks).toEqual(
+        ['cluster10', 'cluster12'].map(networkOf).sort(),
+      );
+    }
+
+    await expectJoined(
+      await runTemplate('join-cluster-to-mesh', joinValues('cluster11')),
+    );
+    for (const c of clusters) {
+      const state = await memberState(c);
+      expect(state.member).toBe(true);
+      expect(state.remoteSecrets).toEqual(
+        clusters
+          .filter(o => o !== c)
+          .map(remoteSecretName)
+          .sort(),
+      );
+      expect(state.networks).toEqual(clusters.map(networkOf).sort());
+    }
+  });
+});
