@@ -5,7 +5,7 @@ import {
   ClusterError,
   MembershipCell,
 } from './api';
-import { compareStrings } from './compareStrings';
+import { compareStrings, mostCommon } from './compareStrings';
 import { auditFindingId, sortFindings } from './findings';
 import { MeshNetworks } from './meshNetworks';
 
@@ -90,14 +90,6 @@ function routedGateways(
   const entry = networks.networks[network];
   if (!entry) return undefined;
   return entry.gateways.flatMap(g => (g.address ? [g.address] : []));
-}
-
-function mostCommon(values: string[]): string | undefined {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts.entries()].sort(
-    (a, b) => b[1] - a[1] || compareStrings(a[0], b[0]),
-  )[0]?.[0];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { compareStrings } from './compareStrings';
+import { compareStrings, mostCommon } from './compareStrings';
 
 describe('compareStrings', () => {
   it('orders by code unit, independent of locale', () => {
@@ -10,5 +10,13 @@ describe('compareStrings', () => {
       'b',
     ]);
     expect(compareStrings('x', 'x')).toBe(0);
+  });
+});
+
+describe('mostCommon', () => {
+  it('returns the most frequent value, ties in code-unit order', () => {
+    expect(mostCommon(['b', 'a', 'b', 'a', 'c'])).toBe('a');
+    expect(mostCommon(['z', 'y', 'z'])).toBe('z');
+    expect(mostCommon([])).toBeUndefined();
   });
 });

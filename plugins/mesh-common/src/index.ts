@@ -8,6 +8,7 @@
 export * from './api';
 export * from './audit';
 export * from './cluster';
+export * from './compareStrings';
 export * from './entity';
 export * from './findings';
 export * from './inputErrors';

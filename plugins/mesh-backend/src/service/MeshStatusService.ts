@@ -5,17 +5,19 @@ import { CatalogService } from '@backstage/plugin-catalog-node';
 import {
   ClusterSyncHealth,
   ClustersResponse,
+  MembershipResponse,
   MeshClusterSnapshot,
   MeshClusterStatus,
-  MembershipResponse,
   ServiceEndpointsInCluster,
   ServiceRoute,
   ServiceStatusResponse,
   auditMesh,
+  compareStrings,
   gatewayAddressOf,
   getMeshServiceRef,
   isMeshMember,
   membershipMatrix,
+  mostCommon,
   summarizeService,
 } from '@tailmesh/plugin-mesh-common';
 import { MeshStateCache } from './cache/MeshStateCache';
@@ -59,20 +61,6 @@ export function readConfiguredPlacement(
       },
     ]),
   );
-}
-
-// Plain code-point order, as mesh-common sorts names: the result must not depend on locale.
-function compareStrings(a: string, b: string): number {
-  if (a === b) return 0;
-  return a < b ? -1 : 1;
-}
-
-function mostCommon(values: string[]): string | undefined {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts.entries()].sort(
-    (a, b) => b[1] - a[1] || compareStrings(a[0], b[0]),
-  )[0]?.[0];
 }
 
 /**
