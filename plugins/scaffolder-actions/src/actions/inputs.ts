@@ -1,4 +1,5 @@
 import type { z as zod } from 'zod/v3';
+import { Config } from '@backstage/config';
 import { DEFAULT_TIMEOUT_SECONDS } from '../service/waitUntil';
 import { InputError } from '@backstage/errors';
 import {
@@ -10,6 +11,8 @@ import {
   LABEL_VALUE_PATTERN,
   Validator,
   describeInputValue,
+  validateClusterName,
+  validateTailnet,
 } from '@tailmesh/plugin-mesh-common';
 
 type Z = typeof zod;
@@ -63,14 +66,17 @@ export const timeoutInput = (z: Z, defaultSeconds = DEFAULT_TIMEOUT_SECONDS) =>
       `How long to wait for the result, in seconds (default ${defaultSeconds})`,
     );
 
-/**
- * Runs mesh-common's validators over the named inputs and throws one InputError listing every
- * problem, before the action touches anything. Array inputs are checked element by element.
- */
-export function checkInputs(
+/** Throws one InputError listing every problem, if there is any. */
+function throwIfProblems(problems: ReadonlyArray<string>): void {
+  if (problems.length)
+    throw new InputError(`Invalid input: ${problems.join('; ')}`);
+}
+
+/** What `checkInputs` reports, without throwing. */
+function inputProblems(
   input: Record<string, unknown>,
   validators: Record<string, Validator>,
-): void {
+): string[] {
   const problems: string[] = [];
   for (const [key, validate] of Object.entries(validators)) {
     const value = input[key];
@@ -81,6 +87,81 @@ export function checkInputs(
       if (problem) problems.push(`${key} ${describeInputValue(v)}: ${problem}`);
     }
   }
-  if (problems.length)
-    throw new InputError(`Invalid input: ${problems.join('; ')}`);
+  return problems;
+}
+
+/**
+ * Runs mesh-common's validators over the named inputs and throws one InputError listing every
+ * problem, before the action touches anything. Array inputs are checked element by element.
+ */
+export function checkInputs(
+  input: Record<string, unknown>,
+  validators: Record<string, Validator>,
+): void {
+  throwIfProblems(inputProblems(input, validators));
+}
+
+/** What `assertClusterList` reports, without throwing. */
+function clusterListProblems(
+  what: string,
+  names: ReadonlyArray<string>,
+): string[] {
+  if (names.length === 0) return [`${what} must list at least one cluster`];
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const name of names) (seen.has(name) ? twice : seen).add(name);
+  if (twice.size === 0) return [];
+  return [
+    `${what} lists ${[...twice].map(n => describeInputValue(n)).join(', ')} more than once`,
+  ];
+}
+
+/**
+ * Throws an InputError when a cluster list is empty or names a cluster more than once (the
+ * schema says so too, but a handler must not rely on its caller having checked).
+ */
+export function assertClusterList(
+  what: string,
+  names: ReadonlyArray<string>,
+): void {
+  throwIfProblems(clusterListProblems(what, names));
+}
+
+/**
+ * Checks a cluster and its peers: every name valid, at least one peer, not the cluster itself,
+ * none twice. Throws one InputError listing every problem.
+ */
+export function checkPeers(
+  cluster: string,
+  peers: ReadonlyArray<string>,
+): void {
+  const problems = inputProblems(
+    { cluster, peers },
+    { cluster: validateClusterName, peers: validateClusterName },
+  );
+  if (peers.includes(cluster))
+    problems.push(
+      `peers must not include the cluster itself (${describeInputValue(cluster)})`,
+    );
+  problems.push(...clusterListProblems('peers', peers));
+  throwIfProblems(problems);
+}
+
+/** Config key of the tailnet's MagicDNS domain, the default of every `tailnet` input. */
+const TAILNET_CONFIG_KEY = 'mesh.tailscale.dnsName';
+
+/**
+ * The tailnet's MagicDNS domain from the input, else from `mesh.tailscale.dnsName`. Addresses
+ * are derived from it, so a missing or malformed one must stop the action before anything is
+ * written.
+ */
+export function resolveTailnet(config: Config, input?: string): string {
+  const tailnet = input || config.getOptionalString(TAILNET_CONFIG_KEY);
+  if (!tailnet) {
+    throw new InputError(
+      `Invalid input: tailnet is required (give it as input or set ${TAILNET_CONFIG_KEY})`,
+    );
+  }
+  checkInputs({ tailnet }, { tailnet: validateTailnet });
+  return tailnet;
 }

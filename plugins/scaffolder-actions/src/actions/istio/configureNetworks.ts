@@ -34,8 +34,10 @@ import {
   targetCluster,
 } from '../../service/MeshActionDeps';
 import {
+  assertClusterList,
   checkInputs,
   clusterInput,
+  resolveTailnet,
   tailnetInput,
   timeoutInput,
 } from '../inputs';
@@ -51,7 +53,6 @@ import {
   rolloutRestartPatch,
   withMeshNetworks,
 } from './meshNetworksConfig';
-import { assertClusterList, resolveTailnet } from './wiringInputs';
 
 export const ISTIO_CONFIGURE_NETWORKS_ACTION_ID =
   'mesh:istio:configure-networks';

@@ -1,18 +1,17 @@
-import { InputError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
-import {
-  describeInputValue,
-  validateClusterName,
-} from '@tailmesh/plugin-mesh-common';
 import { applyObject, describeObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput, tailnetInput } from '../inputs';
+import {
+  checkPeers,
+  clusterInput,
+  resolveTailnet,
+  tailnetInput,
+} from '../inputs';
 import { changeOutputs } from '../outputs';
 import { examples } from './createRemoteSecrets.examples';
 import { remoteSecretPlan } from './remoteSecret';
-import { assertClusterList, resolveTailnet } from './wiringInputs';
 
 export const ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID =
   'mesh:istio:create-remote-secrets';
@@ -57,16 +56,7 @@ export function createIstioCreateRemoteSecretsAction(deps: MeshActionDeps) {
     },
     async handler(ctx) {
       const { cluster, peers } = ctx.input;
-      checkInputs(ctx.input, {
-        cluster: validateClusterName,
-        peers: validateClusterName,
-      });
-      if (peers.includes(cluster)) {
-        throw new InputError(
-          `Invalid input: peers must not include the cluster itself (${describeInputValue(cluster)})`,
-        );
-      }
-      assertClusterList('peers', peers);
+      checkPeers(cluster, peers);
       const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
       // Every cluster is resolved before the first write, so an unknown peer changes nothing.
       const targets = new Map(

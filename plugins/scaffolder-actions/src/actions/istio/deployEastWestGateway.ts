@@ -22,6 +22,7 @@ import {
   checkInputs,
   clusterInput,
   networkInput,
+  resolveTailnet,
   tailnetInput,
   timeoutInput,
 } from '../inputs';
@@ -34,7 +35,6 @@ import {
   namespaceNetwork,
 } from './eastWestGateway';
 import { examples } from './deployEastWestGateway.examples';
-import { resolveTailnet } from './wiringInputs';
 
 export const ISTIO_DEPLOY_EAST_WEST_GATEWAY_ACTION_ID =
   'mesh:istio:deploy-eastwest-gateway';

@@ -1,23 +1,20 @@
-import { ConflictError, InputError } from '@backstage/errors';
+import { ConflictError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import {
   ISTIO_MULTI_CLUSTER_VALUE,
   ISTIO_NAMESPACE,
   LABEL_ISTIO_MULTI_CLUSTER,
-  describeInputValue,
   remoteSecretName,
-  validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
 import { describeObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput } from '../inputs';
+import { checkPeers, clusterInput } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { deleteAsRead, noteRemoval, readIfPresent } from '../removal';
 import { examples } from './removeRemoteSecrets.examples';
-import { assertClusterList } from './wiringInputs';
 
 export const ISTIO_REMOVE_REMOTE_SECRETS_ACTION_ID =
   'mesh:istio:remove-remote-secrets';
@@ -88,16 +85,7 @@ export function createIstioRemoveRemoteSecretsAction(deps: MeshActionDeps) {
     },
     async handler(ctx) {
       const { cluster, peers } = ctx.input;
-      checkInputs(ctx.input, {
-        cluster: validateClusterName,
-        peers: validateClusterName,
-      });
-      if (peers.includes(cluster)) {
-        throw new InputError(
-          `Invalid input: peers must not include the cluster itself (${describeInputValue(cluster)})`,
-        );
-      }
-      assertClusterList('peers', peers);
+      checkPeers(cluster, peers);
       const targets = new Map(
         [cluster, ...peers].map(name => [name, targetCluster(deps, name)]),
       );

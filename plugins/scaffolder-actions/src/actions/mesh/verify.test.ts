@@ -26,7 +26,7 @@ describe('mesh:verify input checks', () => {
 
   it('rejects a member listed twice', async () => {
     await expect(run({ members: ['east', 'east'] })).rejects.toThrow(
-      'members lists a cluster twice',
+      'Invalid input: members lists "east" more than once',
     );
   });
 
@@ -40,5 +40,22 @@ describe('mesh:verify input checks', () => {
     await expect(
       run({ members: ['east'], tailnet: 'no_dots' }),
     ).rejects.toThrow(/tailnet "no_dots"/);
+  });
+
+  it('needs a tailnet from input or configuration', async () => {
+    const unconfigured = createVerifyAction(
+      createMeshActionDeps(
+        new ConfigReader({
+          mesh: { clusters: [{ name: 'east', url: 'https://127.0.0.1:1' }] },
+        }),
+      ),
+    );
+    await expect(
+      unconfigured.handler(
+        createMockActionContext({ input: { members: ['east'] } }) as never,
+      ),
+    ).rejects.toThrow(
+      'Invalid input: tailnet is required (give it as input or set mesh.tailscale.dnsName)',
+    );
   });
 });

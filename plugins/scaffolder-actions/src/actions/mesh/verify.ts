@@ -1,16 +1,20 @@
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
-import { InputError } from '@backstage/errors';
 import {
   AuditFinding,
   auditMesh,
   isMeshMember,
   membershipMatrix,
   validateClusterName,
-  validateTailnet,
 } from '@tailmesh/plugin-mesh-common';
 import { readClusterSnapshot } from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput, tailnetInput } from '../inputs';
+import {
+  assertClusterList,
+  checkInputs,
+  clusterInput,
+  resolveTailnet,
+  tailnetInput,
+} from '../inputs';
 import { examples } from './verify.examples';
 
 export const VERIFY_ACTION_ID = 'mesh:verify';
@@ -62,16 +66,10 @@ export function createVerifyAction(deps: MeshActionDeps) {
       },
     },
     async handler(ctx) {
-      const tailnet =
-        ctx.input.tailnet ??
-        deps.config.getOptionalString('mesh.tailscale.dnsName');
-      checkInputs(
-        { ...ctx.input, tailnet },
-        { members: validateClusterName, tailnet: validateTailnet },
-      );
-      const members = [...new Set(ctx.input.members)];
-      if (members.length !== ctx.input.members.length)
-        throw new InputError('members lists a cluster twice');
+      const { members } = ctx.input;
+      checkInputs(ctx.input, { members: validateClusterName });
+      assertClusterList('members', members);
+      const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
       const targets = members.map(name => targetCluster(deps, name));
 
       const snapshots = await Promise.all(

@@ -103,13 +103,15 @@ describe('mesh:tailscale:configure-dns', () => {
       action.handler(
         createMockActionContext({ input: { cluster: 'east' } }) as never,
       ),
-    ).rejects.toThrow(/No tailnet/);
+    ).rejects.toThrow(
+      'Invalid input: tailnet is required (give it as input or set mesh.tailscale.dnsName)',
+    );
     await expect(
       action.handler(
         createMockActionContext({
           input: { cluster: 'east', tailnet: 'no_dots' },
         }) as never,
       ),
-    ).rejects.toThrow(/Invalid tailnet/);
+    ).rejects.toThrow(/Invalid input: tailnet "no_dots"/);
   });
 });

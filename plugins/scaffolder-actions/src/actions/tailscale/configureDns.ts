@@ -33,13 +33,13 @@ import { waitUntil } from '../../service/waitUntil';
 import {
   checkInputs,
   clusterInput,
+  resolveTailnet,
   tailnetInput,
   timeoutInput,
 } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { upsertTailnetStanza } from './corefile';
 import { examples } from './configureDns.examples';
-import { resolveTailnet } from './tailscaleInputs';
 
 export const TAILSCALE_CONFIGURE_DNS_ACTION_ID = 'mesh:tailscale:configure-dns';
 

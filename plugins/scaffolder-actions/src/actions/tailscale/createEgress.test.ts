@@ -2,7 +2,6 @@ import { ConfigReader } from '@backstage/config';
 import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
 import {
-  checkPeers,
   createTailscaleCreateEgressAction,
   egressService,
   externalNameToApply,
@@ -84,21 +83,6 @@ describe('externalNameToApply', () => {
       { manager: 'operator', operation: 'Update', externalName: true },
     ]);
     expect(externalNameToApply(taken)).toBeUndefined();
-  });
-});
-
-describe('checkPeers', () => {
-  it('rejects the cluster itself, duplicates and invalid names', () => {
-    expect(() => checkPeers('east', ['west', 'north'])).not.toThrow();
-    expect(() => checkPeers('east', ['west', 'east'])).toThrow(
-      'peers must not include the cluster itself ("east")',
-    );
-    expect(() => checkPeers('east', ['west', 'west'])).toThrow(
-      'peers lists "west" more than once',
-    );
-    expect(() => checkPeers('east', ['West'])).toThrow(
-      /Invalid input: peers "West"/,
-    );
   });
 });
 

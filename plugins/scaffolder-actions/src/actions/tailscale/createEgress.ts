@@ -1,5 +1,4 @@
 import { CoreV1Api, V1Service } from '@kubernetes/client-node';
-import { InputError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import {
   ANNOTATION_TAILSCALE_TAILNET_FQDN,
@@ -10,7 +9,6 @@ import {
   MANAGED_BY_TAILMESH,
   egressServiceName,
   operatorFqdn,
-  validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
 import { applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
@@ -20,10 +18,14 @@ import {
   isNotFound,
 } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput, tailnetInput } from '../inputs';
+import {
+  checkPeers,
+  clusterInput,
+  resolveTailnet,
+  tailnetInput,
+} from '../inputs';
 import { changeOutputs } from '../outputs';
 import { examples } from './createEgress.examples';
-import { resolveTailnet } from './tailscaleInputs';
 
 export const TAILSCALE_CREATE_EGRESS_ACTION_ID = 'mesh:tailscale:create-egress';
 
@@ -85,26 +87,6 @@ export function externalNameToApply(
   return ours
     ? (current.spec?.externalName ?? EGRESS_EXTERNAL_NAME_PLACEHOLDER)
     : undefined;
-}
-
-/** Peers must be distinct, valid cluster names other than the cluster itself. */
-export function checkPeers(cluster: string, peers: string[]): void {
-  checkInputs(
-    { cluster, peers },
-    { cluster: validateClusterName, peers: validateClusterName },
-  );
-  const problems: string[] = [];
-  if (peers.includes(cluster))
-    problems.push(`peers must not include the cluster itself ("${cluster}")`);
-  const duplicates = [
-    ...new Set(peers.filter((p, i) => peers.indexOf(p) !== i)),
-  ];
-  if (duplicates.length)
-    problems.push(
-      `peers lists ${duplicates.map(d => `"${d}"`).join(', ')} more than once`,
-    );
-  if (problems.length)
-    throw new InputError(`Invalid input: ${problems.join('; ')}`);
 }
 
 /** Step 4 of the recipe: ExternalName Services through which this cluster reaches its peers' API servers. */

@@ -11,10 +11,9 @@ import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import { waitUntil } from '../../service/waitUntil';
-import { clusterInput, timeoutInput } from '../inputs';
+import { checkPeers, clusterInput, timeoutInput } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { deleteAsRead, noteRemoval, readIfPresent } from '../removal';
-import { checkPeers } from './createEgress';
 import { examples } from './removeEgress.examples';
 
 export const TAILSCALE_REMOVE_EGRESS_ACTION_ID = 'mesh:tailscale:remove-egress';

@@ -1,9 +1,5 @@
 import { Config } from '@backstage/config';
 import { InputError } from '@backstage/errors';
-import {
-  assertValidInput,
-  validateTailnet,
-} from '@tailmesh/plugin-mesh-common';
 import { TailscaleClient } from '@tailmesh/plugin-mesh-node';
 
 /** Task secret names for a Tailscale OAuth client passed per run instead of from configuration. */
@@ -39,19 +35,4 @@ export function tailscaleClient(
   secrets: Secrets,
 ): TailscaleClient {
   return TailscaleClient.fromConfig(config, oauthClient(config, secrets));
-}
-
-/** The tailnet's MagicDNS domain from the input, else from `mesh.tailscale.dnsName`. */
-export function resolveTailnet(
-  config: Config,
-  input: string | undefined,
-): string {
-  const tailnet = input || config.getOptionalString('mesh.tailscale.dnsName');
-  if (!tailnet) {
-    throw new InputError(
-      'No tailnet: set the tailnet input (e.g. tail1234.ts.net) or mesh.tailscale.dnsName',
-    );
-  }
-  assertValidInput('tailnet', tailnet, validateTailnet);
-  return tailnet;
 }
