@@ -1,3 +1,4 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
 import { KubeConfig } from '@kubernetes/client-node';
 import {
@@ -5,7 +6,7 @@ import {
   MeshClusterConnection,
 } from '@tailmesh/plugin-mesh-node';
 import { MeshCharts, readMeshCharts } from './charts';
-import { Helm } from './helm';
+import { Helm, HelmRunOptions } from './helm';
 
 /** What every mesh action is built with; one instance per backend, from configuration. */
 export interface MeshActionDeps {
@@ -47,5 +48,25 @@ export function targetCluster(
     kc: deps.clusters.kubeConfig(name),
     kubeconfigYaml: deps.clusters.kubeconfigYaml(name),
     secrets: [connection.token ?? ''].filter(Boolean),
+  };
+}
+
+/**
+ * How helm reaches `target` for one action run: its kubeconfig (for a 0600 temp file), the
+ * strings to scrub from helm's output, the run's abort signal and dry-run flag.
+ */
+export function helmOptionsFor(
+  target: TargetCluster,
+  ctx: { logger: LoggerService; signal?: AbortSignal },
+  dryRun: boolean,
+  extraSecrets: string[] = [],
+): HelmRunOptions & { dryRun: boolean } {
+  return {
+    kubeconfigYaml: target.kubeconfigYaml,
+    logger: ctx.logger,
+    cluster: target.name,
+    secrets: [...target.secrets, ...extraSecrets],
+    signal: ctx.signal,
+    dryRun,
   };
 }

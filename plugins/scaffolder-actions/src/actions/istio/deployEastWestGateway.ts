@@ -16,7 +16,11 @@ import { applyObject } from '../../service/apply';
 import { HelmOutcome } from '../../service/helm';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure, isNotFound } from '../../service/kubeErrors';
-import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import {
+  MeshActionDeps,
+  targetCluster,
+  helmOptionsFor,
+} from '../../service/MeshActionDeps';
 import { waitUntil } from '../../service/waitUntil';
 import {
   checkInputs,
@@ -141,14 +145,10 @@ export function createIstioDeployEastWestGatewayAction(deps: MeshActionDeps) {
       };
       let release: { outcome: HelmOutcome; manifests?: string };
       try {
-        release = await deps.helm.upgradeInstall(spec, {
-          kubeconfigYaml: target.kubeconfigYaml,
-          logger: ctx.logger,
-          cluster,
-          secrets: target.secrets,
-          signal: ctx.signal,
-          dryRun,
-        });
+        release = await deps.helm.upgradeInstall(
+          spec,
+          helmOptionsFor(target, ctx, dryRun),
+        );
       } catch (e) {
         // helm's server-side dry run maps the chart's kinds and reads its namespace on the
         // server; a namespace or CRDs that the earlier steps of a dry-run join did not create

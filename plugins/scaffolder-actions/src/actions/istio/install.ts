@@ -14,7 +14,11 @@ import { applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { waitForDeploymentAvailable } from '../../service/deployments';
 import { clusterFailure } from '../../service/kubeErrors';
-import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import {
+  MeshActionDeps,
+  targetCluster,
+  helmOptionsFor,
+} from '../../service/MeshActionDeps';
 import {
   checkInputs,
   clusterInput,
@@ -59,14 +63,7 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
       const target = targetCluster(deps, cluster);
       const dryRun = ctx.isDryRun ?? false;
       const changes = new ChangeSet();
-      const helmOpts = {
-        kubeconfigYaml: target.kubeconfigYaml,
-        logger: ctx.logger,
-        cluster,
-        secrets: target.secrets,
-        signal: ctx.signal,
-        dryRun,
-      };
+      const helmOpts = helmOptionsFor(target, ctx, dryRun);
 
       try {
         const ns = await applyObject(

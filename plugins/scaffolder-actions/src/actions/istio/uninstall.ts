@@ -21,7 +21,11 @@ import {
 import { describeObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
-import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import {
+  MeshActionDeps,
+  targetCluster,
+  helmOptionsFor,
+} from '../../service/MeshActionDeps';
 import { waitUntil } from '../../service/waitUntil';
 import { checkInputs, clusterInput, timeoutInput } from '../inputs';
 import { changeOutputs } from '../outputs';
@@ -112,14 +116,7 @@ export function createIstioUninstallAction(deps: MeshActionDeps) {
         );
       }
 
-      const helmOpts = {
-        kubeconfigYaml: target.kubeconfigYaml,
-        logger: ctx.logger,
-        cluster,
-        secrets: target.secrets,
-        signal: ctx.signal,
-        dryRun,
-      };
+      const helmOpts = helmOptionsFor(target, ctx, dryRun);
       const uninstall = async (release: string) => {
         const removed = await deps.helm.uninstall(
           release,

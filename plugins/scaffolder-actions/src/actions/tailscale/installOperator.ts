@@ -25,7 +25,11 @@ import { applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { waitForDeploymentAvailable } from '../../service/deployments';
 import { clusterFailure } from '../../service/kubeErrors';
-import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+import {
+  MeshActionDeps,
+  targetCluster,
+  helmOptionsFor,
+} from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput, timeoutInput } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { examples } from './installOperator.examples';
@@ -174,14 +178,7 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
           chart: deps.charts.tailscaleOperator,
           values: operatorValues(clientId, clientSecret, hostname),
         },
-        {
-          kubeconfigYaml: target.kubeconfigYaml,
-          logger: ctx.logger,
-          cluster,
-          secrets: [...target.secrets, clientSecret],
-          signal: ctx.signal,
-          dryRun,
-        },
+        helmOptionsFor(target, ctx, dryRun, [clientSecret]),
       );
       changes.helm(
         cluster,
