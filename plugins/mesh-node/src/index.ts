@@ -19,4 +19,6 @@ export type {
 export {
   readClusterSnapshot,
   certificateFingerprint,
+  deploymentReady,
+  imageTag,
 } from './snapshot/readClusterSnapshot';

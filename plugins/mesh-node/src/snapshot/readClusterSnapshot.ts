@@ -52,9 +52,14 @@ export function certificateFingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
-function deploymentReady(d: V1Deployment): boolean {
+/**
+ * Whether a Deployment serves: Available with every wanted replica ready. One scaled to zero does
+ * not: for istiod or the Tailscale operator that is an outage, not a healthy idle state.
+ */
+export function deploymentReady(d: V1Deployment): boolean {
   const want = d.spec?.replicas ?? 1;
   return (
+    want > 0 &&
     (d.status?.readyReplicas ?? 0) >= want &&
     (d.status?.conditions ?? []).some(
       c => c.type === 'Available' && c.status === 'True',
@@ -63,7 +68,7 @@ function deploymentReady(d: V1Deployment): boolean {
 }
 
 /** The image tag of a Deployment's first container: istiod's version. */
-function imageTag(d: V1Deployment): string | undefined {
+export function imageTag(d: V1Deployment): string | undefined {
   const image = d.spec?.template.spec?.containers[0]?.image;
   const tag = image?.split('/').pop()?.split(':')[1];
   return tag || undefined;

@@ -24,7 +24,11 @@ import {
   coreDnsStanzaMarkers,
   parseMeshNetworks,
 } from '@tailmesh/plugin-mesh-common';
-import { certificateFingerprint } from '@tailmesh/plugin-mesh-node';
+import {
+  certificateFingerprint,
+  deploymentReady,
+  imageTag,
+} from '@tailmesh/plugin-mesh-node';
 import { parse } from 'yaml';
 
 /**
@@ -44,14 +48,8 @@ export interface DeploymentProjection {
 }
 
 export function projectDeployment(d: V1Deployment): DeploymentProjection {
-  const want = d.spec?.replicas ?? 1;
-  const ready =
-    (d.status?.readyReplicas ?? 0) >= want &&
-    (d.status?.conditions ?? []).some(
-      c => c.type === 'Available' && c.status === 'True',
-    );
-  const image = d.spec?.template?.spec?.containers?.[0]?.image;
-  const version = image?.split('/').pop()?.split(':')[1] || undefined;
+  const ready = deploymentReady(d);
+  const version = imageTag(d);
   return version ? { ready, version } : { ready };
 }
 
