@@ -10,8 +10,9 @@ export default async function globalSetup() {
   // cluster1-3 the full mesh join, cluster4 Tailscale and Istio install actions, cluster5-6 the
   // Istio wiring actions, cluster7 the test bed's own smoke test, cluster8 the CA action,
   // cluster9 the removal actions (with cluster7 as its peer, touching only cluster9's objects),
-  // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch cache.
-  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 14);
+  // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch
+  // cache and routes, cluster15-16 the audit findings induced one by one.
+  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 16);
   const started = Date.now();
   const state = await startTestbed({ stateDir, clusters, basePort: 32000 });
   process.env.TAILMESH_TESTBED_STATE_DIR = stateDir;

@@ -1,7 +1,22 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { auditMesh, isMeshMember } from '@tailmesh/plugin-mesh-common';
+import {
+  AuditFinding,
+  ClusterSyncHealth,
+  MeshClusterSnapshot,
+  auditMesh,
+  isMeshMember,
+} from '@tailmesh/plugin-mesh-common';
 import { HistoryStore, NewHistoryEvent } from './HistoryStore';
 import { MeshStateSource } from './MeshStatusService';
+
+/** The cache's state at one change, as the recorder judges it. */
+interface Seen {
+  snapshots: MeshClusterSnapshot[];
+  health: Map<string, ClusterSyncHealth['state']>;
+  findings: AuditFinding[];
+  /** Equal for states that would record the same events. */
+  key: string;
+}
 
 interface Observed {
   members: Set<string>;
@@ -33,6 +48,7 @@ export interface HistoryRecorderOptions {
  */
 export class HistoryRecorder {
   private last?: Observed;
+  private lastQueued?: string;
   private queue: Promise<void> = Promise.resolve();
   private unsubscribe?: () => void;
   private readonly now: () => Date;
@@ -43,9 +59,14 @@ export class HistoryRecorder {
 
   start(): void {
     if (this.unsubscribe) return;
-    this.unsubscribe = this.options.state.onChange(() => {
-      this.observe();
-    });
+    // Every change, not the cache's coalesced notifications: a finding raised and fixed within
+    // the coalescing window would otherwise never be seen, though /membership reported it.
+    this.unsubscribe = this.options.state.onChange(
+      () => {
+        this.observe();
+      },
+      { immediate: true },
+    );
   }
 
   /** Unsubscribes and waits for the writes under way. */
@@ -56,13 +77,21 @@ export class HistoryRecorder {
   }
 
   /**
-   * Compares the cache's current state with the last one and records the differences. Calls are
-   * serialised, so events are stored in the order the changes were seen.
+   * Takes the cache's current state at once and records its differences from the last one. The
+   * state is read synchronously, so a state that lasts only until the next change is still judged;
+   * the writes are serialised, so events are stored in the order the changes were seen. A state
+   * that judges the same as the one queued last (most changes: EndpointSlices, readiness of
+   * unrelated Services) queues nothing.
    */
   observe(): Promise<void> {
+    const seen = this.capture();
+    if (seen.key === this.lastQueued) return this.queue;
+    this.lastQueued = seen.key;
     this.queue = this.queue
-      .then(() => this.record())
+      .then(() => this.record(seen))
       .catch(e => {
+        // The next change is compared with what is stored, not with what failed to be.
+        this.lastQueued = undefined;
         this.options.logger.error(
           `Recording mesh history failed: ${e instanceof Error ? e.message : String(e)}`,
         );
@@ -70,12 +99,21 @@ export class HistoryRecorder {
     return this.queue;
   }
 
-  private async record(): Promise<void> {
-    const { state, store } = this.options;
+  private capture(): Seen {
+    const { state } = this.options;
     const snapshots = state.snapshots();
     const health = new Map(
       snapshots.map(s => [s.cluster, state.health(s.cluster).state]),
     );
+    const members = snapshots.filter(isMeshMember).map(s => s.cluster);
+    const findings = auditMesh(snapshots);
+    const key = JSON.stringify([[...health], members, findings.map(f => f.id)]);
+    return { snapshots, health, findings, key };
+  }
+
+  private async record(seen: Seen): Promise<void> {
+    const { store } = this.options;
+    const { snapshots, health, findings } = seen;
     if ([...health.values()].some(h => h === 'syncing')) return;
     const first = this.last === undefined;
     const previous: Observed = this.last ?? (await store.recordedState());
@@ -106,7 +144,6 @@ export class HistoryRecorder {
       }
     }
 
-    const findings = auditMesh(snapshots);
     const openFindings = new Map(previous.openFindings);
     for (const f of findings) {
       if (openFindings.has(f.id)) continue;

@@ -35,6 +35,7 @@ export interface MeshStateCacheOptions {
 export class MeshStateCache {
   private readonly watchers: Map<string, ClusterWatcher>;
   private readonly listeners = new Set<MeshStateListener>();
+  private readonly immediateListeners = new Set<MeshStateListener>();
   private readonly pending = new Set<string>();
   private timer?: NodeJS.Timeout;
   private started = false;
@@ -115,11 +116,20 @@ export class MeshStateCache {
     );
   }
 
-  /** Calls `listener` after cached state changed; returns a function that unsubscribes. */
-  onChange(listener: MeshStateListener): () => void {
-    this.listeners.add(listener);
+  /**
+   * Calls `listener` after cached state changed; returns a function that unsubscribes. Changes
+   * within `changeDelayMs` reach it as one call, unless `immediate` is set: then it is called
+   * synchronously on every change, so a state that lasts less than that window (a finding raised
+   * and fixed at once) is still seen. Immediate listeners must be cheap.
+   */
+  onChange(
+    listener: MeshStateListener,
+    options?: { immediate?: boolean },
+  ): () => void {
+    const set = options?.immediate ? this.immediateListeners : this.listeners;
+    set.add(listener);
     return () => {
-      this.listeners.delete(listener);
+      set.delete(listener);
     };
   }
 
@@ -138,21 +148,25 @@ export class MeshStateCache {
 
   private changed(cluster: string): void {
     if (!this.started) return;
+    for (const listener of this.immediateListeners)
+      this.notify(listener, [cluster]);
     this.pending.add(cluster);
     // A rollout moves many EndpointSlices at once; listeners want one call, not hundreds.
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       const clusters = [...this.pending].sort();
       this.pending.clear();
-      for (const listener of this.listeners) {
-        try {
-          listener({ clusters });
-        } catch (e) {
-          this.options.logger.error(
-            `A mesh state listener failed: ${e instanceof Error ? e.message : String(e)}`,
-          );
-        }
-      }
+      for (const listener of this.listeners) this.notify(listener, clusters);
     }, this.options.changeDelayMs ?? 100);
+  }
+
+  private notify(listener: MeshStateListener, clusters: string[]): void {
+    try {
+      listener({ clusters });
+    } catch (e) {
+      this.options.logger.error(
+        `A mesh state listener failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
   }
 }
