@@ -1,20 +1,6 @@
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { chart, helm, kubeConfig, testbed } from '../support/testbed';
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+import { eventually } from '../support/eventually';
 
 describe('the local test bed', () => {
   it('runs real clusters, each with Ready kwok nodes labelled with its region and zones', async () => {
@@ -139,17 +125,21 @@ describe('the local test bed', () => {
         spec: { selector: labels, ports: [{ port: 80, targetPort: 5678 }] },
       },
     });
-    const addresses = await eventually('two ready endpoints', async () => {
-      const slices = await discovery.listNamespacedEndpointSlice({
-        namespace: ns,
-        labelSelector: 'kubernetes.io/service-name=echo',
-      });
-      const ready = slices.items
-        .flatMap(s => s.endpoints)
-        .filter(e => e.conditions?.ready)
-        .flatMap(e => e.addresses);
-      return ready.length === 2 ? ready : undefined;
-    });
+    const addresses = await eventually(
+      'two ready endpoints',
+      async () => {
+        const slices = await discovery.listNamespacedEndpointSlice({
+          namespace: ns,
+          labelSelector: 'kubernetes.io/service-name=echo',
+        });
+        const ready = slices.items
+          .flatMap(s => s.endpoints)
+          .filter(e => e.conditions?.ready)
+          .flatMap(e => e.addresses);
+        return ready.length === 2 ? ready : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     // kwok hands out pod IPs from cluster 7's own range (see layout.clusterShape).
     for (const ip of addresses) expect(ip).toMatch(/^10\.107\./);
     const slices = await discovery.listNamespacedEndpointSlice({

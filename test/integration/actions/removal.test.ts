@@ -24,6 +24,7 @@ import {
   testbedSecrets,
 } from '../../support/meshConfig';
 import { helm, kubeConfig, testbed } from '../../support/testbed';
+import { eventually } from '../../support/eventually';
 
 // cluster9 is this file's; in cluster7 (the smoke test's) only objects named after cluster9 are
 // created or deleted (see support/globalSetup.ts).
@@ -60,20 +61,6 @@ const releases = async () =>
   )
     .map(r => r.name)
     .sort();
-
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  seconds = 30,
-): Promise<T> {
-  const until = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise(r => setTimeout(r, 250));
-  }
-}
 
 describe('removal actions and mesh:members', () => {
   const deps = createMeshActionDeps(testbedConfig());

@@ -24,6 +24,7 @@ import {
   tailscaleCredentials,
   testbed,
 } from '../../support/testbed';
+import { eventually } from '../../support/eventually';
 
 // cluster4 is shared with the Istio install test only (see support/globalSetup.ts).
 const cluster = 'cluster4';
@@ -34,20 +35,6 @@ const texts = (run: { logs: string[]; output: Record<string, unknown> }) => [
   ...run.logs,
   JSON.stringify(run.output),
 ];
-
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  seconds = 30,
-): Promise<T> {
-  const until = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise(r => setTimeout(r, 250));
-  }
-}
 
 afterAll(async () => {
   // Leave cluster4's helm releases as the Istio install test expects to find them.

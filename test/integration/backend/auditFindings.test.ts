@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AppsV1Api,
   CoreV1Api,
@@ -55,6 +54,7 @@ import { parse, stringify } from 'yaml';
 import { runAction } from '../../support/actions';
 import { testbedAppConfig } from '../../support/meshConfig';
 import { kubeConfig, testbed } from '../../support/testbed';
+import { eventually } from '../../support/eventually';
 
 // Every finding of the membership audit, induced for real in a cluster of a healthy two-member
 // mesh and seen through the real mesh backend plugin: reported by GET /membership with its
@@ -102,25 +102,6 @@ const core = (cluster: string) => kubeConfig(cluster).makeApiClient(CoreV1Api);
 const apps = (cluster: string) => kubeConfig(cluster).makeApiClient(AppsV1Api);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  describeLast: () => string = () => '',
-  timeoutMs = WAIT_MS,
-): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${describeLast()}`,
-      );
-    }
-    await sleep(250);
-  }
-}
-
 describe('every audit finding, induced in a real cluster, through the mesh backend', () => {
   let backend: Awaited<ReturnType<typeof startTestBackend>>;
   const induced = new Set<AuditFindingKind>();
@@ -156,7 +137,11 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
           ? last
           : undefined;
       },
-      () => `; last seen: ${JSON.stringify(last.map(f => f.id))}`,
+      {
+        timeoutMs: WAIT_MS,
+        describeLast: () =>
+          `; last seen: ${JSON.stringify(last.map(f => f.id))}`,
+      },
     );
   }
 
@@ -217,7 +202,10 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
           ? { raised, cleared }
           : undefined;
       },
-      () => `; events since ${since}: ${JSON.stringify(seen)}`,
+      {
+        timeoutMs: WAIT_MS,
+        describeLast: () => `; events since ${since}: ${JSON.stringify(seen)}`,
+      },
     );
     expect(recorded.raised.cluster).toBe(spec.clusters[0]);
     expect(recorded.cleared.message).toMatch(/^Resolved: /);
@@ -692,8 +680,10 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
       },
       undo: async () => {
         // The operator's finalizer goes first; create-egress then makes a new Service.
-        await eventually('the deleted egress Service to be gone', async () =>
-          (await egress()).length === 0 ? true : undefined,
+        await eventually(
+          'the deleted egress Service to be gone',
+          async () => ((await egress()).length === 0 ? true : undefined),
+          { timeoutMs: WAIT_MS },
         );
         await step('mesh:tailscale:create-egress', {
           cluster: A,

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
@@ -14,26 +13,12 @@ import {
 import request from 'supertest';
 import { testbedAppConfig, testbedSecrets } from '../../support/meshConfig';
 import { kubeConfig } from '../../support/testbed';
+import { eventually } from '../../support/eventually';
 
 // cluster13 and cluster14 belong to the backend's files (see support/globalSetup.ts); this file
 // keeps to its own namespace there, and accepts whatever the watch cache test left installed.
 const clusters = ['cluster13', 'cluster14'];
 const namespace = 'mesh-backend-demo';
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 describe('the mesh backend plugin, against real apiservers', () => {
   let deny = false;
@@ -72,12 +57,16 @@ describe('the mesh backend plugin, against real apiservers', () => {
   });
 
   it('shows both clusters ok', async () => {
-    const body = await eventually('both clusters ok', async () => {
-      const res = await get('/clusters');
-      expect(res.status).toBe(200);
-      const b = res.body as ClustersResponse;
-      return b.clusters.every(c => c.sync.state === 'ok') ? b : undefined;
-    });
+    const body = await eventually(
+      'both clusters ok',
+      async () => {
+        const res = await get('/clusters');
+        expect(res.status).toBe(200);
+        const b = res.body as ClustersResponse;
+        return b.clusters.every(c => c.sync.state === 'ok') ? b : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(body.clusters.map(c => c.name)).toEqual(clusters);
     for (const c of body.clusters) {
       expect(c).toMatchObject({
@@ -126,6 +115,7 @@ describe('the mesh backend plugin, against real apiservers', () => {
           ? b
           : undefined;
       },
+      { timeoutMs: 60_000 },
     );
     expect(body).toMatchObject({ namespace, name: 'api' });
     expect(body.clusters.map(c => [c.cluster, c.serving])).toEqual([
