@@ -1,1 +1,16 @@
-export {};
+/**
+ * The mesh frontend: the entity mesh card, the admin mesh page and the scaffolder cluster picker.
+ *
+ * @packageDocumentation
+ */
+
+export {
+  meshPlugin,
+  MeshPage,
+  EntityMeshCard,
+  MeshClusterPickerFieldExtension,
+} from './plugin';
+export { meshApiRef, MeshClient } from './api';
+export type { MeshApi, MeshHistoryOptions } from './api';
+export { rootRouteRef } from './routes';
+export { isMeshAvailable } from '@tailmesh/plugin-mesh-common';

@@ -1,0 +1,3 @@
+export { meshApiRef } from './MeshApi';
+export type { MeshApi, MeshHistoryOptions } from './MeshApi';
+export { MeshClient } from './MeshClient';

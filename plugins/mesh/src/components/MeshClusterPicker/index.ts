@@ -1,0 +1,2 @@
+export { MeshClusterPicker } from './MeshClusterPicker';
+export { meshClusterPickerValidation } from './validation';

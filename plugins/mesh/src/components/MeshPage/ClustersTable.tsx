@@ -1,0 +1,147 @@
+import {
+  InfoCard,
+  StatusError,
+  StatusOK,
+  StatusPending,
+} from '@backstage/core-components';
+import Table from '@material-ui/core/Table';
+import TableBody from '@material-ui/core/TableBody';
+import TableCell from '@material-ui/core/TableCell';
+import TableHead from '@material-ui/core/TableHead';
+import TableRow from '@material-ui/core/TableRow';
+import Tooltip from '@material-ui/core/Tooltip';
+import { MeshClusterStatus } from '@tailmesh/plugin-mesh-common';
+import React from 'react';
+import { SyncHealthStatus } from '../common/SyncHealthStatus';
+
+/** Colon-separated hex pairs shown before the ellipsis of a shortened fingerprint. */
+const FINGERPRINT_SHOWN_PAIRS = 4;
+
+export function shortFingerprint(fingerprint: string): string {
+  const pairs = fingerprint.split(':');
+  return pairs.length <= FINGERPRINT_SHOWN_PAIRS
+    ? fingerprint
+    : `${pairs.slice(0, FINGERPRINT_SHOWN_PAIRS).join(':')}:…`;
+}
+
+function IstiodCell(props: { cluster: MeshClusterStatus }) {
+  const { istiod } = props.cluster;
+  if (!istiod.installed) return <>not installed</>;
+  const replicas = `${istiod.replicas.ready}/${istiod.replicas.desired} replicas`;
+  const version = istiod.version ?? 'unknown version';
+  return istiod.ready ? (
+    <StatusOK>
+      {version}, ready ({replicas})
+    </StatusOK>
+  ) : (
+    <StatusError>
+      {version}, not ready ({replicas})
+    </StatusError>
+  );
+}
+
+function GatewayCell(props: { cluster: MeshClusterStatus }) {
+  const { gateway } = props.cluster;
+  if (!gateway.address) {
+    return gateway.ready ? (
+      <StatusPending>ready, no tailnet address yet</StatusPending>
+    ) : (
+      <>none</>
+    );
+  }
+  const where = gateway.hostname
+    ? `${gateway.address} (${gateway.hostname})`
+    : gateway.address;
+  return gateway.ready ? (
+    <StatusOK>{where}</StatusOK>
+  ) : (
+    <StatusError>{where}, not ready</StatusError>
+  );
+}
+
+function OperatorCell(props: { cluster: MeshClusterStatus }) {
+  const { operator } = props.cluster;
+  if (!operator.installed) return <>not installed</>;
+  return operator.ready ? (
+    <StatusOK>ready</StatusOK>
+  ) : (
+    <StatusError>not ready</StatusError>
+  );
+}
+
+/**
+ * Every configured cluster, member or not: istiod, east-west gateway, Tailscale operator, the
+ * mesh root it trusts and whether the backend's view of it is current.
+ */
+export function ClustersTable(props: {
+  clusters: MeshClusterStatus[];
+  /** A cluster to highlight, e.g. the one a join template just worked on. */
+  highlight?: string;
+}) {
+  const { clusters, highlight } = props;
+  return (
+    <InfoCard title="Clusters" noPadding>
+      <Table size="small" aria-label="Clusters">
+        <TableHead>
+          <TableRow>
+            <TableCell>Cluster</TableCell>
+            <TableCell>Member</TableCell>
+            <TableCell>Network</TableCell>
+            <TableCell>istiod</TableCell>
+            <TableCell>East-west gateway</TableCell>
+            <TableCell>Tailscale operator</TableCell>
+            <TableCell>Root fingerprint</TableCell>
+            <TableCell>Sync</TableCell>
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {clusters.map(cluster => {
+            const highlighted = cluster.name === highlight;
+            return (
+              <TableRow
+                key={cluster.name}
+                selected={highlighted}
+                aria-current={highlighted ? 'true' : undefined}
+              >
+                <TableCell component="th" scope="row">
+                  {cluster.name}
+                </TableCell>
+                <TableCell>
+                  {cluster.member ? (
+                    <StatusOK>member</StatusOK>
+                  ) : (
+                    <StatusPending>not a member</StatusPending>
+                  )}
+                </TableCell>
+                <TableCell>{cluster.network || '-'}</TableCell>
+                <TableCell>
+                  <IstiodCell cluster={cluster} />
+                </TableCell>
+                <TableCell>
+                  <GatewayCell cluster={cluster} />
+                </TableCell>
+                <TableCell>
+                  <OperatorCell cluster={cluster} />
+                </TableCell>
+                <TableCell>
+                  {cluster.rootFingerprint ? (
+                    <Tooltip title={cluster.rootFingerprint}>
+                      <code aria-label={`Root fingerprint ${cluster.rootFingerprint}`}>
+                        {shortFingerprint(cluster.rootFingerprint)}
+                      </code>
+                    </Tooltip>
+                  ) : (
+                    'none'
+                  )}
+                </TableCell>
+                <TableCell>
+                  <SyncHealthStatus sync={cluster.sync} />
+                </TableCell>
+              </TableRow>
+            );
+          })}
+        </TableBody>
+      </Table>
+    </InfoCard>
+  );
+}

@@ -1,0 +1,2 @@
+export { MeshPage } from './MeshPage';
+export type { MeshPageProps } from './MeshPage';

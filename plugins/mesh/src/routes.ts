@@ -1,0 +1,6 @@
+import { createRouteRef } from '@backstage/core-plugin-api';
+
+/** The mesh page, mounted by the app (by convention at `/mesh`). */
+export const rootRouteRef = createRouteRef({
+  id: 'mesh',
+});
