@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the product and its tests need, and skips what is already in place:
-# Node 22, the npm workspaces, and the test bed's Go-built binaries and charts.
+# Node 22, the npm workspaces, the PostgreSQL server, and the test bed's Go-built binaries and
+# charts.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$TAILMESH_ROOT"
@@ -11,6 +12,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] npm ci with Node $(node --version)"
   npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
+fi
+
+# The integration tests run the backend's database code on a throwaway PostgreSQL server too.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  echo "[setup] installing the PostgreSQL server (Debian package postgresql)"
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 
 bash test/testbed/scripts/build-binaries.sh

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestbed } from '../testbed/src/testbed';
+import { startTestPostgres, stopTestPostgres } from './postgres';
 
 /** Brings the test bed up once per Jest run; tests find it through TAILMESH_TESTBED_STATE_DIR. */
 export default async function globalSetup() {
@@ -11,12 +12,27 @@ export default async function globalSetup() {
   // Istio wiring actions, cluster7 the test bed's own smoke test, cluster8 the CA action,
   // cluster9 the removal actions (with cluster7 as its peer, touching only cluster9's objects),
   // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch
-  // cache and routes, cluster15-16 the audit findings induced one by one.
+  // cache, routes and history (cluster14 joining and leaving), cluster15-16 the audit findings
+  // induced one by one.
   const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 16);
   const started = Date.now();
-  const state = await startTestbed({ stateDir, clusters, basePort: 32000 });
+  // PostgreSQL starts beside the clusters, for the tests that run database code on it too.
+  const [testbedStart, postgres] = await Promise.all([
+    startTestbed({ stateDir, clusters, basePort: 32000 }).then(
+      s => ({ ok: true as const, state: s }),
+      (error: unknown) => ({ ok: false as const, error }),
+    ),
+    startTestPostgres(),
+  ]);
+  if (!testbedStart.ok) {
+    // Jest runs no teardown after a failed setup.
+    await stopTestPostgres();
+    throw testbedStart.error;
+  }
+  const { state } = testbedStart;
   process.env.TAILMESH_TESTBED_STATE_DIR = stateDir;
   process.stdout.write(
     `\ntest bed: ${state.clusters.length} clusters ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${stateDir})\n`,
   );
+  process.stdout.write(`test bed: ${postgres}\n`);
 }

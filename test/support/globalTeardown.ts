@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import { stopTestbed } from '../testbed/src/testbed';
+import { stopTestPostgres } from './postgres';
 
 export default async function globalTeardown() {
+  await stopTestPostgres();
   const stateDir = process.env.TAILMESH_TESTBED_STATE_DIR;
   if (!stateDir) return;
   await stopTestbed(stateDir);

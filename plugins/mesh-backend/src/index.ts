@@ -13,3 +13,5 @@ export type {
 } from './service/cache/MeshStateCache';
 export type { WatchedCluster } from './service/cache/ClusterWatcher';
 export type { BackoffOptions } from './service/cache/ResourceWatch';
+export { HistoryStore } from './service/HistoryStore';
+export type { NewHistoryEvent, RecordedState } from './service/HistoryStore';

@@ -15,7 +15,8 @@ import { HistoryStore } from './HistoryStore';
 jest.setTimeout(60_000);
 
 describe('HistoryRecorder and HistoryStore', () => {
-  // PostgreSQL is meant to work too (portable schema, ISO strings); only SQLite runs here so far.
+  // SQLite only here, where no database server runs: the store is tested on PostgreSQL as well by
+  // test/integration/backend/history.test.ts, against the server the integration setup starts.
   const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 
   async function storeFor(databaseId: TestDatabaseId) {
