@@ -18,7 +18,10 @@ export interface PolledAsyncState<T> {
 }
 
 function toError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
+  // Duck-typed, so an error from another realm keeps its class and fields (ResponseError's status).
+  return typeof (e as { message?: unknown } | undefined)?.message === 'string'
+    ? (e as Error)
+    : new Error(String(e));
 }
 
 function pageHidden(): boolean {
@@ -28,8 +31,8 @@ function pageHidden(): boolean {
 /**
  * Runs `load` now and then every `intervalMs` after the previous run settled (so slow answers
  * never pile up), pauses while the browser tab is hidden and catches up as soon as it is visible
- * again. Changing `deps` starts over with an empty state; `retry` does the same for the current
- * dependencies, for an error panel's retry button.
+ * again. Changing `deps` starts over with an empty state; `retry` asks again at once, showing
+ * loading only when there is no earlier answer to keep showing.
  */
 export function usePolledAsync<T>(
   load: () => Promise<T>,
@@ -37,7 +40,7 @@ export function usePolledAsync<T>(
   intervalMs: number = DEFAULT_POLL_INTERVAL_MS,
 ): PolledAsyncState<T> & { retry: () => void } {
   const [state, setState] = useState<PolledAsyncState<T>>({ loading: true });
-  const [attempt, setAttempt] = useState(0);
+  const runNow = useRef<() => void>();
   // The latest `load` closure, so that a re-render with a new closure does not restart polling.
   const loadRef = useRef(load);
   loadRef.current = load;
@@ -84,16 +87,23 @@ export function usePolledAsync<T>(
     };
 
     document.addEventListener('visibilitychange', onVisibilityChange);
+    runNow.current = run;
     run();
     return () => {
       stopped = true;
+      runNow.current = undefined;
       clearTimeout(timer);
       document.removeEventListener('visibilitychange', onVisibilityChange);
     };
     // `deps` stands for everything `load` reads, like the dependency list of useAsync.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, intervalMs, attempt]);
+  }, [...deps, intervalMs]);
 
-  const retry = useCallback(() => setAttempt(n => n + 1), []);
+  const retry = useCallback(() => {
+    setState(previous =>
+      previous.value ? previous : { loading: true },
+    );
+    runNow.current?.();
+  }, []);
   return { ...state, retry };
 }

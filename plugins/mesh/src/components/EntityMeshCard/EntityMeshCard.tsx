@@ -20,6 +20,7 @@ import {
 import React from 'react';
 import { meshApiRef } from '../../api';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
+import { RefreshErrorNotice } from '../common/RefreshErrorNotice';
 import { ServiceClustersTable } from './ServiceClustersTable';
 
 const CARD_TITLE = 'Service mesh';
@@ -36,7 +37,7 @@ function ServiceMeshStatus(props: {
 }) {
   const { service, pollIntervalMs } = props;
   const meshApi = useApi(meshApiRef);
-  const { loading, value, error, retry } = usePolledAsync(
+  const { loading, value, error, receivedAt, retry } = usePolledAsync(
     () => meshApi.getServiceStatus(service),
     [meshApi, service.namespace, service.name],
     pollIntervalMs,
@@ -59,10 +60,7 @@ function ServiceMeshStatus(props: {
       subheader={`${serviceText}: ${formatServiceSummary(value.summary)}`}
     >
       {error && (
-        <Typography variant="body2" color="error" role="status" gutterBottom>
-          Refresh failed ({error.message}); showing the last answer.{' '}
-          <a href="#retry" onClick={e => { e.preventDefault(); retry(); }}>Retry</a>
-        </Typography>
+        <RefreshErrorNotice error={error} receivedAt={receivedAt} onRetry={retry} />
       )}
       {value.clusters.length === 0 ? (
         <EmptyState

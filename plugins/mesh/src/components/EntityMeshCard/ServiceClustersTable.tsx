@@ -1,8 +1,3 @@
-import {
-  StatusError,
-  StatusOK,
-  StatusWarning,
-} from '@backstage/core-components';
 import Table from '@material-ui/core/Table';
 import TableBody from '@material-ui/core/TableBody';
 import TableCell from '@material-ui/core/TableCell';
@@ -17,6 +12,8 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import React from 'react';
 import { clusterErrorLabel } from '../common/clusterErrors';
+import { StatusError, StatusOK, StatusWarning } from '../common/status';
+import { RowHeaderCell } from '../common/RowHeaderCell';
 
 function ServingCell(props: { cluster: ServiceEndpointsInCluster }) {
   const { cluster } = props;
@@ -85,9 +82,9 @@ export function ServiceClustersTable(props: { status: ServiceStatusResponse }) {
       <TableBody>
         {status.clusters.map(cluster => (
           <TableRow key={cluster.cluster}>
-            <TableCell component="th" scope="row">
+            <RowHeaderCell>
               {cluster.cluster}
-            </TableCell>
+            </RowHeaderCell>
             <TableCell>
               <ServingCell cluster={cluster} />
             </TableCell>

@@ -14,6 +14,7 @@ import React from 'react';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { meshApiRef } from '../../api';
 import { describeClusterError } from '../common/clusterErrors';
+import { errorText } from '../common/errorText';
 
 /** What the picker says about a cluster's sync health, next to its name. */
 function syncText(cluster: MeshClusterStatus): string {
@@ -81,7 +82,7 @@ export function MeshClusterPicker(props: FieldExtensionComponentProps<string>) {
   if (error) {
     helper = (
       <>
-        Cannot load the clusters from the mesh backend: {error.message}{' '}
+        Cannot load the clusters from the mesh backend: {errorText(error)}{' '}
         <Button size="small" onClick={retry}>
           Retry
         </Button>

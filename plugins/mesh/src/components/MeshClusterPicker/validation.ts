@@ -1,5 +1,6 @@
 import { CustomFieldValidator } from '@backstage/plugin-scaffolder-react';
 import { meshApiRef } from '../../api';
+import { errorText } from '../common/errorText';
 
 /**
  * Checks that the picked cluster is one the mesh backend knows. When the backend cannot be asked,
@@ -26,9 +27,7 @@ export const meshClusterPickerValidation: CustomFieldValidator<string> = async (
     names = (await meshApi.getClusters()).clusters.map(cluster => cluster.name);
   } catch (e) {
     validation.addError(
-      `Cannot reach the mesh backend to check the cluster: ${
-        e instanceof Error ? e.message : String(e)
-      }`,
+      `Cannot reach the mesh backend to check the cluster: ${errorText(e)}`,
     );
     return;
   }

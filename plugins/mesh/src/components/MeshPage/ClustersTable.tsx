@@ -1,8 +1,5 @@
 import {
   InfoCard,
-  StatusError,
-  StatusOK,
-  StatusPending,
 } from '@backstage/core-components';
 import Table from '@material-ui/core/Table';
 import TableBody from '@material-ui/core/TableBody';
@@ -13,6 +10,8 @@ import Tooltip from '@material-ui/core/Tooltip';
 import { MeshClusterStatus } from '@tailmesh/plugin-mesh-common';
 import React from 'react';
 import { SyncHealthStatus } from '../common/SyncHealthStatus';
+import { StatusError, StatusOK, StatusPending } from '../common/status';
+import { RowHeaderCell } from '../common/RowHeaderCell';
 
 /** Colon-separated hex pairs shown before the ellipsis of a shortened fingerprint. */
 const FINGERPRINT_SHOWN_PAIRS = 4;
@@ -103,9 +102,9 @@ export function ClustersTable(props: {
                 selected={highlighted}
                 aria-current={highlighted ? 'true' : undefined}
               >
-                <TableCell component="th" scope="row">
+                <RowHeaderCell>
                   {cluster.name}
-                </TableCell>
+                </RowHeaderCell>
                 <TableCell>
                   {cluster.member ? (
                     <StatusOK>member</StatusOK>

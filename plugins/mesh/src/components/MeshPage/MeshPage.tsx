@@ -1,6 +1,5 @@
 import {
   Content,
-  EmptyState,
   Header,
   Page,
   Progress,
@@ -14,12 +13,21 @@ import React from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { meshApiRef } from '../../api';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
+import {
+  isNotAllowedError,
+  NotAllowedState,
+} from '../common/NotAllowedState';
+import { RefreshErrorNotice } from '../common/RefreshErrorNotice';
+import { AuditFindings } from './AuditFindings';
 import { ClustersTable } from './ClustersTable';
+import { MembershipHistory } from './MembershipHistory';
+import { MembershipMatrix } from './MembershipMatrix';
+import { MeshGraph } from './MeshGraph';
 
 /** Query parameter naming a cluster whose row to highlight (the join template links with it). */
 export const CLUSTER_QUERY_PARAM = 'cluster';
 
-const PAGE_TITLE = 'Service mesh';
+const NOT_ALLOWED_WHAT = 'the mesh membership';
 
 /** Props of {@link MeshPage}. */
 export interface MeshPageProps {
@@ -31,44 +39,86 @@ function MeshOverview(props: MeshPageProps) {
   const meshApi = useApi(meshApiRef);
   const [searchParams] = useSearchParams();
   const highlight = searchParams.get(CLUSTER_QUERY_PARAM) ?? undefined;
-  const clusters = usePolledAsync(
-    () => meshApi.getClusters(),
+  // One request pair per refresh, so the table, the matrix and the graph always agree.
+  const { loading, value, error, receivedAt, retry } = usePolledAsync(
+    async () => {
+      const [clusters, membership] = await Promise.all([
+        meshApi.getClusters(),
+        meshApi.getMembership(),
+      ]);
+      return { clusters, membership };
+    },
     [meshApi],
     props.pollIntervalMs,
   );
-  if (clusters.loading) return <Progress />;
-  if (!clusters.value) return <ResponseErrorPanel error={clusters.error!} />;
+
+  if (loading) return <Progress />;
+  if (error && isNotAllowedError(error)) {
+    return (
+      <NotAllowedState
+        permissionName={meshMembershipReadPermission.name}
+        what={NOT_ALLOWED_WHAT}
+      />
+    );
+  }
+  if (!value) {
+    return <ResponseErrorPanel title="Cannot load the mesh" error={error!} />;
+  }
+  const { clusters, membership } = value;
   return (
     <Grid container spacing={3}>
+      {error && (
+        <Grid item xs={12}>
+          <RefreshErrorNotice error={error} receivedAt={receivedAt} onRetry={retry} />
+        </Grid>
+      )}
       <Grid item xs={12}>
-        <ClustersTable clusters={clusters.value.clusters} highlight={highlight} />
+        <ClustersTable clusters={clusters.clusters} highlight={highlight} />
+      </Grid>
+      <Grid item xs={12} lg={6}>
+        <MembershipMatrix membership={membership} />
+      </Grid>
+      <Grid item xs={12} lg={6}>
+        <MeshGraph clusters={clusters.clusters} membership={membership} />
+      </Grid>
+      <Grid item xs={12}>
+        <AuditFindings findings={membership.findings} />
+      </Grid>
+      <Grid item xs={12}>
+        <MembershipHistory pollIntervalMs={props.pollIntervalMs} />
       </Grid>
     </Grid>
   );
 }
 
-/** The mesh for platform admins, behind `mesh.membership.read`. */
+/**
+ * The mesh for platform admins: clusters, membership matrix, graph, audit findings and history.
+ * Behind `mesh.membership.read`; the backend enforces it too, and its refusal shows the same way.
+ */
 export function MeshPage(props: MeshPageProps) {
   const { loading, allowed } = usePermission({
     permission: meshMembershipReadPermission,
   });
+  let content: React.ReactNode;
+  if (loading) {
+    content = <Progress />;
+  } else if (!allowed) {
+    content = (
+      <NotAllowedState
+        permissionName={meshMembershipReadPermission.name}
+        what={NOT_ALLOWED_WHAT}
+      />
+    );
+  } else {
+    content = <MeshOverview {...props} />;
+  }
   return (
     <Page themeId="tool">
       <Header
-        title={PAGE_TITLE}
+        title="Service mesh"
         subtitle="Clusters, membership and audit of the multi-primary Istio mesh over Tailscale"
       />
-      <Content>
-        {loading && <Progress />}
-        {!loading && !allowed && (
-          <EmptyState
-            missing="info"
-            title="Not allowed"
-            description={`You are not allowed to see the mesh: it needs the ${meshMembershipReadPermission.name} permission. Ask a platform admin for access.`}
-          />
-        )}
-        {!loading && allowed && <MeshOverview {...props} />}
-      </Content>
+      <Content>{content}</Content>
     </Page>
   );
 }

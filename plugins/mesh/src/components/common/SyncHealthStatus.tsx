@@ -1,10 +1,10 @@
-import { StatusError, StatusOK, StatusPending } from '@backstage/core-components';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { ClusterSyncHealth } from '@tailmesh/plugin-mesh-common';
 import React from 'react';
 import { describeClusterError } from './clusterErrors';
 import { formatAge } from './formatAge';
+import { StatusError, StatusOK, StatusPending } from './status';
 
 /**
  * Whether the backend's view of a cluster is current: when it last read the cluster and, when the

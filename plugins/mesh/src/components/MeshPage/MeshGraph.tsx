@@ -1,0 +1,149 @@
+import {
+  DependencyGraph,
+  DependencyGraphTypes,
+  InfoCard,
+} from '@backstage/core-components';
+import { makeStyles } from '@material-ui/core/styles';
+import Typography from '@material-ui/core/Typography';
+import {
+  MembershipResponse,
+  MeshClusterStatus,
+} from '@tailmesh/plugin-mesh-common';
+import React, { useMemo } from 'react';
+import {
+  buildMeshGraph,
+  MeshGraphEdgeData,
+  MeshGraphNodeData,
+} from './meshGraphModel';
+
+const NODE_HEIGHT = 44;
+/** Class names joined, skipping the conditions that are off. */
+function classNames(...names: Array<string | false | undefined>): string {
+  return names.filter(Boolean).join(' ');
+}
+
+/** Wide enough for the longest cluster name (41 characters) in the graph's font. */
+const CHAR_WIDTH = 8;
+const NODE_PADDING = 24;
+
+const useStyles = makeStyles(theme => ({
+  member: {
+    fill: theme.palette.primary.main,
+    stroke: theme.palette.primary.dark,
+  },
+  nonMember: {
+    fill: theme.palette.background.paper,
+    stroke: theme.palette.text.secondary,
+    strokeDasharray: '4 3',
+  },
+  unreachable: { stroke: theme.palette.error.main, strokeWidth: 3 },
+  memberText: { fill: theme.palette.primary.contrastText },
+  nonMemberText: { fill: theme.palette.text.primary },
+  edge: { fill: 'none', strokeWidth: 2 },
+  ok: { stroke: theme.palette.success.main },
+  missing: { stroke: theme.palette.warning.main, strokeDasharray: '6 4' },
+  broken: { stroke: theme.palette.error.main, strokeDasharray: '6 4' },
+  edgeLabel: { fill: theme.palette.error.main, fontSize: 12 },
+}));
+
+function ClusterNode(props: DependencyGraphTypes.RenderNodeProps<MeshGraphNodeData>) {
+  const { id, member, unreachable, network } = props.node;
+  const classes = useStyles();
+  const caption = `${member ? 'member' : 'not a member'}${unreachable ? ', unreachable' : ''}`;
+  const width = Math.max(id.length, caption.length) * CHAR_WIDTH + NODE_PADDING;
+  return (
+    <g aria-label={`${id}: ${caption}${network ? `, network ${network}` : ''}`} role="img">
+      <title>{`${id}: ${caption}${network ? `, network ${network}` : ''}`}</title>
+      <rect
+        className={classNames(
+          member ? classes.member : classes.nonMember,
+          unreachable && classes.unreachable,
+        )}
+        width={width}
+        height={NODE_HEIGHT}
+        rx={8}
+      />
+      <text
+        className={member ? classes.memberText : classes.nonMemberText}
+        x={width / 2}
+        y={18}
+        textAnchor="middle"
+      >
+        {id}
+      </text>
+      <text
+        className={member ? classes.memberText : classes.nonMemberText}
+        x={width / 2}
+        y={34}
+        textAnchor="middle"
+        fontSize={11}
+      >
+        {caption}
+      </text>
+    </g>
+  );
+}
+
+function LinkEdge(props: DependencyGraphTypes.RenderEdgeProps<MeshGraphEdgeData>) {
+  const { edge, id } = props;
+  const classes = useStyles();
+  const points = edge.points.filter(p => Number.isFinite(p.x) && Number.isFinite(p.y));
+  if (points.length < 2) return null;
+  const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x},${p.y}`).join(' ');
+  const mid = points[Math.floor(points.length / 2)];
+  const description =
+    edge.status === 'ok' ? `${id.v} ↔ ${id.w}: ok` : `${id.v} ↔ ${id.w}: ${edge.problems.join('; ')}`;
+  return (
+    <g aria-label={description} role="img" data-status={edge.status}>
+      <title>{description}</title>
+      <path className={classNames(classes.edge, classes[edge.status])} d={path} />
+      {edge.status !== 'ok' && (
+        <text className={classes.edgeLabel} x={mid.x} y={mid.y - 4} textAnchor="middle">
+          {edge.problems.join('; ')}
+        </text>
+      )}
+    </g>
+  );
+}
+
+/**
+ * A picture of the mesh: clusters as nodes (members filled, others dashed, unreachable outlined
+ * red) and a link per pair of members, dashed and labelled when broken or missing in a direction.
+ */
+export function MeshGraph(props: {
+  clusters: MeshClusterStatus[];
+  membership: MembershipResponse;
+}) {
+  const { clusters, membership } = props;
+  // Polling hands over new but usually equal objects; keying on content keeps the graph's
+  // layout still instead of relaying it out every refresh.
+  const key = JSON.stringify([clusters, membership.clusters, membership.matrix]);
+  const graph = useMemo(
+    () => buildMeshGraph(clusters, membership),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [key],
+  );
+  return (
+    <InfoCard title="Mesh graph">
+      {graph.nodes.length === 0 ? (
+        <Typography variant="body2">No cluster is configured.</Typography>
+      ) : (
+        <DependencyGraph<MeshGraphNodeData, MeshGraphEdgeData>
+          aria-label="Mesh graph"
+          nodes={graph.nodes}
+          edges={graph.edges}
+          renderNode={ClusterNode}
+          renderEdge={LinkEdge}
+          direction={DependencyGraphTypes.Direction.LEFT_RIGHT}
+          rankMargin={120}
+          nodeMargin={40}
+          paddingX={20}
+          paddingY={20}
+          zoom="enable-on-click"
+          fit="contain"
+          style={{ minHeight: 240 }}
+        />
+      )}
+    </InfoCard>
+  );
+}

@@ -1,0 +1,242 @@
+import {
+  AuditFinding,
+  ClustersResponse,
+  HistoryResponse,
+  MembershipCell,
+  MembershipResponse,
+  MeshClusterStatus,
+  ServiceStatusResponse,
+} from '@tailmesh/plugin-mesh-common';
+import { MeshApi } from '../api';
+
+/** Realistic mesh answers for component tests: the shapes the backend serves for the test bed. */
+
+const GENERATED_AT = '2025-11-26T12:00:00.000Z';
+export const ROOT_FINGERPRINT =
+  '3A:7F:21:9C:0B:44:E5:16:8D:72:AA:0F:31:C8:5E:96:12:4B:D7:E0:6A:93:F2:58:0C:BE:47:19:A6:3D:81:C4';
+
+/** A healthy member `clusterN` of the test bed. */
+export function memberCluster(n: number, peers: string[]): MeshClusterStatus {
+  return {
+    name: `cluster${n}`,
+    member: true,
+    network: `network${n}`,
+    region: `region${n}`,
+    zone: `region${n}-a`,
+    istiod: {
+      installed: true,
+      ready: true,
+      version: '1.27.3',
+      replicas: { ready: 1, desired: 1 },
+    },
+    gateway: {
+      address: `100.64.0.${10 + n}`,
+      hostname: `cluster${n}-eastwest.tailmesh-test.ts.net`,
+      ready: true,
+    },
+    operator: { installed: true, ready: true },
+    rootFingerprint: ROOT_FINGERPRINT,
+    meshId: 'mesh1',
+    knownPeers: peers,
+    sync: { state: 'ok', lastSyncAt: new Date(Date.now() - 3000).toISOString() },
+  };
+}
+
+/** A configured cluster that has not joined and that the backend cannot read. */
+export function unreachableNonMember(n: number): MeshClusterStatus {
+  return {
+    name: `cluster${n}`,
+    member: false,
+    network: '',
+    region: '',
+    zone: '',
+    istiod: { installed: false, ready: false, replicas: { ready: 0, desired: 0 } },
+    gateway: { ready: false },
+    operator: { installed: false, ready: false },
+    knownPeers: [],
+    sync: {
+      state: 'error',
+      error: {
+        kind: 'connection-refused',
+        message: `cluster${n}: cannot connect to https://127.0.0.1:3101${n} (ECONNREFUSED); is the API server up?`,
+      },
+    },
+  };
+}
+
+/** Three members that agree on everything, plus a fourth configured cluster that is down. */
+export function healthyClusters(): ClustersResponse {
+  return {
+    clusters: [
+      memberCluster(1, ['cluster2', 'cluster3']),
+      memberCluster(2, ['cluster1', 'cluster3']),
+      memberCluster(3, ['cluster1', 'cluster2']),
+      unreachableNonMember(4),
+    ],
+    generatedAt: GENERATED_AT,
+  };
+}
+
+function cell(
+  from: string,
+  to: string,
+  overrides: Partial<MembershipCell> = {},
+): MembershipCell {
+  const self = from === to;
+  return {
+    from,
+    to,
+    remoteSecret: self ? 'not-applicable' : 'present',
+    gatewayInMeshNetworks: self ? 'not-applicable' : 'present',
+    ...overrides,
+  };
+}
+
+/**
+ * Membership of three members; `overrides` replaces cells by `from→to`, e.g.
+ * `{ 'cluster2→cluster3': { remoteSecret: 'missing' } }`.
+ */
+export function membership(
+  overrides: Record<string, Partial<MembershipCell>> = {},
+  findings: AuditFinding[] = [],
+): MembershipResponse {
+  const clusters = ['cluster1', 'cluster2', 'cluster3'];
+  return {
+    clusters,
+    matrix: clusters.map(from =>
+      clusters.map(to => cell(from, to, overrides[`${from}→${to}`])),
+    ),
+    findings,
+    generatedAt: GENERATED_AT,
+  };
+}
+
+export const oneWaySecretFinding: AuditFinding = {
+  id: 'one-way-remote-secret:cluster2,cluster3',
+  kind: 'one-way-remote-secret',
+  severity: 'error',
+  clusters: ['cluster2', 'cluster3'],
+  message: 'cluster3 holds a remote secret for cluster2, but cluster2 has none for cluster3.',
+  fix: 'Run mesh:istio:create-remote-secrets for cluster2 with peer cluster3.',
+};
+
+export const wrongAddressFinding: AuditFinding = {
+  id: 'mesh-networks-wrong-address:cluster1,cluster3',
+  kind: 'mesh-networks-wrong-address',
+  severity: 'warning',
+  clusters: ['cluster1', 'cluster3'],
+  message: "cluster1's meshNetworks routes network3 to 100.64.0.99, but cluster3's gateway is at 100.64.0.13.",
+  fix: 'Run mesh:istio:configure-networks so every member has the current gateway addresses.',
+};
+
+export const grantFinding: AuditFinding = {
+  id: 'grant-too-broad',
+  kind: 'grant-too-broad',
+  severity: 'info',
+  clusters: [],
+  message: 'The tailnet policy grants system:masters to tag:k8s-operator.',
+  fix: 'Run mesh:tailscale:grant-access to narrow the grant to tailmesh:istio-remote-readers.',
+};
+
+/** `default/echo`: served by cluster1 and cluster2, not deployed in cluster3, cluster4 down. */
+export function echoServedByTwoOfThree(): ServiceStatusResponse {
+  return {
+    namespace: 'default',
+    name: 'echo',
+    clusters: [
+      {
+        cluster: 'cluster1',
+        reachable: true,
+        serving: true,
+        endpoints: { ready: 3, notReady: 1 },
+        zones: [
+          { region: 'region1', zone: 'region1-a', ready: 2, notReady: 0 },
+          { region: 'region1', zone: 'region1-b', ready: 1, notReady: 1 },
+        ],
+        network: 'network1',
+      },
+      {
+        cluster: 'cluster2',
+        reachable: true,
+        serving: true,
+        endpoints: { ready: 2, notReady: 0 },
+        zones: [{ region: 'region2', zone: 'region2-a', ready: 2, notReady: 0 }],
+        network: 'network2',
+      },
+      {
+        cluster: 'cluster3',
+        reachable: false,
+        error: {
+          kind: 'timeout',
+          message: 'cluster3: https://127.0.0.1:31013 did not answer in time',
+        },
+        serving: false,
+        endpoints: { ready: 0, notReady: 0 },
+        zones: [],
+        network: 'network3',
+      },
+    ],
+    routes: [
+      { fromCluster: 'cluster1', via: 'local' },
+      { fromCluster: 'cluster2', via: 'local' },
+      {
+        fromCluster: 'cluster3',
+        via: 'gateway',
+        gateway: { cluster: 'cluster1', address: '100.64.0.11' },
+      },
+    ],
+    summary: {
+      servingClusters: 2,
+      totalClusters: 3,
+      readyEndpoints: 5,
+      totalEndpoints: 6,
+    },
+  };
+}
+
+/** `default/echo` exists nowhere with a ready endpoint. */
+export function echoServedNowhere(): ServiceStatusResponse {
+  return {
+    namespace: 'default',
+    name: 'echo',
+    clusters: ['cluster1', 'cluster2'].map((cluster, i) => ({
+      cluster,
+      reachable: true,
+      serving: false,
+      endpoints: { ready: 0, notReady: i },
+      zones: [],
+      network: `network${i + 1}`,
+    })),
+    routes: [
+      { fromCluster: 'cluster1', via: 'unreachable' },
+      { fromCluster: 'cluster2', via: 'unreachable' },
+    ],
+    summary: {
+      servingClusters: 0,
+      totalClusters: 2,
+      readyEndpoints: 0,
+      totalEndpoints: 1,
+    },
+  };
+}
+
+export function historyPage(
+  events: HistoryResponse['events'],
+  nextCursor?: string,
+): HistoryResponse {
+  return nextCursor ? { events, nextCursor } : { events };
+}
+
+/** A MeshApi whose every method fails until a test gives it an answer. */
+export function fakeMeshApi(overrides: Partial<MeshApi> = {}): jest.Mocked<MeshApi> {
+  const notStubbed = (method: string) =>
+    jest.fn(() => Promise.reject(new Error(`${method} not stubbed`)));
+  return {
+    getClusters: notStubbed('getClusters'),
+    getMembership: notStubbed('getMembership'),
+    getServiceStatus: notStubbed('getServiceStatus'),
+    getEntityStatus: notStubbed('getEntityStatus'),
+    getHistory: notStubbed('getHistory'),
+    ...overrides,
+  } as jest.Mocked<MeshApi>;
+}
