@@ -25,3 +25,12 @@ fi
 
 bash test/testbed/scripts/build-binaries.sh
 bash test/testbed/scripts/fetch-assets.sh
+
+# The browser tests drive Debian's own Chromium through playwright-core: never a browser download.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "[setup] installing Debian's chromium for the browser tests"
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+fi

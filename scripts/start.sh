@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# The README's first command (`npm start`): installs what is missing, starts the local test bed
-# (3 clusters by default; TAILMESH_CLUSTERS to change) and keeps it up until Ctrl-C.
+# The README's first command (`npm start`): installs what is missing, then runs the local product
+# (test/product/start.ts): the test bed with 3 clusters (TAILMESH_CLUSTERS to change; a running
+# one is reused), the demo services, Backstage on http://localhost:7007 with cluster1 and cluster2
+# joined into the mesh. With an app-config.local.yaml that names clusters, Backstage against those
+# instead. Ctrl-C stops what it started (TAILMESH_KEEP_TESTBED=1 keeps the test bed up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-
-clusters=${TAILMESH_CLUSTERS:-3}
-tsx test/testbed/src/cli.ts up --clusters "$clusters"
-trap 'tsx test/testbed/src/cli.ts down' EXIT
-echo "Test bed running; Ctrl-C stops it."
-while tsx test/testbed/src/cli.ts status >/dev/null 2>&1; do sleep 5; done
+exec node --import tsx test/product/start.ts "$@"

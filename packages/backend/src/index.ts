@@ -1,0 +1,30 @@
+/**
+ * The local Tailmesh product's backend: catalog, scaffolder with the mesh actions, the mesh
+ * backend, guest sign-in and an allow-all permission policy. It also serves the built app.
+ */
+import { createBackend } from '@backstage/backend-defaults';
+
+const backend = createBackend();
+
+backend.add(import('@backstage/plugin-app-backend'));
+
+backend.add(import('@backstage/plugin-auth-backend'));
+backend.add(import('@backstage/plugin-auth-backend-module-guest-provider'));
+
+backend.add(import('@backstage/plugin-catalog-backend'));
+backend.add(
+  import('@backstage/plugin-catalog-backend-module-scaffolder-entity-model'),
+);
+
+// The mesh routes are guarded by mesh permissions; a real deployment swaps this policy for its own.
+backend.add(import('@backstage/plugin-permission-backend'));
+backend.add(
+  import('@backstage/plugin-permission-backend-module-allow-all-policy'),
+);
+
+backend.add(import('@backstage/plugin-scaffolder-backend'));
+backend.add(import('@tailmesh/plugin-scaffolder-backend-module-mesh'));
+
+backend.add(import('@tailmesh/plugin-mesh-backend'));
+
+backend.start();

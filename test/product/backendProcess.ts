@@ -1,0 +1,126 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from '../testbed/src/layout';
+import { backstageCli } from './appBuild';
+
+const backendDir = path.join(repoRoot, 'packages', 'backend');
+
+export interface BackendProcess {
+  /** Where the backend answers on this machine (loopback, not through `localhost` lookups). */
+  url: string;
+  pid: number;
+  logFile: string;
+  /** Settles when the backend's process ends, for whatever reason. */
+  exited: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function logTail(file: string, lines = 30): string {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function stopGroup(child: ChildProcess, timeoutMs = 20_000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise(resolve => child.once('exit', resolve));
+  // Its own process group: the CLI and the backend it runs both get the signal.
+  process.kill(-child.pid!, 'SIGTERM');
+  const done = await Promise.race([
+    exited.then(() => true),
+    sleep(timeoutMs).then(() => false),
+  ]);
+  if (!done) {
+    process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+  }
+}
+
+/**
+ * Starts the product's backend with `backstage-cli package start` (TypeScript on the fly, restarts
+ * on source changes) and the given config files, and resolves once its readiness check passes.
+ * Config files carry every secret: nothing secret is on its command line or in its environment.
+ */
+export async function startBackend(opts: {
+  configPaths: string[];
+  port: number;
+  logFile: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}): Promise<BackendProcess> {
+  const log = fs.openSync(opts.logFile, 'w', 0o600);
+  const child = spawn(
+    process.execPath,
+    [
+      backstageCli,
+      'package',
+      'start',
+      ...opts.configPaths.flatMap(c => ['--config', c]),
+    ],
+    {
+      cwd: backendDir,
+      stdio: ['ignore', log, log],
+      detached: true,
+      env: { ...process.env, NODE_ENV: 'development' },
+    },
+  );
+  fs.closeSync(log);
+  const exited = new Promise<void>(resolve =>
+    child.once('exit', () => resolve()),
+  );
+  // If this process dies without stopping it, the backend must not outlive it.
+  const killOnExit = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killOnExit);
+
+  const url = `http://127.0.0.1:${opts.port}`;
+  const handle: BackendProcess = {
+    url,
+    pid: child.pid!,
+    logFile: opts.logFile,
+    exited,
+    async stop() {
+      process.removeListener('exit', killOnExit);
+      await stopGroup(child);
+    },
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
+  for (;;) {
+    if (opts.signal?.aborted) {
+      await handle.stop();
+      opts.signal.throwIfAborted();
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `the backend exited during start-up; log: ${opts.logFile}\n${logTail(opts.logFile)}`,
+      );
+    }
+    try {
+      const res = await fetch(`${url}/.backstage/health/v1/readiness`);
+      if (res.ok) return handle;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await handle.stop();
+      throw new Error(
+        `the backend was not ready within ${opts.timeoutMs ?? 180_000} ms; log: ${opts.logFile}\n${logTail(opts.logFile)}`,
+      );
+    }
+    await Promise.race([sleep(500), exited]);
+  }
+}

@@ -1,0 +1,142 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface TaskResult {
+  id: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  ms: number;
+  /** The task's log lines (the scaffolder redacts task secrets from them). */
+  log: string[];
+}
+
+/**
+ * The local product's REST API as the guest user signs in to it: how `npm start` and the browser
+ * tests drive the scaffolder and read the mesh backend without a browser.
+ */
+export class BackstageClient {
+  private constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  /** Signs in with the guest provider, the way the app's sign-in page does. */
+  static async signInAsGuest(baseUrl: string): Promise<BackstageClient> {
+    const res = await fetch(`${baseUrl}/api/auth/guest/refresh`, {
+      headers: { 'x-requested-with': 'XMLHttpRequest' },
+    });
+    if (!res.ok) {
+      throw new Error(
+        `guest sign-in at ${baseUrl} failed: HTTP ${res.status} ${await res.text()}`,
+      );
+    }
+    const body = (await res.json()) as {
+      backstageIdentity?: { token?: string };
+    };
+    const token = body.backstageIdentity?.token;
+    if (!token) throw new Error('guest sign-in answered without a token');
+    return new BackstageClient(baseUrl, token);
+  }
+
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown) {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      const error = new Error(
+        `${method} ${path}: HTTP ${res.status} ${text.slice(0, 500)}`,
+      );
+      Object.assign(error, { status: res.status });
+      throw error;
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  /** Waits until the catalog has processed an entity (file locations are read at start-up). */
+  async waitForEntity(
+    ref: string,
+    {
+      timeoutMs = 120_000,
+      signal,
+    }: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const [kind, rest] = ref.split(':');
+    const [namespace, name] = rest.split('/');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        await this.get(
+          `/api/catalog/entities/by-name/${kind}/${namespace}/${name}`,
+        );
+        return;
+      } catch (e) {
+        if ((e as { status?: number }).status !== 404) throw e;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`the catalog has no ${ref} after ${timeoutMs} ms`);
+      }
+      await sleep(1000);
+    }
+  }
+
+  /** Runs a template through the scaffolder, as the Create page does, and waits for its end. */
+  async runTemplate(
+    templateRef: string,
+    values: Record<string, unknown>,
+    opts: {
+      timeoutMs?: number;
+      onLog?: (line: string) => void;
+      /** Aborting stops the waiting (the task itself runs on in the backend). */
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<TaskResult> {
+    const started = Date.now();
+    const { id } = await this.request<{ id: string }>(
+      'POST',
+      '/api/scaffolder/v2/tasks',
+      { templateRef, values },
+    );
+    const deadline = started + (opts.timeoutMs ?? 600_000);
+    let shown = 0;
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const task = await this.get<{ status: string }>(
+        `/api/scaffolder/v2/tasks/${id}`,
+      );
+      const log = await this.taskLog(id);
+      for (; shown < log.length; shown++) opts.onLog?.(log[shown]);
+      if (['completed', 'failed', 'cancelled'].includes(task.status)) {
+        return {
+          id,
+          status: task.status as TaskResult['status'],
+          ms: Date.now() - started,
+          log,
+        };
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `task ${id} (${templateRef}) still ${task.status} after ${opts.timeoutMs ?? 600_000} ms`,
+        );
+      }
+      await sleep(1000);
+    }
+  }
+
+  async taskLog(id: string): Promise<string[]> {
+    const events = await this.get<
+      Array<{ type: string; body: { message?: string } }>
+    >(`/api/scaffolder/v2/tasks/${id}/events`);
+    return events
+      .filter(e => e.type === 'log' && e.body.message)
+      .map(e => e.body.message!);
+  }
+}

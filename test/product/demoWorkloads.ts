@@ -1,0 +1,122 @@
+import {
+  KubeConfig,
+  KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+} from '@kubernetes/client-node';
+
+/** The demo's own field manager: its objects are the user's workloads, not Tailmesh's. */
+const FIELD_MANAGER = 'tailmesh-demo';
+
+export interface DemoService {
+  namespace: string;
+  name: string;
+  image: string;
+  containerPort: number;
+  servicePort: number;
+  /** Argument list per cluster, so each cluster's copy answers with its own name. */
+  args?: (cluster: string) => string[];
+  clusters: string[];
+}
+
+/**
+ * The example catalog's services (examples/entities.yaml) and where they run: the recipe's `echo`
+ * in cluster1 and cluster2, Istio's helloworld sample in cluster2 only. Their pods are kwok's.
+ */
+export const demoServices: DemoService[] = [
+  {
+    namespace: 'default',
+    name: 'echo',
+    image: 'hashicorp/http-echo',
+    containerPort: 5678,
+    servicePort: 80,
+    args: cluster => [`-text=${cluster}`],
+    clusters: ['cluster1', 'cluster2'],
+  },
+  {
+    namespace: 'sample',
+    name: 'helloworld',
+    image: 'docker.io/istio/examples-helloworld-v1',
+    containerPort: 5000,
+    servicePort: 5000,
+    clusters: ['cluster2'],
+  },
+];
+
+/** Namespace, Deployment (two replicas, one per zone's node) and Service of one demo service. */
+export function demoManifests(
+  service: DemoService,
+  cluster: string,
+): KubernetesObject[] {
+  const labels = { app: service.name };
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: service.namespace },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: service.name, namespace: service.namespace, labels },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: service.name,
+                image: service.image,
+                args: service.args?.(cluster),
+                ports: [{ containerPort: service.containerPort }],
+              },
+            ],
+          },
+        },
+      },
+    } as KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: service.name, namespace: service.namespace, labels },
+      spec: {
+        selector: labels,
+        ports: [
+          {
+            name: 'http',
+            port: service.servicePort,
+            targetPort: service.containerPort,
+          },
+        ],
+      },
+    } as KubernetesObject,
+  ];
+}
+
+/**
+ * Applies every demo service to its clusters by server-side apply: a re-run changes nothing.
+ * `kubeConfigOf` returns the admin kubeconfig of a cluster.
+ */
+export async function deployDemoServices(
+  kubeConfigOf: (cluster: string) => KubeConfig,
+  log: (line: string) => void,
+): Promise<void> {
+  for (const service of demoServices) {
+    for (const cluster of service.clusters) {
+      const api = KubernetesObjectApi.makeApiClient(kubeConfigOf(cluster));
+      for (const object of demoManifests(service, cluster)) {
+        await api.patch(
+          object,
+          undefined,
+          undefined,
+          FIELD_MANAGER,
+          true,
+          PatchStrategy.ServerSideApply,
+        );
+      }
+      log(`${cluster}: ${service.namespace}/${service.name} deployed`);
+    }
+  }
+}
