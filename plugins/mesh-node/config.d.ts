@@ -48,6 +48,13 @@ export interface Config {
       tailnet?: string;
       /** The tailnet's MagicDNS domain, e.g. `tail1234.ts.net`. */
       dnsName?: string;
+      /**
+       * How often the mesh backend reads the tailnet policy file to judge its grants
+       * (`grant-too-broad`), in seconds. Default 60. Reads happen in the background, never
+       * while answering a request; needs `oauth` with the `policy_file` (or `policy_file:read`)
+       * scope.
+       */
+      policyPollIntervalSeconds?: number;
       /** OAuth client with the `policy_file` scope (grants), and `devices:core` + `auth_keys` (operator). */
       oauth?: {
         clientId: string;

@@ -8,10 +8,12 @@ import { createRouter } from './router';
 import { MeshStateCache } from './service/cache/MeshStateCache';
 import { HistoryRecorder } from './service/HistoryRecorder';
 import { HistoryStore } from './service/HistoryStore';
+import { MeshAuditor } from './service/MeshAuditor';
 import {
   MeshStatusService,
   readConfiguredPlacement,
 } from './service/MeshStatusService';
+import { TailnetPolicyWatcher } from './service/TailnetPolicyWatcher';
 
 /**
  * The mesh backend plugin: the status of every cluster of the mesh, its membership and history.
@@ -47,27 +49,35 @@ export const meshPlugin = createBackendPlugin({
         permissionsRegistry.addPermissions(meshPermissions);
 
         const cache = MeshStateCache.fromConfig(config, { logger });
+        const policy = TailnetPolicyWatcher.fromConfig(config, { logger });
+        const auditor = new MeshAuditor({ state: cache, policy });
         const history = await HistoryStore.create({ database });
         const recorder = new HistoryRecorder({
-          state: cache,
+          audit: auditor,
           store: history,
           logger,
         });
         const service = new MeshStatusService({
           state: cache,
+          audit: auditor,
+          policy,
           catalog,
           configured: readConfiguredPlacement(config),
         });
 
-        // The cache syncs in the background: startup never waits on a cluster, and until a
-        // cluster is read its rows say `syncing`.
+        // The cache and the policy file are read in the background: startup never waits on a
+        // cluster or on Tailscale, and until they are read the rows say `syncing`/`pending`.
         lifecycle.addStartupHook(() => {
+          auditor.start();
           recorder.start();
           cache.start();
+          policy.start();
         });
         lifecycle.addShutdownHook(async () => {
+          await policy.stop();
           await cache.stop();
           await recorder.stop();
+          auditor.stop();
         });
 
         httpRouter.use(

@@ -20,6 +20,7 @@ import {
 import request from 'supertest';
 import { createRouter } from './router';
 import { HistoryStore } from './service/HistoryStore';
+import { MeshAuditor } from './service/MeshAuditor';
 import { MeshStatusService } from './service/MeshStatusService';
 import { FakeMeshState, threeClusters } from './testUtils/fakeMeshState';
 
@@ -79,8 +80,10 @@ function routerPlugin(
               message: 'cluster2 joined the mesh',
             },
           ]);
+          const state = new FakeMeshState(threeClusters());
           const service = new MeshStatusService({
-            state: new FakeMeshState(threeClusters()),
+            state,
+            audit: new MeshAuditor({ state }),
             catalog,
           });
           httpRouter.use(

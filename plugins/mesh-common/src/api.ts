@@ -181,6 +181,21 @@ export interface AuditFinding {
  * Response with the membership matrix and the audit's findings.
  *
  * @public
+/**
+ * Whether the backend could read the tailnet policy file, which the `grant-too-broad` check
+ * judges. While a read fails, the check keeps judging the last file read.
+ *
+ * @public
+ */
+export interface TailnetPolicyStatus {
+  /** `not-configured` without a Tailscale OAuth client; `pending` until the first read ends. */
+  state: 'ok' | 'error' | 'pending' | 'not-configured';
+  /** ISO 8601 time of the last successful read. */
+  lastReadAt?: string;
+  /** Why the last read failed, for people; set exactly when `state` is `error`. */
+  error?: string;
+}
+
  */
 export interface MembershipResponse {
   /** Member clusters, sorted; the order of the matrix's rows and columns. */
@@ -194,6 +209,8 @@ export interface MembershipResponse {
 
 /**
  * Endpoint counts of a Service in one locality.
+  /** Whether the tailnet policy file behind `grant-too-broad` could be read. */
+  tailnetPolicy?: TailnetPolicyStatus;
  *
  * @public
  */

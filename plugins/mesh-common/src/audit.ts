@@ -6,6 +6,7 @@ import {
   MembershipCell,
 } from './api';
 import { compareStrings, mostCommon } from './compareStrings';
+import { auditTailnetPolicy } from './auditTailnetPolicy';
 import { auditFindingId, sortFindings } from './findings';
 import { MeshNetworks } from './meshNetworks';
 
@@ -93,9 +94,23 @@ function routedGateways(
 }
 
 /**
- * Judges the mesh from its clusters' snapshots: every finding with its severity, the clusters
- * involved and the fix, most severe first. Unreadable clusters yield no finding of their own (their
- * row reports the error) and are not blamed for what cannot be seen.
+ * What the audit judges besides the clusters.
+ *
+ * @public
+ */
+export interface MeshAuditContext {
+  /**
+   * The tailnet policy file, parsed from HuJSON; undefined when it is not known (no Tailscale
+   * client configured, or not read yet), which skips the grant checks.
+   */
+  tailnetPolicy?: unknown;
+}
+
+/**
+ * Judges the mesh from its clusters' snapshots (and the tailnet policy file, when given): every
+ * finding with its severity, the clusters involved and the fix, most severe first. Unreadable
+ * clusters yield no finding of their own (their row reports the error) and are not blamed for
+ * what cannot be seen.
  *
  * @public
  */
@@ -106,6 +121,7 @@ export function auditMesh(
     .filter(isMeshMember)
     .sort((a, b) => compareStrings(a.cluster, b.cluster));
   const memberNames = new Set(members.map(m => m.cluster));
+  context: MeshAuditContext = {},
   const readable = new Set(snapshots.filter(s => !s.error).map(s => s.cluster));
   const out: AuditFinding[] = [];
 
@@ -301,6 +317,14 @@ export function auditMesh(
 
 /**
  * The N x N view of members: does `from` hold a remote secret for `to`, and does `from`'s
+  if (context.tailnetPolicy !== undefined) {
+    out.push(
+      ...auditTailnetPolicy(
+        context.tailnetPolicy,
+        members.map(m => m.cluster),
+      ),
+    );
+  }
  * meshNetworks route to `to`'s current gateway address.
  *
  * @public

@@ -7,6 +7,7 @@
 
 export * from './api';
 export * from './audit';
+export * from './auditTailnetPolicy';
 export * from './cluster';
 export * from './compareStrings';
 export * from './entity';

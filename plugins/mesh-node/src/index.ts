@@ -12,6 +12,7 @@ export {
   TailscaleClient,
   PolicyChangedError,
 } from './tailscale/TailscaleClient';
+export { parsePolicyFile } from './tailscale/parsePolicyFile';
 export type {
   PolicyFile,
   TailscaleClientOptions,

@@ -38,22 +38,31 @@ import {
   LABEL_MESH_ID,
   LABEL_PEER,
   MembershipResponse,
+  TAG_ISTIO_EAST_WEST_GATEWAY,
   TAILSCALE_NAMESPACE,
   TAILSCALE_OPERATOR_DEPLOYMENT,
   auditFindingId,
   coreDnsStanzaMarkers,
   remoteSecretName,
 } from '@tailmesh/plugin-mesh-common';
-import { certificateFingerprint } from '@tailmesh/plugin-mesh-node';
+import {
+  TailscaleClient,
+  certificateFingerprint,
+} from '@tailmesh/plugin-mesh-node';
+import { applyEdits, modify } from 'jsonc-parser';
 import {
   createMeshActionDeps,
   createMeshActions,
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import request from 'supertest';
 import { parse, stringify } from 'yaml';
-import { runAction } from '../../support/actions';
-import { testbedAppConfig } from '../../support/meshConfig';
-import { kubeConfig, testbed } from '../../support/testbed';
+import { expectNoSecrets, runAction } from '../../support/actions';
+import { testbedAppConfig, testbedSecrets } from '../../support/meshConfig';
+import {
+  kubeConfig,
+  tailscaleCredentials,
+  testbed,
+} from '../../support/testbed';
 import { eventually } from '../../support/eventually';
 
 // Every finding of the membership audit, induced for real in a cluster of a healthy two-member
@@ -62,9 +71,8 @@ import { eventually } from '../../support/eventually';
 //
 // cluster15 and cluster16 belong to this file (run with TAILMESH_TESTBED_CLUSTERS=16). The mesh
 // root CA lives in this file's own store under the test bed's state dir.
-//
-// Not here: `grant-too-broad`. auditMesh (plugins/mesh-common/src/audit.ts) never raises it and
-// the backend does not read the tailnet policy file, so no change in a cluster can induce it.
+// `grant-too-broad` is induced in the tailnet policy file of the Tailscale API stand-in, which the
+// backend polls every second here, and the file is restored afterwards.
 
 const A = 'cluster15';
 const B = 'cluster16';
@@ -81,7 +89,13 @@ const appConfig = (() => {
     testbed().stateDir,
     'audit-findings-root-ca',
   );
-  return c;
+  return {
+    ...c,
+    mesh: {
+      ...c.mesh,
+      tailscale: { ...c.mesh.tailscale, policyPollIntervalSeconds: 1 },
+    },
+  };
 })();
 const config = new ConfigReader(appConfig);
 const actions = new Map(
@@ -754,10 +768,51 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
     });
   });
 
-  it('induced every finding a cluster can cause', () => {
-    // grant-too-broad: see the note at the top of this file.
-    expect([...induced].sort()).toEqual(
-      AUDIT_FINDING_KINDS.filter(k => k !== 'grant-too-broad').sort(),
-    );
+  it("grant-too-broad: the tailnet policy opens every port of the east-west gateways to every member", async () => {
+    const client = new TailscaleClient({
+      apiUrl: testbed().tailscaleApi!.url,
+      tailnet: '-',
+      ...tailscaleCredentials(),
+    });
+    const original = await client.getPolicy();
+    const broadGrant = {
+      src: ['autogroup:member'],
+      dst: [TAG_ISTIO_EAST_WEST_GATEWAY],
+      ip: ['*'],
+    };
+    await induceAndClear({
+      kind: 'grant-too-broad',
+      clusters: [A, B],
+      severity: 'warning',
+      induce: async () => {
+        const current = await client.getPolicy();
+        const edits = modify(current.text, ['grants', -1], broadGrant, {
+          formattingOptions: { insertSpaces: false, tabSize: 1 },
+        });
+        await client.setPolicy(applyEdits(current.text, edits), current.etag);
+      },
+      undo: async () => {
+        const current = await client.getPolicy();
+        await client.setPolicy(original.text, current.etag);
+      },
+    });
+    expect((await client.getPolicy()).text).toBe(original.text);
+    const m = await membership();
+    expect(m.tailnetPolicy).toEqual({
+      state: 'ok',
+      lastReadAt: expect.any(String),
+    });
+  });
+
+  it('induced every finding', () => {
+    expect([...induced].sort()).toEqual([...AUDIT_FINDING_KINDS].sort());
+  });
+
+  it('never puts the OAuth client secret or a token in an answer', async () => {
+    const bodies = [
+      JSON.stringify(await membership()),
+      JSON.stringify(await history()),
+    ];
+    expectNoSecrets(bodies, testbedSecrets());
   });
 });

@@ -9,7 +9,12 @@ import {
   memberSnapshot,
   threeClusters,
 } from '../testUtils/fakeMeshState';
+import {
+  BROAD_POLICY,
+  FakeTailnetPolicy,
+} from '../testUtils/fakeTailnetPolicy';
 import { HistoryRecorder } from './HistoryRecorder';
+import { MeshAuditor } from './MeshAuditor';
 import { HistoryStore } from './HistoryStore';
 
 jest.setTimeout(60_000);
@@ -30,12 +35,15 @@ describe('HistoryRecorder and HistoryStore', () => {
 
   function recorderFor(state: FakeMeshState, store: HistoryStore) {
     let tick = 0;
-    return new HistoryRecorder({
-      state,
+    const audit = new MeshAuditor({ state });
+    audit.start();
+    const recorder = new HistoryRecorder({
+      audit,
       store,
       logger: mockServices.logger.mock(),
       now: () => new Date(Date.UTC(2026, 10, 26, 12, 0, tick++)),
     });
+    return { recorder, audit };
   }
 
   it.each(databases.eachSupportedId())(
@@ -45,7 +53,7 @@ describe('HistoryRecorder and HistoryStore', () => {
       const clusters = threeClusters();
       clusters[2].health = { state: 'syncing' };
       const state = new FakeMeshState(clusters);
-      const recorder = recorderFor(state, store);
+      const { recorder, audit } = recorderFor(state, store);
       recorder.start();
 
       // Nothing is judged while a cluster is still syncing.
@@ -56,6 +64,7 @@ describe('HistoryRecorder and HistoryStore', () => {
       // The first observation: members are new to the (empty) history; findings present now
       // would only be the baseline.
       clusters[2].health = OK;
+      state.emit();
       await recorder.observe();
       let events = (await store.list({ limit: 10 })).events;
       expect(events.map(e => [e.kind, e.cluster])).toEqual([
@@ -82,6 +91,7 @@ describe('HistoryRecorder and HistoryStore', () => {
         error: { kind: 'timeout', message: 'cluster3: timed out' },
       };
       const before = (await store.list({ limit: 50 })).events.length;
+      state.emit();
       await recorder.observe();
       expect((await store.list({ limit: 50 })).events).toHaveLength(before);
 
@@ -92,6 +102,7 @@ describe('HistoryRecorder and HistoryStore', () => {
         remoteSecretsFor: [],
         egressFor: [],
       };
+      state.emit();
       await recorder.observe();
       events = (await store.list({ limit: 50 })).events;
       expect(
@@ -103,11 +114,16 @@ describe('HistoryRecorder and HistoryStore', () => {
       );
       expect(cleared[0].message).toMatch(/^Resolved: /);
 
+      // Once the recorder stopped, nobody wants audits: a change no longer runs one.
       await recorder.stop();
+      const audits = audit.auditCount;
+      state.emit();
+      expect(audit.auditCount).toBe(audits);
+      audit.stop();
       expect(state.listenerCount()).toBe(0);
 
       // A restart takes the stored state as its baseline: nothing new to record.
-      const restarted = recorderFor(state, store);
+      const { recorder: restarted } = recorderFor(state, store);
       await restarted.observe();
       expect((await store.list({ limit: 50 })).events).toHaveLength(
         events.length,
@@ -117,6 +133,41 @@ describe('HistoryRecorder and HistoryStore', () => {
       );
     },
   );
+
+  it('judges nothing before the first read of the tailnet policy file, so its findings are the baseline', async () => {
+    const store = await storeFor('SQLITE_3');
+    const state = new FakeMeshState(threeClusters());
+    const policy = new FakeTailnetPolicy();
+    const audit = new MeshAuditor({ state, policy });
+    audit.start();
+    const recorder = new HistoryRecorder({
+      audit,
+      store,
+      logger: mockServices.logger.mock(),
+    });
+    recorder.start();
+    state.emit();
+    await recorder.observe();
+    expect((await store.list({ limit: 10 })).events).toEqual([]);
+
+    policy.set(BROAD_POLICY);
+    await recorder.observe();
+    let kinds = (await store.list({ limit: 10 })).events.map(e => e.kind);
+    expect(kinds).toEqual(['joined', 'joined']);
+
+    policy.set({ grants: [] });
+    await recorder.observe();
+    policy.set(BROAD_POLICY);
+    await recorder.observe();
+    kinds = (await store.list({ limit: 10 })).events.map(e => e.kind);
+    expect(kinds).toEqual([
+      'finding-raised',
+      'finding-cleared',
+      'joined',
+      'joined',
+    ]);
+    await recorder.stop();
+  });
 
   it.each(databases.eachSupportedId())(
     'pages newest first with a cursor, %p',

@@ -1,19 +1,10 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import {
-  AuditFinding,
-  ClusterSyncHealth,
-  MeshClusterSnapshot,
-  auditMesh,
-  isMeshMember,
-} from '@tailmesh/plugin-mesh-common';
+import { isMeshMember } from '@tailmesh/plugin-mesh-common';
 import { HistoryStore, NewHistoryEvent } from './HistoryStore';
-import { MeshStateSource } from './MeshStatusService';
+import { MeshAudit, MeshAuditor } from './MeshAuditor';
 
-/** The cache's state at one change, as the recorder judges it. */
-interface Seen {
-  snapshots: MeshClusterSnapshot[];
-  health: Map<string, ClusterSyncHealth['state']>;
-  findings: AuditFinding[];
+/** The audit at one change, as the recorder judges it. */
+interface Seen extends MeshAudit {
   /** Equal for states that would record the same events. */
   key: string;
 }
@@ -24,19 +15,20 @@ interface Observed {
 }
 
 export interface HistoryRecorderOptions {
-  state: Pick<MeshStateSource, 'snapshots' | 'health' | 'onChange'>;
+  audit: Pick<MeshAuditor, 'current' | 'onAudit'>;
   store: Pick<HistoryStore, 'append' | 'recordedState'>;
   logger: LoggerService;
   now?: () => Date;
 }
 
 /**
- * Turns the cache's changes into membership history: after each change it compares the members
- * and the audit's finding ids with what it saw last, and stores the differences.
+ * Turns the audits of the mesh into membership history: after each audit it compares the members
+ * and the finding ids with what it saw last, and stores the differences.
  *
  * Choices that keep the history truthful rather than noisy:
- * - Nothing is judged until no cluster is still `syncing`: a half-read mesh would look like
- *   members leaving.
+ * - Nothing is judged until no cluster is still `syncing` and the tailnet policy file's first
+ *   read has ended: a half-read mesh would look like members leaving, and grants judged late like
+ *   new findings.
  * - The baseline is the state the stored events leave behind (members joined and not left,
  *   findings raised and not cleared). So members that joined while the backend was down are
  *   recorded as `joined` on the first observation, and stored open findings that are gone are
@@ -59,14 +51,12 @@ export class HistoryRecorder {
 
   start(): void {
     if (this.unsubscribe) return;
-    // Every change, not the cache's coalesced notifications: a finding raised and fixed within
-    // the coalescing window would otherwise never be seen, though /membership reported it.
-    this.unsubscribe = this.options.state.onChange(
-      () => {
-        this.observe();
-      },
-      { immediate: true },
-    );
+    // Every audit, which follows every change (not the cache's coalesced notifications): a
+    // finding raised and fixed within the coalescing window would otherwise never be seen,
+    // though /membership reported it.
+    this.unsubscribe = this.options.audit.onAudit(audit => {
+      this.observe(audit);
+    });
   }
 
   /** Unsubscribes and waits for the writes under way. */
@@ -77,14 +67,13 @@ export class HistoryRecorder {
   }
 
   /**
-   * Takes the cache's current state at once and records its differences from the last one. The
-   * state is read synchronously, so a state that lasts only until the next change is still judged;
-   * the writes are serialised, so events are stored in the order the changes were seen. A state
-   * that judges the same as the one queued last (most changes: EndpointSlices, readiness of
-   * unrelated Services) queues nothing.
+   * Takes an audit (by default the current one) and records its differences from the last one.
+   * It is taken synchronously, so a state that lasts only until the next change is still judged;
+   * the writes are serialised, so events are stored in the order the changes were seen. An audit
+   * that judges the same as the one queued last queues nothing.
    */
-  observe(): Promise<void> {
-    const seen = this.capture();
+  observe(audit: MeshAudit = this.options.audit.current()): Promise<void> {
+    const seen = this.capture(audit);
     if (seen.key === this.lastQueued) return this.queue;
     this.lastQueued = seen.key;
     this.queue = this.queue
@@ -99,22 +88,22 @@ export class HistoryRecorder {
     return this.queue;
   }
 
-  private capture(): Seen {
-    const { state } = this.options;
-    const snapshots = state.snapshots();
-    const health = new Map(
-      snapshots.map(s => [s.cluster, state.health(s.cluster).state]),
-    );
-    const members = snapshots.filter(isMeshMember).map(s => s.cluster);
-    const findings = auditMesh(snapshots);
-    const key = JSON.stringify([[...health], members, findings.map(f => f.id)]);
-    return { snapshots, health, findings, key };
+  private capture(audit: MeshAudit): Seen {
+    const members = audit.snapshots.filter(isMeshMember).map(s => s.cluster);
+    const key = JSON.stringify([
+      [...audit.health],
+      audit.policy === 'pending',
+      members,
+      audit.findings.map(f => f.id),
+    ]);
+    return { ...audit, key };
   }
 
   private async record(seen: Seen): Promise<void> {
     const { store } = this.options;
     const { snapshots, health, findings } = seen;
     if ([...health.values()].some(h => h === 'syncing')) return;
+    if (seen.policy === 'pending') return;
     const first = this.last === undefined;
     const previous: Observed = this.last ?? (await store.recordedState());
     const allReadable = [...health.values()].every(h => h === 'ok');

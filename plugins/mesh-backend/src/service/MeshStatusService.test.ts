@@ -9,6 +9,7 @@ import {
   memberSnapshot,
   threeClusters,
 } from '../testUtils/fakeMeshState';
+import { MeshAuditor } from './MeshAuditor';
 import {
   MeshStatusService,
   readConfiguredPlacement,
@@ -33,6 +34,7 @@ function serviceFor(state: FakeMeshState, entities: Entity[] = []) {
     getEntityByRef,
     service: new MeshStatusService({
       state,
+      audit: new MeshAuditor({ state }),
       catalog,
       configured: new Map([['cluster3', { region: 'region3', zone: 'z3' }]]),
       now,
@@ -109,6 +111,39 @@ describe('MeshStatusService', () => {
     });
     expect(res.findings.map(f => f.kind)).toContain('one-way-remote-secret');
     expect(res.generatedAt).toBe('2026-11-26T12:00:00.000Z');
+    expect(res.tailnetPolicy).toBeUndefined();
+  });
+
+  it('reports grant-too-broad and how reading the policy file goes, without auditing per request', () => {
+    const state = new FakeMeshState(threeClusters());
+    const policy = {
+      policy: () => ({ grants: [{ src: ['*'], dst: ['*'], ip: ['*'] }] }),
+      status: () => ({
+        state: 'error' as const,
+        lastReadAt: '2026-11-26T11:00:00.000Z',
+        error: 'Reading the tailnet policy file failed: HTTP 503',
+      }),
+      onChange: () => () => undefined,
+    };
+    const audit = new MeshAuditor({ state, policy });
+    const service = new MeshStatusService({
+      state,
+      audit,
+      policy,
+      catalog: catalogServiceMock(),
+      now,
+    });
+    const res = service.membership();
+    expect(res.findings).toEqual([
+      expect.objectContaining({
+        kind: 'grant-too-broad',
+        severity: 'warning',
+        clusters: ['cluster1', 'cluster2'],
+      }),
+    ]);
+    expect(res.tailnetPolicy).toEqual(policy.status());
+    for (let i = 0; i < 5; i++) service.membership();
+    expect(audit.auditCount).toBe(1);
   });
 
   it('lists a Service in every cluster with routes and a summary', () => {

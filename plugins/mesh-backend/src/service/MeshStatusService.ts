@@ -11,7 +11,6 @@ import {
   ServiceEndpointsInCluster,
   ServiceRoute,
   ServiceStatusResponse,
-  auditMesh,
   compareStrings,
   gatewayAddressOf,
   getMeshServiceRef,
@@ -21,6 +20,8 @@ import {
   summarizeService,
 } from '@tailmesh/plugin-mesh-common';
 import { MeshStateCache } from './cache/MeshStateCache';
+import { MeshAuditor } from './MeshAuditor';
+import { TailnetPolicySource } from './TailnetPolicyWatcher';
 
 /** The part of the watch cache the status is built from: reads from memory only. */
 export type MeshStateSource = Pick<
@@ -42,6 +43,10 @@ export interface ConfiguredPlacement {
 
 export interface MeshStatusServiceOptions {
   state: MeshStateSource;
+  /** The audit of the last change; requests never run one. */
+  audit: Pick<MeshAuditor, 'current'>;
+  /** The tailnet policy file's read status, reported with the findings. */
+  policy?: Pick<TailnetPolicySource, 'status'>;
   catalog: Pick<CatalogService, 'getEntityByRef'>;
   configured?: ReadonlyMap<string, ConfiguredPlacement>;
   now?: () => Date;
@@ -91,11 +96,14 @@ export class MeshStatusService {
   }
 
   membership(): MembershipResponse {
-    const snapshots = this.options.state.snapshots();
+    const { snapshots, findings } = this.options.audit.current();
     return {
       ...membershipMatrix(snapshots),
-      findings: auditMesh(snapshots),
+      findings,
       generatedAt: this.now().toISOString(),
+      ...(this.options.policy
+        ? { tailnetPolicy: this.options.policy.status() }
+        : {}),
     };
   }
 

@@ -14,7 +14,11 @@ export interface TailscaleClientOptions {
   clientId: string;
   clientSecret: string;
   fetch?: typeof fetch;
+  /** Each API call (token included) fails with a TimeoutError after this long; default 30 s. */
+  timeoutMs?: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** A write lost a race with another writer (HTTP 412): re-read and apply the change again. */
 export class PolicyChangedError extends ConflictError {}
@@ -50,11 +54,16 @@ export class TailscaleClient {
       clientId,
       clientSecret,
       fetch: overrides.fetch,
+      timeoutMs: overrides.timeoutMs,
     });
   }
 
   constructor(private readonly options: TailscaleClientOptions) {
     this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  private timeout(): AbortSignal {
+    return AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   }
 
   private url(path: string) {
@@ -65,6 +74,7 @@ export class TailscaleClient {
     if (this.token && this.token.expiresAt > Date.now() + 60_000)
       return this.token.value;
     const res = await this.fetchImpl(this.url('/oauth/token'), {
+      signal: this.timeout(),
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -92,6 +102,7 @@ export class TailscaleClient {
   private async call(path: string, init: RequestInit = {}): Promise<Response> {
     const token = await this.accessToken();
     const res = await this.fetchImpl(this.url(path), {
+      signal: this.timeout(),
       ...init,
       headers: {
         ...(init.headers as Record<string, string>),

@@ -1,0 +1,47 @@
+import { FakeMeshState, threeClusters } from '../testUtils/fakeMeshState';
+import {
+  BROAD_POLICY as BROAD,
+  FakeTailnetPolicy as FakePolicy,
+} from '../testUtils/fakeTailnetPolicy';
+import { MeshAudit, MeshAuditor } from './MeshAuditor';
+
+describe('MeshAuditor', () => {
+  it('judges the grants of the tailnet policy with the clusters, once per change', () => {
+    const state = new FakeMeshState(threeClusters());
+    const policy = new FakePolicy();
+    const auditor = new MeshAuditor({ state, policy });
+    auditor.start();
+    const seen: MeshAudit[] = [];
+    auditor.onAudit(a => seen.push(a));
+
+    expect(auditor.current()).toMatchObject({ policy: 'pending', findings: [] });
+    expect(auditor.current()).toBe(auditor.current());
+    expect(auditor.auditCount).toBe(1);
+
+    policy.set(BROAD);
+    expect(seen).toHaveLength(1);
+    expect(seen[0].policy).toBe('ok');
+    expect(seen[0].findings.map(f => f.id)).toEqual([
+      'grant-too-broad:cluster1,cluster2',
+    ]);
+    expect(auditor.current()).toBe(seen[0]);
+
+    policy.set({ grants: [] });
+    expect(seen[1].findings).toEqual([]);
+    expect(auditor.auditCount).toBe(3);
+
+    auditor.stop();
+    policy.set(BROAD);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('skips the grant checks without a policy source', () => {
+    const auditor = new MeshAuditor({
+      state: new FakeMeshState(threeClusters()),
+    });
+    expect(auditor.current()).toMatchObject({
+      policy: 'not-configured',
+      findings: [],
+    });
+  });
+});
