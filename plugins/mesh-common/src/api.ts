@@ -63,6 +63,10 @@ export interface MeshClusterStatus {
     ready: boolean;
     /** Istio version of the running istiod. */
     version?: string;
+    /**
+     * istiod's Deployment: replicas ready (`status.readyReplicas`) and asked for
+     * (`spec.replicas`); both 0 when istiod is not installed.
+     */
     replicas: { ready: number; desired: number };
   };
   gateway: {
@@ -178,10 +182,6 @@ export interface AuditFinding {
 }
 
 /**
- * Response with the membership matrix and the audit's findings.
- *
- * @public
-/**
  * Whether the backend could read the tailnet policy file, which the `grant-too-broad` check
  * judges. While a read fails, the check keeps judging the last file read.
  *
@@ -196,6 +196,10 @@ export interface TailnetPolicyStatus {
   error?: string;
 }
 
+/**
+ * Response with the membership matrix and the audit's findings.
+ *
+ * @public
  */
 export interface MembershipResponse {
   /** Member clusters, sorted; the order of the matrix's rows and columns. */
@@ -205,12 +209,12 @@ export interface MembershipResponse {
   findings: AuditFinding[];
   /** ISO 8601 time the response was assembled. */
   generatedAt: string;
+  /** Whether the tailnet policy file behind `grant-too-broad` could be read. */
+  tailnetPolicy?: TailnetPolicyStatus;
 }
 
 /**
  * Endpoint counts of a Service in one locality.
-  /** Whether the tailnet policy file behind `grant-too-broad` could be read. */
-  tailnetPolicy?: TailnetPolicyStatus;
  *
  * @public
  */

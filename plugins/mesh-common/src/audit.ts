@@ -25,7 +25,12 @@ export interface MeshClusterSnapshot {
   /** `tailmesh.dev/mesh-id` on istio-system. */
   meshId?: string;
   /** Undefined when istiod is not installed. */
-  istiod?: { ready: boolean; version?: string };
+  istiod?: {
+    ready: boolean;
+    version?: string;
+    /** Ready replicas and the replicas its Deployment asks for. */
+    replicas?: { ready: number; desired: number };
+  };
   /** Undefined when the Tailscale operator is not installed. */
   operator?: { ready: boolean };
   /** The east-west gateway Service; undefined when there is none. */
@@ -116,12 +121,12 @@ export interface MeshAuditContext {
  */
 export function auditMesh(
   snapshots: ReadonlyArray<MeshClusterSnapshot>,
+  context: MeshAuditContext = {},
 ): AuditFinding[] {
   const members = snapshots
     .filter(isMeshMember)
     .sort((a, b) => compareStrings(a.cluster, b.cluster));
   const memberNames = new Set(members.map(m => m.cluster));
-  context: MeshAuditContext = {},
   const readable = new Set(snapshots.filter(s => !s.error).map(s => s.cluster));
   const out: AuditFinding[] = [];
 
@@ -312,11 +317,6 @@ export function auditMesh(
       }
     }
   }
-  return sortFindings(out);
-}
-
-/**
- * The N x N view of members: does `from` hold a remote secret for `to`, and does `from`'s
   if (context.tailnetPolicy !== undefined) {
     out.push(
       ...auditTailnetPolicy(
@@ -325,6 +325,11 @@ export function auditMesh(
       ),
     );
   }
+  return sortFindings(out);
+}
+
+/**
+ * The N x N view of members: does `from` hold a remote secret for `to`, and does `from`'s
  * meshNetworks route to `to`'s current gateway address.
  *
  * @public

@@ -21,5 +21,6 @@ export {
   readClusterSnapshot,
   certificateFingerprint,
   deploymentReady,
+  deploymentReplicas,
   imageTag,
 } from './snapshot/readClusterSnapshot';

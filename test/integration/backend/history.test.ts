@@ -443,6 +443,47 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
     }
   });
 
+  it("reports istiod's replica counts as they change, and the cleared finding", async () => {
+    const istiod = async (backend: (typeof backends)[number]['backend']) =>
+      (await get<ClustersResponse>(backend, '/clusters')).clusters[0].istiod;
+    for (const { backend } of backends) {
+      expect(await istiod(backend)).toEqual({
+        installed: true,
+        ready: false,
+        version: '1.28.0',
+        replicas: { ready: 0, desired: 0 },
+      });
+    }
+    await apps.patchNamespacedDeployment(
+      {
+        name: ISTIOD_DEPLOYMENT,
+        namespace: ISTIO_NAMESPACE,
+        body: { spec: { replicas: 2 } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    for (const { backend } of backends) {
+      await eventually(
+        'istiod 2/2 ready in /clusters',
+        async () => {
+          const s = await istiod(backend);
+          return s.ready &&
+            s.replicas.ready === 2 &&
+            s.replicas.desired === 2
+            ? s
+            : undefined;
+        },
+        { timeoutMs: WAIT_MS },
+      );
+    }
+    const notReady = auditFindingId('istiod-not-ready', [CLUSTER]);
+    await eventsBecome('istiod-not-ready cleared', events =>
+      events.some(
+        e => e.kind === 'finding-cleared' && e.findingId === notReady,
+      ),
+    );
+  });
+
   it('takes the stored history as its baseline after a restart, then records the leave', async () => {
     const before = new Map<TestDatabaseId, MembershipHistoryEvent[]>();
     for (const { id, backend } of backends)

@@ -62,7 +62,7 @@ describe('MeshStatusService', () => {
         installed: true,
         ready: true,
         version: '1.27.1',
-        replicas: { ready: 1, desired: 1 },
+        replicas: { ready: 2, desired: 2 },
       },
       gateway: { address: '100.64.0.1', ready: true },
       operator: { installed: true, ready: true },
@@ -77,10 +77,33 @@ describe('MeshStatusService', () => {
       network: '',
       region: 'region3',
       zone: 'z3',
-      istiod: { installed: false, ready: false },
+      istiod: {
+        installed: false,
+        ready: false,
+        replicas: { ready: 0, desired: 0 },
+      },
       gateway: { ready: false },
       operator: { installed: false, ready: false },
       knownPeers: [],
+    });
+  });
+
+  it("reports istiod's replica counts as watched, not as readiness implies", () => {
+    const clusters = threeClusters();
+    clusters[0].snapshot = {
+      ...clusters[0].snapshot,
+      istiod: {
+        ready: false,
+        version: '1.27.1',
+        replicas: { ready: 1, desired: 3 },
+      },
+    };
+    const { service } = serviceFor(new FakeMeshState(clusters));
+    expect(service.clusters().clusters[0].istiod).toEqual({
+      installed: true,
+      ready: false,
+      version: '1.27.1',
+      replicas: { ready: 1, desired: 3 },
     });
   });
 

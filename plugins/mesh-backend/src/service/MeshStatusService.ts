@@ -165,12 +165,9 @@ export class MeshStatusService {
         installed: s.istiod !== undefined,
         ready: s.istiod?.ready ?? false,
         ...(s.istiod?.version ? { version: s.istiod.version } : {}),
-        // The cache keeps istiod's readiness, not its replica counts (a Deployment is ready when
-        // all wanted replicas are), so the counts are what readiness implies for one replica.
-        replicas: {
-          ready: s.istiod?.ready ? 1 : 0,
-          desired: s.istiod ? 1 : 0,
-        },
+        replicas: s.istiod?.replicas
+          ? { ...s.istiod.replicas }
+          : { ready: 0, desired: 0 },
       },
       gateway: {
         ...(address ? { address } : {}),

@@ -102,7 +102,11 @@ export function memberSnapshot(
     cluster,
     network: `network${n}`,
     meshId: 'mesh1',
-    istiod: { ready: true, version: '1.27.1' },
+    istiod: {
+      ready: true,
+      version: '1.27.1',
+      replicas: { ready: 2, desired: 2 },
+    },
     operator: { ready: true },
     gateway: { ip: `100.64.0.${n}` },
     rootFingerprint: ROOT,

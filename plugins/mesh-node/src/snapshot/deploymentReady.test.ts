@@ -1,5 +1,9 @@
 import { V1Deployment } from '@kubernetes/client-node';
-import { deploymentReady, imageTag } from './readClusterSnapshot';
+import {
+  deploymentReady,
+  deploymentReplicas,
+  imageTag,
+} from './readClusterSnapshot';
 
 const deployment = (
   replicas: number,
@@ -32,6 +36,27 @@ describe('deploymentReady', () => {
 
   it('is not ready when scaled to zero, even though Kubernetes calls it Available', () => {
     expect(deploymentReady(deployment(0, 0, true))).toBe(false);
+  });
+});
+
+describe('deploymentReplicas', () => {
+  it('counts ready replicas against the wanted ones', () => {
+    expect(deploymentReplicas(deployment(3, 2, true))).toEqual({
+      ready: 2,
+      desired: 3,
+    });
+    expect(deploymentReplicas(deployment(0, 0, true))).toEqual({
+      ready: 0,
+      desired: 0,
+    });
+  });
+
+  it("takes Kubernetes' default of one replica and no status as none ready", () => {
+    expect(
+      deploymentReplicas({
+        spec: { selector: {}, template: {} },
+      }),
+    ).toEqual({ ready: 0, desired: 1 });
   });
 });
 

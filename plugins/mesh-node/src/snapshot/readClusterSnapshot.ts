@@ -57,14 +57,28 @@ export function certificateFingerprint(pem: string): string {
  * not: for istiod or the Tailscale operator that is an outage, not a healthy idle state.
  */
 export function deploymentReady(d: V1Deployment): boolean {
-  const want = d.spec?.replicas ?? 1;
+  const { ready, desired } = deploymentReplicas(d);
   return (
-    want > 0 &&
-    (d.status?.readyReplicas ?? 0) >= want &&
+    desired > 0 &&
+    ready >= desired &&
     (d.status?.conditions ?? []).some(
       c => c.type === 'Available' && c.status === 'True',
     )
   );
+}
+
+/**
+ * Replicas of a Deployment that are ready, and how many it asks for (Kubernetes' default of one
+ * when `spec.replicas` is unset).
+ */
+export function deploymentReplicas(d: V1Deployment): {
+  ready: number;
+  desired: number;
+} {
+  return {
+    ready: d.status?.readyReplicas ?? 0,
+    desired: d.spec?.replicas ?? 1,
+  };
 }
 
 /** The image tag of a Deployment's first container: istiod's version. */
@@ -167,7 +181,11 @@ export async function readClusterSnapshot(
       network: ns?.metadata?.labels?.[LABEL_ISTIO_NETWORK],
       meshId: ns?.metadata?.labels?.[LABEL_MESH_ID],
       istiod: istiod
-        ? { ready: deploymentReady(istiod), version: imageTag(istiod) }
+        ? {
+            ready: deploymentReady(istiod),
+            version: imageTag(istiod),
+            replicas: deploymentReplicas(istiod),
+          }
         : undefined,
       operator: operator ? { ready: deploymentReady(operator) } : undefined,
       gateway: gateway

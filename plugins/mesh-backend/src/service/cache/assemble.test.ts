@@ -20,8 +20,12 @@ const member: ClusterProjections = {
   cluster: 'c1',
   health: ok,
   namespace: { network: 'network1', meshId: 'mesh1' },
-  istiod: { ready: true, version: '1.27.3' },
-  operator: { ready: true },
+  istiod: {
+    ready: false,
+    version: '1.27.3',
+    replicas: { ready: 1, desired: 2 },
+  },
+  operator: { ready: true, replicas: { ready: 1, desired: 1 } },
   gateway: {
     namespace: 'istio-system',
     name: 'istio-eastwestgateway',
@@ -53,7 +57,11 @@ describe('assembleSnapshot', () => {
       cluster: 'c1',
       network: 'network1',
       meshId: 'mesh1',
-      istiod: { ready: true, version: '1.27.3' },
+      istiod: {
+        ready: false,
+        version: '1.27.3',
+        replicas: { ready: 1, desired: 2 },
+      },
       operator: { ready: true },
       gateway: {
         hostname: 'c1-istio-eastwestgateway.tail.ts.net',

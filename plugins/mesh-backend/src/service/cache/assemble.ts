@@ -69,7 +69,11 @@ export function assembleSnapshot(p: ClusterProjections): MeshClusterSnapshot {
     network: p.namespace?.network,
     meshId: p.namespace?.meshId,
     istiod: p.istiod
-      ? { ready: p.istiod.ready, version: p.istiod.version }
+      ? {
+          ready: p.istiod.ready,
+          version: p.istiod.version,
+          replicas: { ...p.istiod.replicas },
+        }
       : undefined,
     operator: p.operator ? { ready: p.operator.ready } : undefined,
     gateway,

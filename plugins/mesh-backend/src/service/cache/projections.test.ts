@@ -28,7 +28,7 @@ const rootFingerprint =
   '51:83:BE:B5:4F:A0:38:8B:84:13:D8:CF:83:54:B5:5B:1A:E1:A9:C3:B4:F7:64:D9:E4:79:39:65:02:65:D6:AF';
 
 describe('projections', () => {
-  it('keeps readiness and version of a Deployment', () => {
+  it('keeps readiness, replica counts and version of a Deployment', () => {
     const available = [{ type: 'Available', status: 'True' }];
     expect(
       projectDeployment({
@@ -45,15 +45,20 @@ describe('projections', () => {
         },
         status: { readyReplicas: 2, conditions: available },
       }),
-    ).toEqual({ ready: true, version: '1.27.3' });
+    ).toEqual({
+      ready: true,
+      version: '1.27.3',
+      replicas: { ready: 2, desired: 2 },
+    });
     expect(
       projectDeployment({
         spec: { replicas: 2, selector: {}, template: {} },
         status: { readyReplicas: 1, conditions: available },
       }),
-    ).toEqual({ ready: false });
+    ).toEqual({ ready: false, replicas: { ready: 1, desired: 2 } });
     expect(projectDeployment({ status: { readyReplicas: 1 } })).toEqual({
       ready: false,
+      replicas: { ready: 1, desired: 1 },
     });
   });
 

@@ -27,6 +27,7 @@ import {
 import {
   certificateFingerprint,
   deploymentReady,
+  deploymentReplicas,
   imageTag,
 } from '@tailmesh/plugin-mesh-node';
 import { parse } from 'yaml';
@@ -45,12 +46,15 @@ export interface DeploymentProjection {
   ready: boolean;
   /** Image tag of the first container: istiod's version. */
   version?: string;
+  /** Ready replicas and the replicas the Deployment asks for. */
+  replicas: { ready: number; desired: number };
 }
 
 export function projectDeployment(d: V1Deployment): DeploymentProjection {
   const ready = deploymentReady(d);
   const version = imageTag(d);
-  return version ? { ready, version } : { ready };
+  const replicas = deploymentReplicas(d);
+  return version ? { ready, version, replicas } : { ready, replicas };
 }
 
 export interface ServiceProjection {
