@@ -22,6 +22,7 @@ import { meshApiRef } from '../../api';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
 import { RefreshErrorNotice } from '../common/RefreshErrorNotice';
 import { ServiceClustersTable } from './ServiceClustersTable';
+import { CARD_HEADING } from '../common/cardHeading';
 
 const CARD_TITLE = 'Service mesh';
 
@@ -46,7 +47,7 @@ function ServiceMeshStatus(props: {
 
   if (loading) {
     return (
-      <InfoCard title={CARD_TITLE} subheader={serviceText}>
+      <InfoCard titleTypographyProps={CARD_HEADING} title={CARD_TITLE} subheader={serviceText}>
         <Progress />
       </InfoCard>
     );
@@ -55,7 +56,7 @@ function ServiceMeshStatus(props: {
     return <ResponseErrorPanel title={`${CARD_TITLE}: ${serviceText}`} error={error!} />;
   }
   return (
-    <InfoCard
+    <InfoCard titleTypographyProps={CARD_HEADING}
       title={CARD_TITLE}
       subheader={`${serviceText}: ${formatServiceSummary(value.summary)}`}
     >

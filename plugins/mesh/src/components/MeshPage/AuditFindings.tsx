@@ -15,6 +15,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import React from 'react';
 import { StatusError, StatusOK, StatusPending, StatusWarning } from '../common/status';
+import { CARD_HEADING } from '../common/cardHeading';
 
 function SeverityStatus(props: { severity: AuditSeverity }) {
   switch (props.severity) {
@@ -37,7 +38,7 @@ function kindText(kind: AuditFindingKind): string {
 export function AuditFindings(props: { findings: AuditFinding[] }) {
   const findings = sortFindings(props.findings);
   return (
-    <InfoCard title="Audit findings" noPadding={findings.length > 0}>
+    <InfoCard titleTypographyProps={CARD_HEADING} title="Audit findings" noPadding={findings.length > 0}>
       {findings.length === 0 ? (
         <StatusOK>No findings: every member agrees with every other.</StatusOK>
       ) : (

@@ -12,6 +12,7 @@ import React from 'react';
 import { SyncHealthStatus } from '../common/SyncHealthStatus';
 import { StatusError, StatusOK, StatusPending } from '../common/status';
 import { RowHeaderCell } from '../common/RowHeaderCell';
+import { CARD_HEADING } from '../common/cardHeading';
 
 /** Colon-separated hex pairs shown before the ellipsis of a shortened fingerprint. */
 const FINGERPRINT_SHOWN_PAIRS = 4;
@@ -79,7 +80,7 @@ export function ClustersTable(props: {
 }) {
   const { clusters, highlight } = props;
   return (
-    <InfoCard title="Clusters" noPadding>
+    <InfoCard titleTypographyProps={CARD_HEADING} title="Clusters" noPadding>
       <Table size="small" aria-label="Clusters">
         <TableHead>
           <TableRow>

@@ -17,6 +17,7 @@ import React, { useState } from 'react';
 import { meshApiRef } from '../../api';
 import { formatAge } from '../common/formatAge';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
+import { CARD_HEADING } from '../common/cardHeading';
 
 /** Events per page of history. */
 export const HISTORY_PAGE_SIZE = 20;
@@ -85,7 +86,7 @@ export function MembershipHistory(props: { pollIntervalMs?: number }) {
 
   const nextCursor = value?.nextCursor;
   return (
-    <InfoCard
+    <InfoCard titleTypographyProps={CARD_HEADING}
       title="History"
       actions={
         <>

@@ -15,6 +15,7 @@ import {
   membershipCellState,
 } from './membershipCells';
 import { RowHeaderCell } from '../common/RowHeaderCell';
+import { CARD_HEADING } from '../common/cardHeading';
 
 const useStyles = makeStyles(theme => ({
   ok: { color: theme.palette.success.main, fontWeight: 'bold' },
@@ -39,7 +40,7 @@ export function MembershipMatrix(props: { membership: MembershipResponse }) {
   const { clusters, matrix } = props.membership;
   const classes = useStyles();
   return (
-    <InfoCard
+    <InfoCard titleTypographyProps={CARD_HEADING}
       title="Membership"
       subheader="Row: the cluster that reaches; column: the cluster reached"
     >

@@ -15,6 +15,7 @@ import {
   MeshGraphEdgeData,
   MeshGraphNodeData,
 } from './meshGraphModel';
+import { CARD_HEADING } from '../common/cardHeading';
 
 const NODE_HEIGHT = 44;
 /** Class names joined, skipping the conditions that are off. */
@@ -124,7 +125,7 @@ export function MeshGraph(props: {
     [key],
   );
   return (
-    <InfoCard title="Mesh graph">
+    <InfoCard titleTypographyProps={CARD_HEADING} title="Mesh graph">
       {graph.nodes.length === 0 ? (
         <Typography variant="body2">No cluster is configured.</Typography>
       ) : (
@@ -132,8 +133,12 @@ export function MeshGraph(props: {
           aria-label="Mesh graph"
           nodes={graph.nodes}
           edges={graph.edges}
-          renderNode={ClusterNode}
-          renderEdge={LinkEdge}
+          // Elements rather than plain calls: the graph calls these inside its own render, and the
+          // hooks of a component called as a function would become the graph's hooks.
+          renderNode={nodeProps => <ClusterNode {...nodeProps} />}
+          renderEdge={edgeProps => (
+            <LinkEdge key={`${edgeProps.id.v}-${edgeProps.id.w}`} {...edgeProps} />
+          )}
           direction={DependencyGraphTypes.Direction.LEFT_RIGHT}
           rankMargin={120}
           nodeMargin={40}
