@@ -40,6 +40,12 @@ export interface Config {
      * (the Kubernetes plugin's own configuration). A cluster named in both places uses `mesh.clusters`.
      */
     useKubernetesPluginClusters?: boolean;
+    /**
+     * How long any one request to a cluster's API server may take, in seconds (a list page, a
+     * one-off read, or a watch until the apiserver answers). Default 10. A cluster that accepts
+     * connections but never answers then shows as `timeout` within this time, on its own row.
+     */
+    clusterRequestTimeoutSeconds?: number;
     /** Tailscale: the API that holds the tailnet policy file, and the operator's OAuth client. */
     tailscale?: {
       /** Base URL of the Tailscale API. Default `https://api.tailscale.com`. */

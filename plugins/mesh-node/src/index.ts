@@ -9,6 +9,12 @@ export { readClusterConfig } from './clusters/readClusterConfig';
 export type { MeshClusterConnection } from './clusters/readClusterConfig';
 export { describeClusterError } from './clusters/describeClusterError';
 export {
+  DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
+  clusterRequestTimeoutError,
+  makeApiClientWithTimeout,
+  readClusterRequestTimeoutMs,
+} from './clusters/requestTimeout';
+export {
   TailscaleClient,
   PolicyChangedError,
 } from './tailscale/TailscaleClient';

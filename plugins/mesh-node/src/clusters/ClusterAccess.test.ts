@@ -45,3 +45,23 @@ describe('ClusterAccess', () => {
     expect(access.names()).toEqual(['east', 'lab']);
   });
 });
+
+describe('ClusterAccess request timeout', () => {
+  it('reads mesh.clusterRequestTimeoutSeconds, 10 s by default, and refuses nonsense', () => {
+    expect(ClusterAccess.fromConfig(new ConfigReader({})).requestTimeoutMs).toBe(
+      10_000,
+    );
+    expect(
+      ClusterAccess.fromConfig(
+        new ConfigReader({ mesh: { clusterRequestTimeoutSeconds: 2.5 } }),
+      ).requestTimeoutMs,
+    ).toBe(2_500);
+    expect(() =>
+      ClusterAccess.fromConfig(
+        new ConfigReader({ mesh: { clusterRequestTimeoutSeconds: -1 } }),
+      ),
+    ).toThrow(
+      'mesh.clusterRequestTimeoutSeconds must be a positive number of seconds, got -1',
+    );
+  });
+});

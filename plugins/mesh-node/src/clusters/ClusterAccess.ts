@@ -3,6 +3,10 @@ import { NotFoundError } from '@backstage/errors';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { MeshClusterConnection, readClusterConfig } from './readClusterConfig';
+import {
+  DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
+  readClusterRequestTimeoutMs,
+} from './requestTimeout';
 
 /**
  * The one way Tailmesh reaches a cluster: the backend's watches and the scaffolder's actions both
@@ -10,13 +14,22 @@ import { MeshClusterConnection, readClusterConfig } from './readClusterConfig';
  */
 export class ClusterAccess {
   private readonly byName: Map<string, MeshClusterConnection>;
+  /** How long any one request to a cluster may take (`mesh.clusterRequestTimeoutSeconds`). */
+  readonly requestTimeoutMs: number;
 
   static fromConfig(config: Config): ClusterAccess {
-    return new ClusterAccess(readClusterConfig(config));
+    return new ClusterAccess(readClusterConfig(config), {
+      requestTimeoutMs: readClusterRequestTimeoutMs(config),
+    });
   }
 
-  constructor(clusters: MeshClusterConnection[]) {
+  constructor(
+    clusters: MeshClusterConnection[],
+    options: { requestTimeoutMs?: number } = {},
+  ) {
     this.byName = new Map(clusters.map(c => [c.name, c]));
+    this.requestTimeoutMs =
+      options.requestTimeoutMs ?? DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000;
   }
 
   /** The configured clusters, in configuration order. */

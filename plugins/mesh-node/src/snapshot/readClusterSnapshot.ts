@@ -35,6 +35,10 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import { parse } from 'yaml';
 import { describeClusterError } from '../clusters/describeClusterError';
+import {
+  DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
+  makeApiClientWithTimeout,
+} from '../clusters/requestTimeout';
 
 const notFound = (e: unknown) => (e as { code?: unknown })?.code === 404;
 
@@ -91,15 +95,19 @@ export function imageTag(d: V1Deployment): string | undefined {
 /**
  * Reads one cluster's mesh state directly from its API server (for `mesh:verify`; the backend
  * builds the same snapshot from its watch caches). Remote secrets are read by label and judged by
- * their annotation; their kubeconfigs are not looked at.
+ * their annotation; their kubeconfigs are not looked at. Every request gives up after
+ * `timeoutMs` (default `DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS`), so a cluster that never
+ * answers yields a `timeout` error instead of hanging its caller.
  */
 export async function readClusterSnapshot(
   kc: KubeConfig,
   cluster: string,
-  opts: { tailnet?: string } = {},
+  opts: { tailnet?: string; timeoutMs?: number } = {},
 ): Promise<MeshClusterSnapshot> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
+  const timeoutMs =
+    opts.timeoutMs ?? DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000;
+  const core = makeApiClientWithTimeout(kc, CoreV1Api, timeoutMs);
+  const apps = makeApiClientWithTimeout(kc, AppsV1Api, timeoutMs);
   const server = kc.getCurrentCluster()?.server ?? '';
   try {
     const [

@@ -20,7 +20,10 @@ import {
   TAILSCALE_NAMESPACE,
   TAILSCALE_OPERATOR_DEPLOYMENT,
 } from '@tailmesh/plugin-mesh-common';
-import { describeClusterError } from '@tailmesh/plugin-mesh-node';
+import {
+  DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
+  describeClusterError,
+} from '@tailmesh/plugin-mesh-node';
 import {
   assembleServiceEndpoints,
   assembleSnapshot,
@@ -71,12 +74,13 @@ export interface ClusterWatcherOptions {
   tailnet?: string;
   logger: LoggerService;
   backoff?: BackoffOptions;
+  /** How long any one request to the cluster may take; see KubeRequests. */
+  requestTimeoutMs?: number;
   /** Called after any projection or the health changed. */
   onChange(cluster: string): void;
 }
 
 const named = (name: string) => `metadata.name=${name}`;
-const CACERTS_READ_TIMEOUT_MS = 30_000;
 
 /**
  * Keeps one cluster's mesh-relevant state current through watches, and answers from memory only.
@@ -110,7 +114,10 @@ export class ClusterWatcher {
   constructor(private readonly opts: ClusterWatcherOptions) {
     this.name = opts.cluster.name;
     this.logger = opts.logger.child({ cluster: this.name });
-    this.http = new KubeRequests(opts.cluster.kubeConfig);
+    this.http = new KubeRequests(
+      opts.cluster.kubeConfig,
+      opts.requestTimeoutMs ?? DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000,
+    );
     this.server = opts.cluster.kubeConfig.getCurrentCluster()?.server ?? '';
 
     this.istiod = this.watch({
@@ -335,7 +342,6 @@ export class ClusterWatcher {
         `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets/${CACERTS_SECRET}`,
         ACCEPT_JSON,
         this.cacertsAbort.signal,
-        CACERTS_READ_TIMEOUT_MS,
       )
       .then(secret => {
         const data = secret.data?.[CACERTS_KEYS.rootCert];

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
+import { clusterRequestTimeoutError } from '@tailmesh/plugin-mesh-node';
 
 /** Full objects, as JSON. */
 export const ACCEPT_JSON = 'application/json';
@@ -32,34 +33,39 @@ export class KubeStatusError extends Error {
  * metadata-only `Accept` header and its `ListWatch` keeps whole objects, so list and watch are done
  * here with the connection options client-node builds (`applyToHTTPSOptions`: CA, TLS server
  * name, bearer token). Every request is counted, so callers can prove reads are served from memory.
+ *
+ * Every request has a deadline (`requestTimeoutMs`): a GET must be answered in full within it, a
+ * watch must be accepted within it (and then stay silent no longer than its idle timeout). So an
+ * apiserver that accepts the connection and never answers fails with a TimeoutError in that time.
  */
 export class KubeRequests {
   private count = 0;
 
-  constructor(private readonly kc: KubeConfig) {}
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly requestTimeoutMs: number,
+  ) {}
 
   /** Requests started so far. */
   get requestCount(): number {
     return this.count;
   }
 
-  /** GETs a JSON document. */
-  async getJson<T>(
-    path: string,
-    accept: string,
-    signal: AbortSignal,
-    timeoutMs: number,
-  ): Promise<T> {
-    const res = await this.open(path, accept, signal, timeoutMs);
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+  /** GETs a JSON document, body included within the request timeout. */
+  async getJson<T>(path: string, accept: string, signal: AbortSignal): Promise<T> {
+    return this.withDeadline(signal, async bounded => {
+      const res = await this.open(path, accept, bounded);
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
+    });
   }
 
   /**
    * Opens a streaming GET (a watch) and calls `onLine` with each JSON line. `onOpen` runs once the
-   * apiserver accepted the request. Resolves when the server ends the stream; rejects on a
-   * connection error or when nothing arrives for `idleTimeoutMs`.
+   * apiserver accepted the request, which must happen within the request timeout. Resolves when
+   * the server ends the stream; rejects on a connection error or when nothing arrives for
+   * `idleTimeoutMs`.
    */
   async stream(
     path: string,
@@ -69,7 +75,13 @@ export class KubeRequests {
     onOpen: () => void,
     onLine: (value: unknown) => void,
   ): Promise<void> {
-    const res = await this.open(path, accept, signal, idleTimeoutMs);
+    // The deadline ends with the answer's headers; then the idle timeout guards the stream.
+    const res = await this.withDeadline(signal, bounded =>
+      this.open(path, accept, bounded),
+    );
+    res.setTimeout(idleTimeoutMs, () =>
+      res.destroy(clusterRequestTimeoutError(idleTimeoutMs)),
+    );
     onOpen();
     const lines = createInterface({ input: res, crlfDelay: Infinity });
     await new Promise<void>((resolve, reject) => {
@@ -99,11 +111,32 @@ export class KubeRequests {
     });
   }
 
+  /**
+   * Runs `fn` with a signal that aborts when the caller's does or the request timeout passes; a
+   * timeout surfaces as a TimeoutError (`describeClusterError`: `timeout`), not as an abort.
+   */
+  private async withDeadline<T>(
+    signal: AbortSignal,
+    fn: (bounded: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.requestTimeoutMs);
+    try {
+      return await fn(AbortSignal.any([signal, deadline.signal]));
+    } catch (e) {
+      if (deadline.signal.aborted && !signal.aborted) {
+        throw clusterRequestTimeoutError(this.requestTimeoutMs);
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async open(
     path: string,
     accept: string,
     signal: AbortSignal,
-    timeoutMs: number,
   ): Promise<http.IncomingMessage> {
     const server = this.kc.getCurrentCluster()?.server;
     if (!server) throw new Error('no current cluster in the kubeconfig');
@@ -127,14 +160,6 @@ export class KubeRequests {
         res.resume();
         reject(new KubeStatusError(status, res.statusMessage ?? ''));
       });
-      req.setTimeout(timeoutMs, () =>
-        req.destroy(
-          Object.assign(new Error(`no answer in ${timeoutMs} ms`), {
-            name: 'TimeoutError',
-            code: 'ETIMEDOUT',
-          }),
-        ),
-      );
       req.on('error', reject);
       req.end();
     });

@@ -23,6 +23,8 @@ export interface MeshStateCacheOptions {
   tailnet?: string;
   logger: LoggerService;
   backoff?: BackoffOptions;
+  /** How long any one request to a cluster may take (`mesh.clusterRequestTimeoutSeconds`). */
+  requestTimeoutMs?: number;
   /** Changes within this window reach listeners as one notification. */
   changeDelayMs?: number;
 }
@@ -52,6 +54,7 @@ export class MeshStateCache {
         network: c.network,
       })),
       tailnet: config.getOptionalString('mesh.tailscale.dnsName'),
+      requestTimeoutMs: access.requestTimeoutMs,
       ...options,
     });
   }
@@ -65,6 +68,7 @@ export class MeshStateCache {
           tailnet: options.tailnet,
           logger: options.logger,
           backoff: options.backoff,
+          requestTimeoutMs: options.requestTimeoutMs,
           onChange: name => this.changed(name),
         }),
       ]),

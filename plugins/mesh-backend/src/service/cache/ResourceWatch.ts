@@ -73,7 +73,6 @@ export interface ResourceWatchEvents {
 class GoneError extends Error {}
 
 const LIST_PAGE = 500;
-const LIST_TIMEOUT_MS = 30_000;
 
 /**
  * List-then-watch of one kind of object, keeping only projections. Resumes from the last
@@ -188,7 +187,6 @@ export class ResourceWatch<P> {
         }),
         accept,
         this.abort.signal,
-        LIST_TIMEOUT_MS,
       );
       if (this.spec.metadataOnly && page.kind !== 'PartialObjectMetadataList') {
         throw new Error(
