@@ -17,13 +17,20 @@ const echoEntity: Entity = {
     namespace: 'default',
     annotations: { [ANNOTATION_MESH_SERVICE]: 'default/echo' },
   },
-  spec: { type: 'service', owner: 'group:default/platform', lifecycle: 'experimental' },
+  spec: {
+    type: 'service',
+    owner: 'group:default/platform',
+    lifecycle: 'experimental',
+  },
 };
 
 function EntityCardPage() {
   return (
     <Page themeId="service">
-      <Header title="echo" subtitle={`${ANNOTATION_MESH_SERVICE}: default/echo`} />
+      <Header
+        title="echo"
+        subtitle={`${ANNOTATION_MESH_SERVICE}: default/echo`}
+      />
       <Content>
         <Grid container spacing={3}>
           <Grid item xs={12}>
@@ -46,7 +53,8 @@ function ClusterPickerPage() {
     required: true,
     schema: {
       title: 'Cluster',
-      description: 'A cluster configured in mesh.clusters; members are marked as such.',
+      description:
+        'A cluster configured in mesh.clusters; members are marked as such.',
     },
     uiSchema: {},
     rawErrors: [],
@@ -55,7 +63,10 @@ function ClusterPickerPage() {
   } as unknown as React.ComponentProps<typeof MeshClusterPicker>;
   return (
     <Page themeId="tool">
-      <Header title="MeshClusterPicker" subtitle={`value: ${cluster ?? '(none)'}`} />
+      <Header
+        title="MeshClusterPicker"
+        subtitle={`value: ${cluster ?? '(none)'}`}
+      />
       <Content>
         <MeshClusterPicker {...fieldProps} />
       </Content>

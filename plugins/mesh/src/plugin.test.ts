@@ -17,7 +17,9 @@ describe('@tailmesh/plugin-mesh', () => {
   });
 
   it('provides the mesh client through the plugin', () => {
-    const apiIds = [...mesh.meshPlugin.getApis()].map(factory => factory.api.id);
+    const apiIds = [...mesh.meshPlugin.getApis()].map(
+      factory => factory.api.id,
+    );
     expect(apiIds).toEqual([mesh.meshApiRef.id]);
   });
 
@@ -27,8 +29,12 @@ describe('@tailmesh/plugin-mesh', () => {
       kind: 'Component',
       metadata: { name: 'echo', annotations },
     });
-    expect(mesh.isMeshAvailable(entity({ 'tailmesh.dev/service': 'default/echo' }))).toBe(true);
-    expect(mesh.isMeshAvailable(entity({ 'backstage.io/kubernetes-id': 'echo' }))).toBe(true);
+    expect(
+      mesh.isMeshAvailable(entity({ 'tailmesh.dev/service': 'default/echo' })),
+    ).toBe(true);
+    expect(
+      mesh.isMeshAvailable(entity({ 'backstage.io/kubernetes-id': 'echo' })),
+    ).toBe(true);
     expect(mesh.isMeshAvailable(entity({}))).toBe(false);
   });
 });

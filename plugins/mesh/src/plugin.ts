@@ -43,8 +43,7 @@ export const meshPlugin = createPlugin({
 export const MeshPage = meshPlugin.provide(
   createRoutableExtension({
     name: 'MeshPage',
-    component: () =>
-      import('./components/MeshPage').then(m => m.MeshPage),
+    component: () => import('./components/MeshPage').then(m => m.MeshPage),
     mountPoint: rootRouteRef,
   }),
 );

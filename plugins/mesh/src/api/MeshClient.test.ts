@@ -12,7 +12,9 @@ function jsonResponse(body: unknown, status = 200): Response {
 }
 
 function setup(response: Response) {
-  const fetch = jest.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => response);
+  const fetch = jest.fn(
+    async (_input: RequestInfo | URL, _init?: RequestInit) => response,
+  );
   const client = new MeshClient({
     discoveryApi: mockApis.discovery({ baseUrl: BASE_URL }),
     fetchApi: { fetch },
@@ -66,7 +68,10 @@ describe('MeshClient', () => {
     const { client } = setup(
       jsonResponse(
         {
-          error: { name: 'NotAllowedError', message: 'Not allowed: mesh.membership.read' },
+          error: {
+            name: 'NotAllowedError',
+            message: 'Not allowed: mesh.membership.read',
+          },
           request: { method: 'GET', url: '/api/mesh/membership' },
           response: { statusCode: 403 },
         },

@@ -43,7 +43,9 @@ describe('usePolledAsync', () => {
     const { result, unmount } = renderHook(() =>
       usePolledAsync(load, [], INTERVAL_MS),
     );
-    await waitFor(() => expect(result.current.error?.message).toBe('backend down'));
+    await waitFor(() =>
+      expect(result.current.error?.message).toBe('backend down'),
+    );
     expect(result.current.value).toBe('first');
     expect(result.current.loading).toBe(false);
     await waitFor(() => expect(load).toHaveBeenCalledTimes(3));
@@ -64,7 +66,9 @@ describe('usePolledAsync', () => {
       return 'ok';
     });
     const { unmount } = renderHook(() => usePolledAsync(load, [], INTERVAL_MS));
-    await waitFor(() => expect(load).toHaveBeenCalledTimes(2), { timeout: 1000 });
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(2), {
+      timeout: 1000,
+    });
     unmount();
     expect(maxInFlight).toBe(1);
   });
@@ -86,7 +90,8 @@ describe('usePolledAsync', () => {
 
   it('starts over when its dependencies change', async () => {
     const load = jest.fn(
-      (key: string) => new Promise<string>(resolve => setTimeout(() => resolve(key), 5)),
+      (key: string) =>
+        new Promise<string>(resolve => setTimeout(() => resolve(key), 5)),
     );
     const { result, rerender, unmount } = renderHook(
       ({ key }) => usePolledAsync(() => load(key), [key], 60_000),

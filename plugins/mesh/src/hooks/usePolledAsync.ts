@@ -1,4 +1,10 @@
-import { DependencyList, useCallback, useEffect, useRef, useState } from 'react';
+import {
+  DependencyList,
+  useCallback,
+  useEffect,
+  useRef,
+  useState,
+} from 'react';
 
 /** How often views of live mesh state ask the backend again. */
 export const DEFAULT_POLL_INTERVAL_MS = 10_000;
@@ -25,7 +31,9 @@ function toError(e: unknown): Error {
 }
 
 function pageHidden(): boolean {
-  return typeof document !== 'undefined' && document.visibilityState === 'hidden';
+  return (
+    typeof document !== 'undefined' && document.visibilityState === 'hidden'
+  );
 }
 
 /**
@@ -74,7 +82,11 @@ export function usePolledAsync<T>(
         }
       } catch (e) {
         if (!stopped) {
-          setState(previous => ({ ...previous, loading: false, error: toError(e) }));
+          setState(previous => ({
+            ...previous,
+            loading: false,
+            error: toError(e),
+          }));
         }
       } finally {
         inFlight = false;
@@ -100,9 +112,7 @@ export function usePolledAsync<T>(
   }, [...deps, intervalMs]);
 
   const retry = useCallback(() => {
-    setState(previous =>
-      previous.value ? previous : { loading: true },
-    );
+    setState(previous => (previous.value ? previous : { loading: true }));
     runNow.current?.();
   }, []);
   return { ...state, retry };

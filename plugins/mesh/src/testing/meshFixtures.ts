@@ -38,7 +38,10 @@ export function memberCluster(n: number, peers: string[]): MeshClusterStatus {
     rootFingerprint: ROOT_FINGERPRINT,
     meshId: 'mesh1',
     knownPeers: peers,
-    sync: { state: 'ok', lastSyncAt: new Date(Date.now() - 3000).toISOString() },
+    sync: {
+      state: 'ok',
+      lastSyncAt: new Date(Date.now() - 3000).toISOString(),
+    },
   };
 }
 
@@ -50,7 +53,11 @@ export function unreachableNonMember(n: number): MeshClusterStatus {
     network: '',
     region: '',
     zone: '',
-    istiod: { installed: false, ready: false, replicas: { ready: 0, desired: 0 } },
+    istiod: {
+      installed: false,
+      ready: false,
+      replicas: { ready: 0, desired: 0 },
+    },
     gateway: { ready: false },
     operator: { installed: false, ready: false },
     knownPeers: [],
@@ -116,7 +123,8 @@ export const oneWaySecretFinding: AuditFinding = {
   kind: 'one-way-remote-secret',
   severity: 'error',
   clusters: ['cluster2', 'cluster3'],
-  message: 'cluster3 holds a remote secret for cluster2, but cluster2 has none for cluster3.',
+  message:
+    'cluster3 holds a remote secret for cluster2, but cluster2 has none for cluster3.',
   fix: 'Run mesh:istio:create-remote-secrets for cluster2 with peer cluster3.',
 };
 
@@ -125,7 +133,8 @@ export const wrongAddressFinding: AuditFinding = {
   kind: 'mesh-networks-wrong-address',
   severity: 'warning',
   clusters: ['cluster1', 'cluster3'],
-  message: "cluster1's meshNetworks routes network3 to 100.64.0.99, but cluster3's gateway is at 100.64.0.13.",
+  message:
+    "cluster1's meshNetworks routes network3 to 100.64.0.99, but cluster3's gateway is at 100.64.0.13.",
   fix: 'Run mesh:istio:configure-networks so every member has the current gateway addresses.',
 };
 
@@ -160,7 +169,9 @@ export function echoServedByTwoOfThree(): ServiceStatusResponse {
         reachable: true,
         serving: true,
         endpoints: { ready: 2, notReady: 0 },
-        zones: [{ region: 'region2', zone: 'region2-a', ready: 2, notReady: 0 }],
+        zones: [
+          { region: 'region2', zone: 'region2-a', ready: 2, notReady: 0 },
+        ],
         network: 'network2',
       },
       {
@@ -228,7 +239,9 @@ export function historyPage(
 }
 
 /** A MeshApi whose every method fails until a test gives it an answer. */
-export function fakeMeshApi(overrides: Partial<MeshApi> = {}): jest.Mocked<MeshApi> {
+export function fakeMeshApi(
+  overrides: Partial<MeshApi> = {},
+): jest.Mocked<MeshApi> {
   const notStubbed = (method: string) =>
     jest.fn(() => Promise.reject(new Error(`${method} not stubbed`)));
   return {

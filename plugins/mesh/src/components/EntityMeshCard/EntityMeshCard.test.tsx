@@ -57,7 +57,9 @@ describe('EntityMeshCard', () => {
     const meshApi = fakeMeshApi();
     await renderCard(meshApi, entity({}));
     expect(screen.getByText(/Missing Annotation/i)).toBeInTheDocument();
-    expect(screen.getAllByText(/tailmesh\.dev\/service/).length).toBeGreaterThan(0);
+    expect(
+      screen.getAllByText(/tailmesh\.dev\/service/).length,
+    ).toBeGreaterThan(0);
     expect(meshApi.getServiceStatus).not.toHaveBeenCalled();
   });
 
@@ -86,7 +88,9 @@ describe('EntityMeshCard', () => {
       }),
     });
     await renderCard(meshApi);
-    expect((await screen.findAllByText(/mesh backend unavailable/)).length).toBeGreaterThan(0);
+    expect(
+      (await screen.findAllByText(/mesh backend unavailable/)).length,
+    ).toBeGreaterThan(0);
     expect(screen.queryByRole('table')).not.toBeInTheDocument();
   });
 
@@ -99,8 +103,12 @@ describe('EntityMeshCard', () => {
       await screen.findByText(/served by 0 of 2 clusters, 0\/1 endpoint ready/),
     ).toBeInTheDocument();
     expect(screen.getByText(/Not served anywhere/)).toBeInTheDocument();
-    expect(within(rowOf('cluster1')).getByText('not serving')).toBeInTheDocument();
-    expect(within(rowOf('cluster2')).getByText(/unreachable: no ready endpoint/)).toBeInTheDocument();
+    expect(
+      within(rowOf('cluster1')).getByText('not serving'),
+    ).toBeInTheDocument();
+    expect(
+      within(rowOf('cluster2')).getByText(/unreachable: no ready endpoint/),
+    ).toBeInTheDocument();
   });
 
   it('shows every cluster, including the unreachable one with its error', async () => {
@@ -126,7 +134,9 @@ describe('EntityMeshCard', () => {
     const cluster3 = within(rowOf('cluster3'));
     expect(cluster3.getByText(/unreachable: Timed out/)).toBeInTheDocument();
     expect(
-      cluster3.getByText('cluster3: https://127.0.0.1:31013 did not answer in time'),
+      cluster3.getByText(
+        'cluster3: https://127.0.0.1:31013 did not answer in time',
+      ),
     ).toBeInTheDocument();
     expect(cluster3.getByText('unknown')).toBeInTheDocument();
     expect(
@@ -135,8 +145,9 @@ describe('EntityMeshCard', () => {
   });
 
   it('refreshes without dropping what it shows, and shows the new answer', async () => {
-    let resolveRefresh: (value: ReturnType<typeof echoServedByTwoOfThree>) => void =
-      () => {};
+    let resolveRefresh: (
+      value: ReturnType<typeof echoServedByTwoOfThree>,
+    ) => void = () => {};
     const getServiceStatus = jest
       .fn()
       .mockResolvedValueOnce(echoServedByTwoOfThree())
@@ -166,7 +177,9 @@ describe('EntityMeshCard', () => {
     };
     resolveRefresh(recovered);
     expect(
-      await screen.findByText(/served by 3 of 3 clusters, 7\/8 endpoints ready/),
+      await screen.findByText(
+        /served by 3 of 3 clusters, 7\/8 endpoints ready/,
+      ),
     ).toBeInTheDocument();
   });
 
@@ -180,6 +193,8 @@ describe('EntityMeshCard', () => {
       await screen.findByText(/Refresh failed \(connection reset\)/),
     ).toBeInTheDocument();
     expect(screen.getByText(/served by 2 of 3 clusters/)).toBeInTheDocument();
-    expect(screen.getByRole('rowheader', { name: 'cluster3' })).toBeInTheDocument();
+    expect(
+      screen.getByRole('rowheader', { name: 'cluster3' }),
+    ).toBeInTheDocument();
   });
 });

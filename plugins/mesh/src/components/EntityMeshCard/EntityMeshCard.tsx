@@ -47,21 +47,35 @@ function ServiceMeshStatus(props: {
 
   if (loading) {
     return (
-      <InfoCard titleTypographyProps={CARD_HEADING} title={CARD_TITLE} subheader={serviceText}>
+      <InfoCard
+        titleTypographyProps={CARD_HEADING}
+        title={CARD_TITLE}
+        subheader={serviceText}
+      >
         <Progress />
       </InfoCard>
     );
   }
   if (!value) {
-    return <ResponseErrorPanel title={`${CARD_TITLE}: ${serviceText}`} error={error!} />;
+    return (
+      <ResponseErrorPanel
+        title={`${CARD_TITLE}: ${serviceText}`}
+        error={error!}
+      />
+    );
   }
   return (
-    <InfoCard titleTypographyProps={CARD_HEADING}
+    <InfoCard
+      titleTypographyProps={CARD_HEADING}
       title={CARD_TITLE}
       subheader={`${serviceText}: ${formatServiceSummary(value.summary)}`}
     >
       {error && (
-        <RefreshErrorNotice error={error} receivedAt={receivedAt} onRetry={retry} />
+        <RefreshErrorNotice
+          error={error}
+          receivedAt={receivedAt}
+          onRetry={retry}
+        />
       )}
       {value.clusters.length === 0 ? (
         <EmptyState
@@ -73,7 +87,8 @@ function ServiceMeshStatus(props: {
         <>
           {value.summary.servingClusters === 0 && (
             <Typography variant="body2" gutterBottom>
-              Not served anywhere: no cluster has {serviceText} with a ready endpoint.
+              Not served anywhere: no cluster has {serviceText} with a ready
+              endpoint.
             </Typography>
           )}
           <ServiceClustersTable status={value} />
@@ -97,5 +112,10 @@ export function EntityMeshCard(props: EntityMeshCardProps) {
       />
     );
   }
-  return <ServiceMeshStatus service={service} pollIntervalMs={props.pollIntervalMs} />;
+  return (
+    <ServiceMeshStatus
+      service={service}
+      pollIntervalMs={props.pollIntervalMs}
+    />
+  );
 }

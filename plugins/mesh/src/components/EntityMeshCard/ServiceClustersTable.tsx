@@ -21,7 +21,8 @@ function ServingCell(props: { cluster: ServiceEndpointsInCluster }) {
     return (
       <>
         <StatusError>
-          unreachable{cluster.error ? `: ${clusterErrorLabel(cluster.error)}` : ''}
+          unreachable
+          {cluster.error ? `: ${clusterErrorLabel(cluster.error)}` : ''}
         </StatusError>
         {cluster.error && (
           <Typography variant="caption" component="div" color="textSecondary">
@@ -63,7 +64,9 @@ function routeText(route: ServiceRoute | undefined): string {
  */
 export function ServiceClustersTable(props: { status: ServiceStatusResponse }) {
   const { status } = props;
-  const routes = new Map(status.routes.map(route => [route.fromCluster, route]));
+  const routes = new Map(
+    status.routes.map(route => [route.fromCluster, route]),
+  );
   return (
     <Table
       size="small"
@@ -82,9 +85,7 @@ export function ServiceClustersTable(props: { status: ServiceStatusResponse }) {
       <TableBody>
         {status.clusters.map(cluster => (
           <TableRow key={cluster.cluster}>
-            <RowHeaderCell>
-              {cluster.cluster}
-            </RowHeaderCell>
+            <RowHeaderCell>{cluster.cluster}</RowHeaderCell>
             <TableCell>
               <ServingCell cluster={cluster} />
             </TableCell>

@@ -13,7 +13,10 @@ async function renderPicker(meshApi: MeshApi, formData?: string) {
   const props = {
     onChange,
     required: true,
-    schema: { title: 'Cluster', description: 'A cluster configured in mesh.clusters.' },
+    schema: {
+      title: 'Cluster',
+      description: 'A cluster configured in mesh.clusters.',
+    },
     uiSchema: {},
     rawErrors: [],
     formData,
@@ -29,9 +32,13 @@ async function renderPicker(meshApi: MeshApi, formData?: string) {
 
 describe('MeshClusterPicker', () => {
   it('lists the configured clusters, marking members and sync health', async () => {
-    const meshApi = fakeMeshApi({ getClusters: jest.fn(async () => healthyClusters()) });
+    const meshApi = fakeMeshApi({
+      getClusters: jest.fn(async () => healthyClusters()),
+    });
     await renderPicker(meshApi);
-    await userEvent.click(await screen.findByRole('button', { name: /Cluster/ }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: /Cluster/ }),
+    );
     const options = await screen.findAllByRole('option');
     expect(options.map(option => option.getAttribute('data-value'))).toEqual([
       'cluster1',
@@ -43,14 +50,20 @@ describe('MeshClusterPicker', () => {
     expect(within(options[0]).getByText('reachable')).toBeInTheDocument();
     expect(within(options[3]).getByText('not a member')).toBeInTheDocument();
     expect(
-      within(options[3]).getByText(/unreachable: Cannot connect: cluster4: cannot connect/),
+      within(options[3]).getByText(
+        /unreachable: Cannot connect: cluster4: cannot connect/,
+      ),
     ).toBeInTheDocument();
   });
 
   it('returns the picked cluster name', async () => {
-    const meshApi = fakeMeshApi({ getClusters: jest.fn(async () => healthyClusters()) });
+    const meshApi = fakeMeshApi({
+      getClusters: jest.fn(async () => healthyClusters()),
+    });
     const { onChange } = await renderPicker(meshApi);
-    await userEvent.click(await screen.findByRole('button', { name: /Cluster/ }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: /Cluster/ }),
+    );
     await userEvent.click(
       within(await screen.findByRole('listbox')).getByText('cluster2'),
     );
@@ -58,18 +71,26 @@ describe('MeshClusterPicker', () => {
   });
 
   it('allows a member but says that joining it again is a re-run', async () => {
-    const meshApi = fakeMeshApi({ getClusters: jest.fn(async () => healthyClusters()) });
+    const meshApi = fakeMeshApi({
+      getClusters: jest.fn(async () => healthyClusters()),
+    });
     await renderPicker(meshApi, 'cluster1');
     expect(
-      await screen.findByText(/cluster1 is already a member: joining it again re-applies/),
+      await screen.findByText(
+        /cluster1 is already a member: joining it again re-applies/,
+      ),
     ).toBeInTheDocument();
   });
 
   it('warns when the picked cluster cannot be read', async () => {
-    const meshApi = fakeMeshApi({ getClusters: jest.fn(async () => healthyClusters()) });
+    const meshApi = fakeMeshApi({
+      getClusters: jest.fn(async () => healthyClusters()),
+    });
     await renderPicker(meshApi, 'cluster4');
     expect(
-      await screen.findByText(/cannot read cluster4 right now, so the join will probably fail/),
+      await screen.findByText(
+        /cannot read cluster4 right now, so the join will probably fail/,
+      ),
     ).toBeInTheDocument();
     expect(screen.queryByText(/already a member/)).not.toBeInTheDocument();
   });
@@ -81,10 +102,14 @@ describe('MeshClusterPicker', () => {
       .mockResolvedValue(healthyClusters());
     await renderPicker(fakeMeshApi({ getClusters }));
     expect(
-      await screen.findByText(/Cannot load the clusters from the mesh backend: Failed to fetch/),
+      await screen.findByText(
+        /Cannot load the clusters from the mesh backend: Failed to fetch/,
+      ),
     ).toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
-    await userEvent.click(await screen.findByRole('button', { name: /Cluster/ }));
+    await userEvent.click(
+      await screen.findByRole('button', { name: /Cluster/ }),
+    );
     expect(await screen.findAllByRole('option')).toHaveLength(4);
   });
 });

@@ -113,7 +113,10 @@ export function MeshClusterPicker(props: FieldExtensionComponentProps<string>) {
       >
         {clusters.map(cluster => (
           <MenuItem key={cluster.name} value={cluster.name}>
-            <ListItemText primary={cluster.name} secondary={syncText(cluster)} />
+            <ListItemText
+              primary={cluster.name}
+              secondary={syncText(cluster)}
+            />
             <Box ml={2}>
               <Chip
                 size="small"

@@ -11,7 +11,7 @@ async function validate(value: string, meshApi: MeshApi | undefined) {
     addError: (message: string) => errors.push(message),
   } as unknown as FieldValidation;
   const apiHolder: ApiHolder = {
-    get: <T,>(ref: ApiRef<T>) =>
+    get: <T>(ref: ApiRef<T>) =>
       ref.id === meshApiRef.id ? (meshApi as unknown as T) : undefined,
   };
   await meshClusterPickerValidation(value, validation, {
@@ -23,7 +23,9 @@ async function validate(value: string, meshApi: MeshApi | undefined) {
 }
 
 describe('meshClusterPickerValidation', () => {
-  const meshApi = fakeMeshApi({ getClusters: jest.fn(async () => healthyClusters()) });
+  const meshApi = fakeMeshApi({
+    getClusters: jest.fn(async () => healthyClusters()),
+  });
 
   it('accepts a configured cluster, member or not', async () => {
     await expect(validate('cluster1', meshApi)).resolves.toEqual([]);
@@ -31,7 +33,9 @@ describe('meshClusterPickerValidation', () => {
   });
 
   it('requires a cluster', async () => {
-    await expect(validate('', meshApi)).resolves.toEqual(['Pick the cluster to join.']);
+    await expect(validate('', meshApi)).resolves.toEqual([
+      'Pick the cluster to join.',
+    ]);
   });
 
   it('rejects a cluster the backend does not know, naming the configured ones', async () => {

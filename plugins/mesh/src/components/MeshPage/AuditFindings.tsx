@@ -1,6 +1,4 @@
-import {
-  InfoCard,
-} from '@backstage/core-components';
+import { InfoCard } from '@backstage/core-components';
 import Table from '@material-ui/core/Table';
 import TableBody from '@material-ui/core/TableBody';
 import TableCell from '@material-ui/core/TableCell';
@@ -14,7 +12,12 @@ import {
   sortFindings,
 } from '@tailmesh/plugin-mesh-common';
 import React from 'react';
-import { StatusError, StatusOK, StatusPending, StatusWarning } from '../common/status';
+import {
+  StatusError,
+  StatusOK,
+  StatusPending,
+  StatusWarning,
+} from '../common/status';
 import { CARD_HEADING } from '../common/cardHeading';
 
 function SeverityStatus(props: { severity: AuditSeverity }) {
@@ -38,7 +41,11 @@ function kindText(kind: AuditFindingKind): string {
 export function AuditFindings(props: { findings: AuditFinding[] }) {
   const findings = sortFindings(props.findings);
   return (
-    <InfoCard titleTypographyProps={CARD_HEADING} title="Audit findings" noPadding={findings.length > 0}>
+    <InfoCard
+      titleTypographyProps={CARD_HEADING}
+      title="Audit findings"
+      noPadding={findings.length > 0}
+    >
       {findings.length === 0 ? (
         <StatusOK>No findings: every member agrees with every other.</StatusOK>
       ) : (
@@ -58,10 +65,14 @@ export function AuditFindings(props: { findings: AuditFinding[] }) {
                   <SeverityStatus severity={finding.severity} />
                 </TableCell>
                 <TableCell>
-                  <Typography variant="subtitle2">{kindText(finding.kind)}</Typography>
+                  <Typography variant="subtitle2">
+                    {kindText(finding.kind)}
+                  </Typography>
                   <Typography variant="body2">{finding.message}</Typography>
                 </TableCell>
-                <TableCell>{finding.clusters.join(', ') || 'mesh-wide'}</TableCell>
+                <TableCell>
+                  {finding.clusters.join(', ') || 'mesh-wide'}
+                </TableCell>
                 <TableCell>{finding.fix}</TableCell>
               </TableRow>
             ))}

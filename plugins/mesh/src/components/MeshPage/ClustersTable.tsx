@@ -1,6 +1,4 @@
-import {
-  InfoCard,
-} from '@backstage/core-components';
+import { InfoCard } from '@backstage/core-components';
 import Table from '@material-ui/core/Table';
 import TableBody from '@material-ui/core/TableBody';
 import TableCell from '@material-ui/core/TableCell';
@@ -103,9 +101,7 @@ export function ClustersTable(props: {
                 selected={highlighted}
                 aria-current={highlighted ? 'true' : undefined}
               >
-                <RowHeaderCell>
-                  {cluster.name}
-                </RowHeaderCell>
+                <RowHeaderCell>{cluster.name}</RowHeaderCell>
                 <TableCell>
                   {cluster.member ? (
                     <StatusOK>member</StatusOK>
@@ -126,7 +122,9 @@ export function ClustersTable(props: {
                 <TableCell>
                   {cluster.rootFingerprint ? (
                     <Tooltip title={cluster.rootFingerprint}>
-                      <code aria-label={`Root fingerprint ${cluster.rootFingerprint}`}>
+                      <code
+                        aria-label={`Root fingerprint ${cluster.rootFingerprint}`}
+                      >
                         {shortFingerprint(cluster.rootFingerprint)}
                       </code>
                     </Tooltip>

@@ -36,7 +36,9 @@ const EVENT_TEXT: Record<MembershipHistoryEvent['kind'], string> = {
 export function MembershipHistory(props: { pollIntervalMs?: number }) {
   const meshApi = useApi(meshApiRef);
   // Cursors of the pages above the current one; the current page starts after the last.
-  const [cursors, setCursors] = useState<Array<string | undefined>>([undefined]);
+  const [cursors, setCursors] = useState<Array<string | undefined>>([
+    undefined,
+  ]);
   const before = cursors[cursors.length - 1];
   const { loading, value, error } = usePolledAsync(
     () => meshApi.getHistory({ limit: HISTORY_PAGE_SIZE, before }),
@@ -52,7 +54,9 @@ export function MembershipHistory(props: { pollIntervalMs?: number }) {
   } else if (value.events.length === 0) {
     content = (
       <Typography variant="body2">
-        {cursors.length === 1 ? 'Nothing has happened in the mesh yet.' : 'No older events.'}
+        {cursors.length === 1
+          ? 'Nothing has happened in the mesh yet.'
+          : 'No older events.'}
       </Typography>
     );
   } else {
@@ -86,7 +90,8 @@ export function MembershipHistory(props: { pollIntervalMs?: number }) {
 
   const nextCursor = value?.nextCursor;
   return (
-    <InfoCard titleTypographyProps={CARD_HEADING}
+    <InfoCard
+      titleTypographyProps={CARD_HEADING}
       title="History"
       actions={
         <>

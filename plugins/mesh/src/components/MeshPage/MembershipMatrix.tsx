@@ -40,13 +40,15 @@ export function MembershipMatrix(props: { membership: MembershipResponse }) {
   const { clusters, matrix } = props.membership;
   const classes = useStyles();
   return (
-    <InfoCard titleTypographyProps={CARD_HEADING}
+    <InfoCard
+      titleTypographyProps={CARD_HEADING}
       title="Membership"
       subheader="Row: the cluster that reaches; column: the cluster reached"
     >
       {clusters.length === 0 ? (
         <Typography variant="body2">
-          No member yet: run the “Join cluster to mesh” template to bootstrap the mesh.
+          No member yet: run the “Join cluster to mesh” template to bootstrap
+          the mesh.
         </Typography>
       ) : (
         <Table size="small" aria-label="Membership matrix">
@@ -63,16 +65,17 @@ export function MembershipMatrix(props: { membership: MembershipResponse }) {
           <TableBody>
             {matrix.map((row, i) => (
               <TableRow key={clusters[i]}>
-                <RowHeaderCell>
-                  {clusters[i]}
-                </RowHeaderCell>
+                <RowHeaderCell>{clusters[i]}</RowHeaderCell>
                 {row.map(cell => {
                   const state = membershipCellState(cell);
                   const description = describeMembershipCell(cell);
                   return (
                     <TableCell key={cell.to} align="center">
                       <Tooltip title={description}>
-                        <span className={classes[state]} aria-label={description}>
+                        <span
+                          className={classes[state]}
+                          aria-label={description}
+                        >
                           {CELL_TEXT[state]}
                         </span>
                       </Tooltip>

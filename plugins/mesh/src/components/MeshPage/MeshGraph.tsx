@@ -47,13 +47,18 @@ const useStyles = makeStyles(theme => ({
   edgeLabel: { fill: theme.palette.error.main, fontSize: 12 },
 }));
 
-function ClusterNode(props: DependencyGraphTypes.RenderNodeProps<MeshGraphNodeData>) {
+function ClusterNode(
+  props: DependencyGraphTypes.RenderNodeProps<MeshGraphNodeData>,
+) {
   const { id, member, unreachable, network } = props.node;
   const classes = useStyles();
   const caption = `${member ? 'member' : 'not a member'}${unreachable ? ', unreachable' : ''}`;
   const width = Math.max(id.length, caption.length) * CHAR_WIDTH + NODE_PADDING;
   return (
-    <g aria-label={`${id}: ${caption}${network ? `, network ${network}` : ''}`} role="img">
+    <g
+      aria-label={`${id}: ${caption}${network ? `, network ${network}` : ''}`}
+      role="img"
+    >
       <title>{`${id}: ${caption}${network ? `, network ${network}` : ''}`}</title>
       <rect
         className={classNames(
@@ -85,21 +90,37 @@ function ClusterNode(props: DependencyGraphTypes.RenderNodeProps<MeshGraphNodeDa
   );
 }
 
-function LinkEdge(props: DependencyGraphTypes.RenderEdgeProps<MeshGraphEdgeData>) {
+function LinkEdge(
+  props: DependencyGraphTypes.RenderEdgeProps<MeshGraphEdgeData>,
+) {
   const { edge, id } = props;
   const classes = useStyles();
-  const points = edge.points.filter(p => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const points = edge.points.filter(
+    p => Number.isFinite(p.x) && Number.isFinite(p.y),
+  );
   if (points.length < 2) return null;
-  const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x},${p.y}`).join(' ');
+  const path = points
+    .map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x},${p.y}`)
+    .join(' ');
   const mid = points[Math.floor(points.length / 2)];
   const description =
-    edge.status === 'ok' ? `${id.v} ↔ ${id.w}: ok` : `${id.v} ↔ ${id.w}: ${edge.problems.join('; ')}`;
+    edge.status === 'ok'
+      ? `${id.v} ↔ ${id.w}: ok`
+      : `${id.v} ↔ ${id.w}: ${edge.problems.join('; ')}`;
   return (
     <g aria-label={description} role="img" data-status={edge.status}>
       <title>{description}</title>
-      <path className={classNames(classes.edge, classes[edge.status])} d={path} />
+      <path
+        className={classNames(classes.edge, classes[edge.status])}
+        d={path}
+      />
       {edge.status !== 'ok' && (
-        <text className={classes.edgeLabel} x={mid.x} y={mid.y - 4} textAnchor="middle">
+        <text
+          className={classes.edgeLabel}
+          x={mid.x}
+          y={mid.y - 4}
+          textAnchor="middle"
+        >
           {edge.problems.join('; ')}
         </text>
       )}
@@ -118,7 +139,11 @@ export function MeshGraph(props: {
   const { clusters, membership } = props;
   // Polling hands over new but usually equal objects; keying on content keeps the graph's
   // layout still instead of relaying it out every refresh.
-  const key = JSON.stringify([clusters, membership.clusters, membership.matrix]);
+  const key = JSON.stringify([
+    clusters,
+    membership.clusters,
+    membership.matrix,
+  ]);
   const graph = useMemo(
     () => buildMeshGraph(clusters, membership),
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -137,7 +162,10 @@ export function MeshGraph(props: {
           // hooks of a component called as a function would become the graph's hooks.
           renderNode={nodeProps => <ClusterNode {...nodeProps} />}
           renderEdge={edgeProps => (
-            <LinkEdge key={`${edgeProps.id.v}-${edgeProps.id.w}`} {...edgeProps} />
+            <LinkEdge
+              key={`${edgeProps.id.v}-${edgeProps.id.w}`}
+              {...edgeProps}
+            />
           )}
           direction={DependencyGraphTypes.Direction.LEFT_RIGHT}
           rankMargin={120}

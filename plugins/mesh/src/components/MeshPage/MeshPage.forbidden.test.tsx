@@ -15,7 +15,9 @@ import { MeshPage } from './MeshPage';
 describe('MeshPage without mesh.membership.read', () => {
   it('says the user is not allowed and asks the backend for nothing', async () => {
     const meshApi = fakeMeshApi();
-    const permissionApi = mockApis.permission({ authorize: AuthorizeResult.DENY });
+    const permissionApi = mockApis.permission({
+      authorize: AuthorizeResult.DENY,
+    });
     await renderInTestApp(
       <TestApiProvider
         apis={[

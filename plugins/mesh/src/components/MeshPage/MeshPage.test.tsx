@@ -55,7 +55,11 @@ function healthyMeshApi(overrides: Partial<MeshApi> = {}) {
   });
 }
 
-async function renderPage(meshApi: MeshApi, route = '/mesh', pollIntervalMs = 60_000) {
+async function renderPage(
+  meshApi: MeshApi,
+  route = '/mesh',
+  pollIntervalMs = 60_000,
+) {
   return renderInTestApp(
     <TestApiProvider
       apis={[
@@ -78,7 +82,10 @@ async function forbidden(): Promise<ResponseError> {
   return ResponseError.fromResponse(
     new Response(
       JSON.stringify({
-        error: { name: 'NotAllowedError', message: 'Not allowed: mesh.membership.read' },
+        error: {
+          name: 'NotAllowedError',
+          message: 'Not allowed: mesh.membership.read',
+        },
         request: { method: 'GET', url: '/api/mesh/membership' },
         response: { statusCode: 403 },
       }),
@@ -90,11 +97,17 @@ async function forbidden(): Promise<ResponseError> {
 describe('MeshPage', () => {
   it('shows progress until the mesh has loaded', async () => {
     await renderPage(
-      healthyMeshApi({ getClusters: jest.fn(() => new Promise<never>(() => {})) }),
+      healthyMeshApi({
+        getClusters: jest.fn(() => new Promise<never>(() => {})),
+      }),
     );
-    expect(screen.getByRole('heading', { name: 'Service mesh' })).toBeInTheDocument();
+    expect(
+      screen.getByRole('heading', { name: 'Service mesh' }),
+    ).toBeInTheDocument();
     expect(screen.getAllByTestId('progress').length).toBeGreaterThan(0);
-    expect(screen.queryByRole('heading', { name: 'Clusters' })).not.toBeInTheDocument();
+    expect(
+      screen.queryByRole('heading', { name: 'Clusters' }),
+    ).not.toBeInTheDocument();
   });
 
   it('shows the error when the mesh cannot be loaded', async () => {
@@ -105,40 +118,71 @@ describe('MeshPage', () => {
         }),
       }),
     );
-    expect((await screen.findAllByText(/mesh backend unavailable/)).length).toBeGreaterThan(0);
-    expect(screen.queryByRole('heading', { name: 'Clusters' })).not.toBeInTheDocument();
+    expect(
+      (await screen.findAllByText(/mesh backend unavailable/)).length,
+    ).toBeGreaterThan(0);
+    expect(
+      screen.queryByRole('heading', { name: 'Clusters' }),
+    ).not.toBeInTheDocument();
   });
 
   it('shows the not-allowed state when the backend refuses', async () => {
     const error = await forbidden();
-    await renderPage(healthyMeshApi({ getMembership: jest.fn(async () => { throw error; }) }));
+    await renderPage(
+      healthyMeshApi({
+        getMembership: jest.fn(async () => {
+          throw error;
+        }),
+      }),
+    );
     expect(await screen.findByText('Not allowed')).toBeInTheDocument();
-    expect(screen.getByText(/needs the mesh\.membership\.read permission/)).toBeInTheDocument();
+    expect(
+      screen.getByText(/needs the mesh\.membership\.read permission/),
+    ).toBeInTheDocument();
   });
 
   it('shows a healthy mesh of three members and a configured cluster that is down', async () => {
     await renderPage(healthyMeshApi());
-    expect(await screen.findByRole('heading', { name: 'Clusters' })).toBeInTheDocument();
-    for (const heading of ['Membership', 'Mesh graph', 'Audit findings', 'History']) {
-      expect(screen.getByRole('heading', { name: heading })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('heading', { name: 'Clusters' }),
+    ).toBeInTheDocument();
+    for (const heading of [
+      'Membership',
+      'Mesh graph',
+      'Audit findings',
+      'History',
+    ]) {
+      expect(
+        screen.getByRole('heading', { name: heading }),
+      ).toBeInTheDocument();
     }
 
     const cluster1 = within(clusterRow('cluster1'));
     expect(cluster1.getByText('member')).toBeInTheDocument();
     expect(cluster1.getByText('network1')).toBeInTheDocument();
-    expect(cluster1.getByText('1.27.3, ready (1/1 replicas)')).toBeInTheDocument();
     expect(
-      cluster1.getByText('100.64.0.11 (cluster1-eastwest.tailmesh-test.ts.net)'),
+      cluster1.getByText('1.27.3, ready (1/1 replicas)'),
+    ).toBeInTheDocument();
+    expect(
+      cluster1.getByText(
+        '100.64.0.11 (cluster1-eastwest.tailmesh-test.ts.net)',
+      ),
     ).toBeInTheDocument();
     expect(cluster1.getByText('3A:7F:21:9C:…')).toBeInTheDocument();
-    expect(cluster1.getByLabelText(`Root fingerprint ${ROOT_FINGERPRINT}`)).toBeInTheDocument();
+    expect(
+      cluster1.getByLabelText(`Root fingerprint ${ROOT_FINGERPRINT}`),
+    ).toBeInTheDocument();
     expect(cluster1.getByText(/synced/)).toBeInTheDocument();
 
     const cluster4 = within(clusterRow('cluster4'));
     expect(cluster4.getByText('not a member')).toBeInTheDocument();
-    expect(cluster4.getByText(/sync failing, never synced/)).toBeInTheDocument();
     expect(
-      cluster4.getByText(/Cannot connect: cluster4: cannot connect to .*ECONNREFUSED/),
+      cluster4.getByText(/sync failing, never synced/),
+    ).toBeInTheDocument();
+    expect(
+      cluster4.getByText(
+        /Cannot connect: cluster4: cannot connect to .*ECONNREFUSED/,
+      ),
     ).toBeInTheDocument();
 
     const matrix = screen.getByRole('table', { name: 'Membership matrix' });
@@ -149,15 +193,23 @@ describe('MeshPage', () => {
 
     // The graph stays invisible (so inaccessible) until its layout has settled.
     expect(
-      await screen.findByRole('img', { name: 'cluster1: member, network network1' }, GRAPH_SETTLED),
+      await screen.findByRole(
+        'img',
+        { name: 'cluster1: member, network network1' },
+        GRAPH_SETTLED,
+      ),
     ).toBeInTheDocument();
     expect(
       screen.getByRole('img', { name: 'cluster4: not a member, unreachable' }),
     ).toBeInTheDocument();
-    expect(screen.getByRole('img', { name: 'cluster1 ↔ cluster2: ok' })).toBeInTheDocument();
+    expect(
+      screen.getByRole('img', { name: 'cluster1 ↔ cluster2: ok' }),
+    ).toBeInTheDocument();
 
     const history = screen.getByRole('table', { name: 'Membership history' });
-    expect(within(history).getByText('cluster3 joined the mesh (network3)')).toBeInTheDocument();
+    expect(
+      within(history).getByText('cluster3 joined the mesh (network3)'),
+    ).toBeInTheDocument();
     expect(within(history).getByText('2 min ago')).toBeInTheDocument();
     expect(within(history).getByText('finding raised')).toBeInTheDocument();
   });
@@ -180,7 +232,9 @@ describe('MeshPage', () => {
         ),
       }),
     );
-    const matrix = await screen.findByRole('table', { name: 'Membership matrix' });
+    const matrix = await screen.findByRole('table', {
+      name: 'Membership matrix',
+    });
     expect(
       within(matrix).getByLabelText(
         "cluster2 → cluster3: missing (remote secret missing; cluster3's gateway in cluster2's meshNetworks)",
@@ -201,7 +255,9 @@ describe('MeshPage', () => {
       ),
     ).toHaveAttribute('data-status', 'broken');
     expect(
-      screen.getByRole('img', { name: 'cluster2 ↔ cluster3: cluster2 → cluster3 missing' }),
+      screen.getByRole('img', {
+        name: 'cluster2 ↔ cluster3: cluster2 → cluster3 missing',
+      }),
     ).toHaveAttribute('data-status', 'missing');
   });
 
@@ -209,59 +265,87 @@ describe('MeshPage', () => {
     await renderPage(
       healthyMeshApi({
         getMembership: jest.fn(async () =>
-          membership({}, [grantFinding, wrongAddressFinding, oneWaySecretFinding]),
+          membership({}, [
+            grantFinding,
+            wrongAddressFinding,
+            oneWaySecretFinding,
+          ]),
         ),
       }),
     );
-    const findings = await screen.findByRole('table', { name: 'Audit findings' });
+    const findings = await screen.findByRole('table', {
+      name: 'Audit findings',
+    });
     const rows = within(findings).getAllByRole('row').slice(1);
-    expect(rows.map(row => within(row).getAllByRole('cell')[0].textContent)).toEqual([
-      'error',
-      'warning',
-      'info',
-    ]);
-    expect(within(rows[0]).getByText('One way remote secret')).toBeInTheDocument();
+    expect(
+      rows.map(row => within(row).getAllByRole('cell')[0].textContent),
+    ).toEqual(['error', 'warning', 'info']);
+    expect(
+      within(rows[0]).getByText('One way remote secret'),
+    ).toBeInTheDocument();
     expect(within(rows[0]).getByText('cluster2, cluster3')).toBeInTheDocument();
-    expect(within(rows[0]).getByText(oneWaySecretFinding.fix)).toBeInTheDocument();
+    expect(
+      within(rows[0]).getByText(oneWaySecretFinding.fix),
+    ).toBeInTheDocument();
     expect(within(rows[2]).getByText('mesh-wide')).toBeInTheDocument();
   });
 
   it('pages through older history and back', async () => {
-    const older = { ...JOINED, id: '3', message: 'cluster1 joined the mesh (network1)' };
+    const older = {
+      ...JOINED,
+      id: '3',
+      message: 'cluster1 joined the mesh (network1)',
+    };
     const getHistory = jest.fn(async ({ before }: { before?: string } = {}) =>
-      before === '6' ? historyPage([older]) : historyPage([JOINED, RAISED], '6'),
+      before === '6'
+        ? historyPage([older])
+        : historyPage([JOINED, RAISED], '6'),
     );
     await renderPage(healthyMeshApi({ getHistory }));
     await screen.findByText('cluster3 joined the mesh (network3)');
     expect(screen.getByRole('button', { name: 'Newer' })).toBeDisabled();
 
     await userEvent.click(screen.getByRole('button', { name: 'Older' }));
-    expect(await screen.findByText('cluster1 joined the mesh (network1)')).toBeInTheDocument();
-    expect(screen.queryByText('cluster3 joined the mesh (network3)')).not.toBeInTheDocument();
+    expect(
+      await screen.findByText('cluster1 joined the mesh (network1)'),
+    ).toBeInTheDocument();
+    expect(
+      screen.queryByText('cluster3 joined the mesh (network3)'),
+    ).not.toBeInTheDocument();
     expect(getHistory).toHaveBeenLastCalledWith({ limit: 20, before: '6' });
     expect(screen.getByRole('button', { name: 'Older' })).toBeDisabled();
 
     await userEvent.click(screen.getByRole('button', { name: 'Newer' }));
-    expect(await screen.findByText('cluster3 joined the mesh (network3)')).toBeInTheDocument();
+    expect(
+      await screen.findByText('cluster3 joined the mesh (network3)'),
+    ).toBeInTheDocument();
   });
 
   it('refreshes without flicker and shows what changed', async () => {
-    let answerRefresh: (value: ReturnType<typeof membership>) => void = () => {};
+    let answerRefresh: (
+      value: ReturnType<typeof membership>,
+    ) => void = () => {};
     const getMembership = jest
       .fn()
       .mockResolvedValueOnce(membership())
-      .mockImplementationOnce(() => new Promise(resolve => (answerRefresh = resolve)))
+      .mockImplementationOnce(
+        () => new Promise(resolve => (answerRefresh = resolve)),
+      )
       .mockImplementation(() => new Promise(() => {}));
     await renderPage(healthyMeshApi({ getMembership }), '/mesh', 30);
     await screen.findByText(/No findings/);
 
     await waitFor(() => expect(getMembership).toHaveBeenCalledTimes(2));
     expect(screen.queryAllByTestId('progress')).toHaveLength(0);
-    expect(screen.getByRole('heading', { name: 'Clusters' })).toBeInTheDocument();
+    expect(
+      screen.getByRole('heading', { name: 'Clusters' }),
+    ).toBeInTheDocument();
     expect(screen.getByText(/No findings/)).toBeInTheDocument();
 
     answerRefresh(membership({}, [oneWaySecretFinding]));
-    expect(await screen.findByText(oneWaySecretFinding.message)).toBeInTheDocument();
+    expect(
+      await screen.findByText(oneWaySecretFinding.message),
+    ).toBeInTheDocument();
     expect(screen.queryByText(/No findings/)).not.toBeInTheDocument();
   });
 });

@@ -13,10 +13,7 @@ import React from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { meshApiRef } from '../../api';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
-import {
-  isNotAllowedError,
-  NotAllowedState,
-} from '../common/NotAllowedState';
+import { isNotAllowedError, NotAllowedState } from '../common/NotAllowedState';
 import { RefreshErrorNotice } from '../common/RefreshErrorNotice';
 import { AuditFindings } from './AuditFindings';
 import { ClustersTable } from './ClustersTable';
@@ -69,7 +66,11 @@ function MeshOverview(props: MeshPageProps) {
     <Grid container spacing={3}>
       {error && (
         <Grid item xs={12}>
-          <RefreshErrorNotice error={error} receivedAt={receivedAt} onRetry={retry} />
+          <RefreshErrorNotice
+            error={error}
+            receivedAt={receivedAt}
+            onRetry={retry}
+          />
         </Grid>
       )}
       <Grid item xs={12}>

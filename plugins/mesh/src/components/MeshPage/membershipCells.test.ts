@@ -18,8 +18,18 @@ describe('membershipCellState', () => {
     [{ remoteSecret: 'missing' }, 'missing'],
     [{ gatewayInMeshNetworks: 'missing' }, 'missing'],
     [{ gatewayInMeshNetworks: 'wrong-address' }, 'broken'],
-    [{ remoteSecret: 'missing', gatewayInMeshNetworks: 'wrong-address' }, 'broken'],
-    [{ to: 'cluster1', remoteSecret: 'not-applicable', gatewayInMeshNetworks: 'not-applicable' }, 'self'],
+    [
+      { remoteSecret: 'missing', gatewayInMeshNetworks: 'wrong-address' },
+      'broken',
+    ],
+    [
+      {
+        to: 'cluster1',
+        remoteSecret: 'not-applicable',
+        gatewayInMeshNetworks: 'not-applicable',
+      },
+      'self',
+    ],
   ])('%j is %s', (overrides, state) => {
     expect(membershipCellState(cell(overrides))).toBe(state);
   });
@@ -30,7 +40,9 @@ describe('describeMembershipCell', () => {
     expect(describeMembershipCell(cell({ remoteSecret: 'missing' }))).toBe(
       "cluster1 → cluster2: missing (remote secret missing; cluster2's gateway in cluster1's meshNetworks)",
     );
-    expect(describeMembershipCell(cell({ gatewayInMeshNetworks: 'not-applicable' }))).toBe(
+    expect(
+      describeMembershipCell(cell({ gatewayInMeshNetworks: 'not-applicable' })),
+    ).toBe(
       'cluster1 → cluster2: ok (remote secret present; cluster1 discovers gateways without meshNetworks)',
     );
   });

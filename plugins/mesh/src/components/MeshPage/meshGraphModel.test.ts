@@ -9,7 +9,13 @@ import { buildMeshGraph } from './meshGraphModel';
 describe('buildMeshGraph', () => {
   it('has a node per configured cluster and an ok link per pair of members', () => {
     const graph = buildMeshGraph(healthyClusters().clusters, membership());
-    expect(graph.nodes.map(({ id, member, unreachable }) => ({ id, member, unreachable }))).toEqual([
+    expect(
+      graph.nodes.map(({ id, member, unreachable }) => ({
+        id,
+        member,
+        unreachable,
+      })),
+    ).toEqual([
       { id: 'cluster1', member: true, unreachable: false },
       { id: 'cluster2', member: true, unreachable: false },
       { id: 'cluster3', member: true, unreachable: false },
@@ -30,7 +36,9 @@ describe('buildMeshGraph', () => {
         'cluster1→cluster3': { gatewayInMeshNetworks: 'wrong-address' },
       }),
     );
-    const link = graph.edges.find(e => e.from === 'cluster1' && e.to === 'cluster3');
+    const link = graph.edges.find(
+      e => e.from === 'cluster1' && e.to === 'cluster3',
+    );
     expect(link).toEqual({
       from: 'cluster1',
       to: 'cluster3',

@@ -56,7 +56,10 @@ export function buildMeshGraph(
     for (let j = i + 1; j < members.length; j++) {
       let status: MeshLinkStatus = 'ok';
       const problems: string[] = [];
-      for (const cell of [membership.matrix[i]?.[j], membership.matrix[j]?.[i]]) {
+      for (const cell of [
+        membership.matrix[i]?.[j],
+        membership.matrix[j]?.[i],
+      ]) {
         if (!cell) continue;
         const state = membershipCellState(cell);
         if (state === 'missing' || state === 'broken') {
@@ -75,7 +78,9 @@ export function buildMeshGraph(
           from: cluster.name,
           to: peer,
           status: 'broken',
-          problems: [`${cluster.name} holds a remote secret for non-member ${peer}`],
+          problems: [
+            `${cluster.name} holds a remote secret for non-member ${peer}`,
+          ],
         });
       }
     }

@@ -11,7 +11,10 @@ export function isNotAllowedError(error: unknown): boolean {
 }
 
 /** Shown instead of mesh data the user may not read, naming the permission to ask for. */
-export function NotAllowedState(props: { permissionName: string; what: string }) {
+export function NotAllowedState(props: {
+  permissionName: string;
+  what: string;
+}) {
   return (
     <EmptyState
       missing="info"

@@ -26,7 +26,8 @@ export function SyncHealthStatus(props: { sync: ClusterSyncHealth }) {
       return (
         <>
           <StatusError>
-            sync failing{lastSync ? <>, last synced {lastSync}</> : ', never synced'}
+            sync failing
+            {lastSync ? <>, last synced {lastSync}</> : ', never synced'}
           </StatusError>
           {sync.error && (
             <Typography variant="caption" component="div" color="textSecondary">

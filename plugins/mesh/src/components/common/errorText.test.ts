@@ -6,7 +6,10 @@ describe('errorText', () => {
     const error = await ResponseError.fromResponse(
       new Response(
         JSON.stringify({
-          error: { name: 'NotAllowedError', message: 'Not allowed: mesh.status.read' },
+          error: {
+            name: 'NotAllowedError',
+            message: 'Not allowed: mesh.status.read',
+          },
           request: { method: 'GET', url: '/api/mesh/clusters' },
           response: { statusCode: 403 },
         }),

@@ -18,13 +18,23 @@ export function StatusOK(props: PropsWithChildren<{}>) {
 }
 
 export function StatusWarning(props: PropsWithChildren<{}>) {
-  return <BackstageStatusWarning {...readable}>{props.children}</BackstageStatusWarning>;
+  return (
+    <BackstageStatusWarning {...readable}>
+      {props.children}
+    </BackstageStatusWarning>
+  );
 }
 
 export function StatusError(props: PropsWithChildren<{}>) {
-  return <BackstageStatusError {...readable}>{props.children}</BackstageStatusError>;
+  return (
+    <BackstageStatusError {...readable}>{props.children}</BackstageStatusError>
+  );
 }
 
 export function StatusPending(props: PropsWithChildren<{}>) {
-  return <BackstageStatusPending {...readable}>{props.children}</BackstageStatusPending>;
+  return (
+    <BackstageStatusPending {...readable}>
+      {props.children}
+    </BackstageStatusPending>
+  );
 }
