@@ -1,4 +1,5 @@
 import { Entity } from '@backstage/catalog-model';
+import { ResponseError } from '@backstage/errors';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
 import { screen, waitFor, within } from '@testing-library/react';
@@ -92,6 +93,33 @@ describe('EntityMeshCard', () => {
       (await screen.findAllByText(/mesh backend unavailable/)).length,
     ).toBeGreaterThan(0);
     expect(screen.queryByRole('table')).not.toBeInTheDocument();
+  });
+
+  it('says the user is not allowed when the backend refuses', async () => {
+    const refusal = await ResponseError.fromResponse(
+      new Response(
+        JSON.stringify({
+          error: {
+            name: 'NotAllowedError',
+            message: 'Not allowed: mesh.status.read',
+          },
+          request: { method: 'GET', url: '/api/mesh/services/default/echo' },
+          response: { statusCode: 403 },
+        }),
+        { status: 403, headers: { 'Content-Type': 'application/json' } },
+      ),
+    );
+    await renderCard(
+      fakeMeshApi({
+        getServiceStatus: jest.fn(async () => {
+          throw refusal;
+        }),
+      }),
+    );
+    expect(await screen.findByText('Not allowed')).toBeInTheDocument();
+    expect(
+      screen.getByText(/needs the mesh\.status\.read permission/),
+    ).toBeInTheDocument();
   });
 
   it('says so when no cluster serves the Service', async () => {

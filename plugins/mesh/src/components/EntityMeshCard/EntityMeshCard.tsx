@@ -15,14 +15,16 @@ import {
   ANNOTATION_MESH_SERVICE,
   formatServiceSummary,
   getMeshServiceRef,
+  meshStatusReadPermission,
   MeshServiceRef,
 } from '@tailmesh/plugin-mesh-common';
 import React from 'react';
 import { meshApiRef } from '../../api';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
+import { CARD_HEADING } from '../common/cardHeading';
+import { isNotAllowedError, NotAllowedState } from '../common/NotAllowedState';
 import { RefreshErrorNotice } from '../common/RefreshErrorNotice';
 import { ServiceClustersTable } from './ServiceClustersTable';
-import { CARD_HEADING } from '../common/cardHeading';
 
 const CARD_TITLE = 'Service mesh';
 
@@ -53,6 +55,16 @@ function ServiceMeshStatus(props: {
         subheader={serviceText}
       >
         <Progress />
+      </InfoCard>
+    );
+  }
+  if (!value && isNotAllowedError(error)) {
+    return (
+      <InfoCard titleTypographyProps={CARD_HEADING} title={CARD_TITLE}>
+        <NotAllowedState
+          permissionName={meshStatusReadPermission.name}
+          what="where this Service runs"
+        />
       </InfoCard>
     );
   }

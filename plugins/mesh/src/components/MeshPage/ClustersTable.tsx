@@ -6,7 +6,7 @@ import TableHead from '@material-ui/core/TableHead';
 import TableRow from '@material-ui/core/TableRow';
 import Tooltip from '@material-ui/core/Tooltip';
 import { MeshClusterStatus } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
+import React, { useEffect, useRef } from 'react';
 import { SyncHealthStatus } from '../common/SyncHealthStatus';
 import { StatusError, StatusOK, StatusPending } from '../common/status';
 import { RowHeaderCell } from '../common/RowHeaderCell';
@@ -77,6 +77,11 @@ export function ClustersTable(props: {
   highlight?: string;
 }) {
   const { clusters, highlight } = props;
+  const highlightedRow = useRef<HTMLTableRowElement>(null);
+  // Brought into view once per highlight, not on every refresh, so polling never moves the page.
+  useEffect(() => {
+    highlightedRow.current?.scrollIntoView?.({ block: 'center' });
+  }, [highlight]);
   return (
     <InfoCard titleTypographyProps={CARD_HEADING} title="Clusters" noPadding>
       <Table size="small" aria-label="Clusters">
@@ -98,6 +103,7 @@ export function ClustersTable(props: {
             return (
               <TableRow
                 key={cluster.name}
+                ref={highlighted ? highlightedRow : undefined}
                 selected={highlighted}
                 aria-current={highlighted ? 'true' : undefined}
               >

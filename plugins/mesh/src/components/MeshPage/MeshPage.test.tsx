@@ -214,11 +214,16 @@ describe('MeshPage', () => {
     expect(within(history).getByText('finding raised')).toBeInTheDocument();
   });
 
-  it('highlights the cluster named in the query', async () => {
+  it('highlights the cluster named in the query and brings it into view', async () => {
+    const scrolled: Element[] = [];
+    window.HTMLElement.prototype.scrollIntoView = function scrollIntoView() {
+      scrolled.push(this);
+    };
     await renderPage(healthyMeshApi(), '/mesh?cluster=cluster2');
     await screen.findByRole('heading', { name: 'Clusters' });
     expect(clusterRow('cluster2')).toHaveAttribute('aria-current', 'true');
     expect(clusterRow('cluster1')).not.toHaveAttribute('aria-current');
+    expect(scrolled).toEqual([clusterRow('cluster2')]);
   });
 
   it('marks missing and broken links in the matrix and the graph', async () => {
