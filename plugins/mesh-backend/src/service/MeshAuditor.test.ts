@@ -35,6 +35,22 @@ describe('MeshAuditor', () => {
     expect(seen).toHaveLength(2);
   });
 
+  it('audits again on a change of what it reads, not on a change of the service view only', () => {
+    const state = new FakeMeshState(threeClusters());
+    const auditor = new MeshAuditor({ state });
+    auditor.start();
+    const seen: MeshAudit[] = [];
+    auditor.onAudit(a => seen.push(a));
+    const first = auditor.current();
+    for (let i = 0; i < 100; i++) state.emit(false);
+    expect(seen).toEqual([]);
+    expect(auditor.current()).toBe(first);
+    expect(auditor.auditCount).toBe(1);
+    state.emit(true);
+    expect(seen).toHaveLength(1);
+    expect(auditor.auditCount).toBe(2);
+  });
+
   it('skips the grant checks without a policy source', () => {
     const auditor = new MeshAuditor({
       state: new FakeMeshState(threeClusters()),

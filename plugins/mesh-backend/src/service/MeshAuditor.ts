@@ -25,9 +25,10 @@ export interface MeshAuditorOptions {
 }
 
 /**
- * The one place the mesh is audited: after each change of the clusters' mesh state or of the
- * tailnet policy file, never per request. Listeners get every new audit synchronously, so a state
- * that lasts only until the next change (a finding raised and fixed at once) is still seen.
+ * The one place the mesh is audited: after each change of what the audit reads (a cluster's
+ * snapshot or sync state, the tailnet policy file), never per request and never for the churn of
+ * EndpointSlices and Services. Listeners get every new audit synchronously, so a state that lasts
+ * only until the next change (a finding raised and fixed at once) is still seen.
  */
 export class MeshAuditor {
   private last?: MeshAudit;
@@ -41,7 +42,13 @@ export class MeshAuditor {
   start(): void {
     if (this.unsubscribe.length) return;
     this.unsubscribe = [
-      this.options.state.onChange(() => this.changed(), { immediate: true }),
+      this.options.state.onChange(
+        change => {
+          // Most changes are EndpointSlices and Services the audit never reads: no audit for them.
+          if (change.meshClusters.length > 0) this.changed();
+        },
+        { immediate: true },
+      ),
       ...(this.options.policy
         ? [this.options.policy.onChange(() => this.changed())]
         : []),

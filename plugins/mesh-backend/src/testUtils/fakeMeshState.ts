@@ -74,8 +74,11 @@ export class FakeMeshState implements MeshStateSource {
     };
   }
 
-  emit(): void {
-    for (const l of this.listeners) l({ clusters: this.clusters() });
+  /** A change of every cluster, of what the audit reads unless `mesh` is false. */
+  emit(mesh = true): void {
+    const clusters = this.clusters();
+    for (const l of this.listeners)
+      l({ clusters, meshClusters: mesh ? clusters : [] });
   }
 
   listenerCount(): number {

@@ -48,37 +48,11 @@ export function stallingServer(): Promise<TestServer> {
   );
 }
 
-/**
- * A minimal apiserver for the watch cache: every list is empty (metadata-only lists answer as
- * `PartialObjectMetadataList`, as a real apiserver does), every watch is accepted and stays open.
- */
-export function emptyApiServer(): Promise<TestServer> {
-  return listen(
-    http.createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://apiserver');
-      if (url.searchParams.get('watch') === 'true') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.flushHeaders();
-        return;
-      }
-      const metadataOnly = (req.headers.accept ?? '').includes(
-        'as=PartialObjectMetadataList',
-      );
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          kind: metadataOnly ? 'PartialObjectMetadataList' : 'List',
-          metadata: { resourceVersion: '1' },
-          items: [],
-        }),
-      );
-    }),
-    'http',
-  );
-}
-
-/** A kubeconfig for one of these servers (TLS unverified: they have no certificate at all). */
-export function kubeConfigFor(name: string, server: TestServer): KubeConfig {
+/** A kubeconfig for a test server (TLS unverified: test servers have no certificate at all). */
+export function kubeConfigFor(
+  name: string,
+  server: { url: string },
+): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name, server: server.url, skipTLSVerify: true }],

@@ -43,6 +43,7 @@ import {
   ServiceProjection,
   coreDnsProjector,
   fingerprintOf,
+  isEastWestGateway,
   projectDeployment,
   projectEndpointSlice,
   projectIstioNamespace,
@@ -76,8 +77,11 @@ export interface ClusterWatcherOptions {
   backoff?: BackoffOptions;
   /** How long any one request to the cluster may take; see KubeRequests. */
   requestTimeoutMs?: number;
-  /** Called after any projection or the health changed. */
-  onChange(cluster: string): void;
+  /**
+   * Called after any projection or the health changed; `mesh` when the change can change the
+   * cluster's snapshot (what the audit judges), false for EndpointSlices, Nodes and plain Services.
+   */
+  onChange(cluster: string, mesh: boolean): void;
 }
 
 const named = (name: string) => `metadata.name=${name}`;
@@ -138,18 +142,21 @@ export class ClusterWatcher {
       path: '/api/v1/services',
       project: projectService,
       group: s => s.namespace,
+      affectsMesh: s => isEastWestGateway(s) || s.egress !== undefined,
     });
     this.slices = this.watch({
       what: 'EndpointSlices',
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       project: projectEndpointSlice,
       group: s => `${s.namespace}/${s.service}`,
+      affectsMesh: () => false,
     });
     this.nodes = this.watch({
       what: 'Nodes',
       path: '/api/v1/nodes',
       metadataOnly: true,
       project: projectNode,
+      affectsMesh: () => false,
     });
     this.namespace = this.watch({
       what: `the ${ISTIO_NAMESPACE} Namespace`,
@@ -267,7 +274,7 @@ export class ClusterWatcher {
       {
         healthy: () => this.healthy(w),
         failed: e => this.failed(w, e),
-        changed: () => this.changed(),
+        changed: mesh => this.changed(mesh),
       },
       this.opts.backoff ?? DEFAULT_BACKOFF,
     );
@@ -285,11 +292,11 @@ export class ClusterWatcher {
     this.updateHealth();
   }
 
-  private changed(): void {
+  private changed(mesh: boolean): void {
     if (this.state.state === 'ok')
       this.state.lastSyncAt = new Date().toISOString();
-    this.readCacertsRootIfNeeded();
-    this.opts.onChange(this.name);
+    if (mesh) this.readCacertsRootIfNeeded();
+    this.opts.onChange(this.name, mesh);
   }
 
   private updateHealth(): void {
@@ -315,7 +322,7 @@ export class ClusterWatcher {
         this.logger.info(`Watching ${this.name} recovered`);
       }
       this.readCacertsRootIfNeeded();
-      this.opts.onChange(this.name);
+      this.opts.onChange(this.name, true);
     }
   }
 
@@ -351,7 +358,7 @@ export class ClusterWatcher {
             data ? Buffer.from(data, 'base64').toString('utf8') : undefined,
           ),
         };
-        this.opts.onChange(this.name);
+        this.opts.onChange(this.name, true);
       })
       .catch(e => {
         // Retried on the next change; the watches report the cluster's reachability.

@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
+import { FakeApiServer } from '../../testUtils/fakeApiServer';
 import {
   TestServer,
-  emptyApiServer,
   kubeConfigFor,
   silentServer,
 } from '../../testUtils/silentServers';
@@ -20,12 +20,12 @@ async function until<T>(probe: () => T | undefined, timeoutMs: number) {
 }
 
 describe('MeshStateCache with a cluster that accepts connections and never answers', () => {
-  let healthy: TestServer;
+  let healthy: FakeApiServer;
   let hung: TestServer;
   let cache: MeshStateCache;
 
   beforeAll(async () => {
-    healthy = await emptyApiServer();
+    healthy = await FakeApiServer.start();
     hung = await silentServer('https');
     cache = new MeshStateCache({
       clusters: [

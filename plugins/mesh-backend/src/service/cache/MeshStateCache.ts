@@ -13,6 +13,11 @@ import { BackoffOptions } from './ResourceWatch';
 /** Clusters whose cached state changed since the last notification. */
 export interface MeshStateChange {
   clusters: string[];
+  /**
+   * Those of `clusters` whose snapshot or sync state changed: what the mesh audit judges. Changes
+   * only the service view reads (EndpointSlices, Nodes, plain Services) leave it empty.
+   */
+  meshClusters: string[];
 }
 
 export type MeshStateListener = (change: MeshStateChange) => void;
@@ -39,6 +44,7 @@ export class MeshStateCache {
   private readonly listeners = new Set<MeshStateListener>();
   private readonly immediateListeners = new Set<MeshStateListener>();
   private readonly pending = new Set<string>();
+  private readonly pendingMesh = new Set<string>();
   private timer?: NodeJS.Timeout;
   private started = false;
 
@@ -69,7 +75,7 @@ export class MeshStateCache {
           logger: options.logger,
           backoff: options.backoff,
           requestTimeoutMs: options.requestTimeoutMs,
-          onChange: name => this.changed(name),
+          onChange: (name, mesh) => this.changed(name, mesh),
         }),
       ]),
     );
@@ -88,6 +94,7 @@ export class MeshStateCache {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pending.clear();
+    this.pendingMesh.clear();
     await Promise.all([...this.watchers.values()].map(w => w.stop()));
   }
 
@@ -124,7 +131,8 @@ export class MeshStateCache {
    * Calls `listener` after cached state changed; returns a function that unsubscribes. Changes
    * within `changeDelayMs` reach it as one call, unless `immediate` is set: then it is called
    * synchronously on every change, so a state that lasts less than that window (a finding raised
-   * and fixed at once) is still seen. Immediate listeners must be cheap.
+   * and fixed at once) is still seen. Immediate listeners must be cheap: most changes are
+   * EndpointSlices (`meshClusters` empty), which they should skip.
    */
   onChange(
     listener: MeshStateListener,
@@ -150,23 +158,29 @@ export class MeshStateCache {
     return w;
   }
 
-  private changed(cluster: string): void {
+  private changed(cluster: string, mesh: boolean): void {
     if (!this.started) return;
+    const change = { clusters: [cluster], meshClusters: mesh ? [cluster] : [] };
     for (const listener of this.immediateListeners)
-      this.notify(listener, [cluster]);
+      this.notify(listener, change);
     this.pending.add(cluster);
+    if (mesh) this.pendingMesh.add(cluster);
     // A rollout moves many EndpointSlices at once; listeners want one call, not hundreds.
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      const clusters = [...this.pending].sort();
+      const coalesced = {
+        clusters: [...this.pending].sort(),
+        meshClusters: [...this.pendingMesh].sort(),
+      };
       this.pending.clear();
-      for (const listener of this.listeners) this.notify(listener, clusters);
+      this.pendingMesh.clear();
+      for (const listener of this.listeners) this.notify(listener, coalesced);
     }, this.options.changeDelayMs ?? 100);
   }
 
-  private notify(listener: MeshStateListener, clusters: string[]): void {
+  private notify(listener: MeshStateListener, change: MeshStateChange): void {
     try {
-      listener({ clusters });
+      listener(change);
     } catch (e) {
       this.options.logger.error(
         `A mesh state listener failed: ${e instanceof Error ? e.message : String(e)}`,

@@ -60,6 +60,12 @@ export interface ResourceSpec<P> {
   project(obj: never): P | undefined;
   /** Index key, e.g. the namespace or the owning Service. */
   group?(p: P): string;
+  /**
+   * Whether a change of this projection can change what the mesh audit judges (the cluster's
+   * snapshot): never for kinds only the service view reads (EndpointSlices, Nodes), for some
+   * objects of others (the gateway and egress among all Services). Default: always.
+   */
+  affectsMesh?(p: P): boolean;
 }
 
 /** Where a ResourceWatch reports to. */
@@ -67,7 +73,8 @@ export interface ResourceWatchEvents {
   /** The view is current: the first list completed, or a broken watch is connected again. */
   healthy(): void;
   failed(error: unknown): void;
-  changed(): void;
+  /** Projections changed; `mesh` when one of them is one the mesh audit reads. */
+  changed(mesh: boolean): void;
 }
 
 class GoneError extends Error {}
@@ -202,12 +209,15 @@ export class ResourceWatch<P> {
       resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (continueToken);
 
-    let changed = false;
-    for (const key of [...this.items.keys()]) {
-      if (!listed.has(key)) changed = this.remove(key) || changed;
+    const change = new ChangeTracker<P>(p => this.affectsMesh(p));
+    for (const [key, old] of [...this.items]) {
+      if (!listed.has(key)) change.record(this.remove(key), old, undefined);
     }
-    for (const [key, p] of listed) changed = this.put(key, p) || changed;
-    if (changed) this.events.changed();
+    for (const [key, p] of listed) {
+      const old = this.items.get(key);
+      change.record(this.put(key, p), old, p);
+    }
+    if (change.any) this.events.changed(change.mesh);
     return resourceVersion;
   }
 
@@ -245,16 +255,25 @@ export class ResourceWatch<P> {
           );
         }
         const key = keyOf(obj);
-        let changed: boolean;
-        if (event.type === 'DELETED') changed = this.remove(key);
-        else {
-          const p = this.spec.project(obj as never);
-          changed = p === undefined ? this.remove(key) : this.put(key, p);
-        }
-        if (changed) this.events.changed();
+        const old = this.items.get(key);
+        const p =
+          event.type === 'DELETED'
+            ? undefined
+            : this.spec.project(obj as never);
+        const change = new ChangeTracker<P>(x => this.affectsMesh(x));
+        change.record(
+          p === undefined ? this.remove(key) : this.put(key, p),
+          old,
+          p,
+        );
+        if (change.any) this.events.changed(change.mesh);
       },
     );
     return latest;
+  }
+
+  private affectsMesh(p: P): boolean {
+    return this.spec.affectsMesh ? this.spec.affectsMesh(p) : true;
   }
 
   /** Stores a projection; false when it equals the one already held (no change to report). */
@@ -297,6 +316,24 @@ export class ResourceWatch<P> {
       }
       this.wake = done;
     });
+  }
+}
+
+/** Whether a batch of stores changed anything, and anything the mesh audit reads. */
+class ChangeTracker<P> {
+  any = false;
+  mesh = false;
+
+  constructor(private readonly affectsMesh: (p: P) => boolean) {}
+
+  /** One store: whether it changed, and the projection before and after it. */
+  record(changed: boolean, before: P | undefined, after: P | undefined): void {
+    if (!changed) return;
+    this.any = true;
+    // Both sides count: a Service that stops being the gateway changes the mesh as well.
+    this.mesh ||=
+      (before !== undefined && this.affectsMesh(before)) ||
+      (after !== undefined && this.affectsMesh(after));
   }
 }
 
