@@ -10,6 +10,7 @@ import {
   AuditFindingKind,
   AuditSeverity,
   sortFindings,
+  TailnetPolicyStatus,
 } from '@tailmesh/plugin-mesh-common';
 import React from 'react';
 import {
@@ -19,6 +20,7 @@ import {
   StatusWarning,
 } from '../common/status';
 import { CARD_HEADING } from '../common/cardHeading';
+import { formatAge } from '../common/formatAge';
 
 function SeverityStatus(props: { severity: AuditSeverity }) {
   switch (props.severity) {
@@ -37,13 +39,38 @@ function kindText(kind: AuditFindingKind): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+/**
+ * Whether the tailnet policy file behind the `grant-too-broad` check could be read: without it,
+ * "no finding" about grants means "not checked", which an admin should know.
+ */
+export function tailnetPolicyText(policy: TailnetPolicyStatus): string {
+  const lastRead = policy.lastReadAt
+    ? `last read ${formatAge(policy.lastReadAt)}`
+    : 'never read';
+  switch (policy.state) {
+    case 'ok':
+      return `Tailnet policy file: read ${formatAge(policy.lastReadAt ?? '')}.`;
+    case 'pending':
+      return 'Tailnet policy file: first read in progress; grants are not checked yet.';
+    case 'not-configured':
+      return 'Tailnet policy file: not checked (no Tailscale OAuth client configured).';
+    default:
+      return `Tailnet policy file: cannot be read (${policy.error ?? 'unknown error'}); grants judged on the file ${lastRead}.`;
+  }
+}
+
 /** What the membership audit found, most severe first, each with the clusters and the fix. */
-export function AuditFindings(props: { findings: AuditFinding[] }) {
+export function AuditFindings(props: {
+  findings: AuditFinding[];
+  tailnetPolicy?: TailnetPolicyStatus;
+}) {
+  const { tailnetPolicy } = props;
   const findings = sortFindings(props.findings);
   return (
     <InfoCard
       titleTypographyProps={CARD_HEADING}
       title="Audit findings"
+      subheader={tailnetPolicy ? tailnetPolicyText(tailnetPolicy) : undefined}
       noPadding={findings.length > 0}
     >
       {findings.length === 0 ? (

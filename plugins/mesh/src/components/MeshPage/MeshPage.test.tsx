@@ -269,15 +269,21 @@ describe('MeshPage', () => {
   it('lists findings most severe first, with their clusters and fix', async () => {
     await renderPage(
       healthyMeshApi({
-        getMembership: jest.fn(async () =>
-          membership({}, [
+        getMembership: jest.fn(async () => ({
+          ...membership({}, [
             grantFinding,
             wrongAddressFinding,
             oneWaySecretFinding,
           ]),
-        ),
+          tailnetPolicy: { state: 'not-configured' as const },
+        })),
       }),
     );
+    expect(
+      await screen.findByText(
+        'Tailnet policy file: not checked (no Tailscale OAuth client configured).',
+      ),
+    ).toBeInTheDocument();
     const findings = await screen.findByRole('table', {
       name: 'Audit findings',
     });

@@ -83,7 +83,10 @@ function MeshOverview(props: MeshPageProps) {
         <MeshGraph clusters={clusters.clusters} membership={membership} />
       </Grid>
       <Grid item xs={12}>
-        <AuditFindings findings={membership.findings} />
+        <AuditFindings
+          findings={membership.findings}
+          tailnetPolicy={membership.tailnetPolicy}
+        />
       </Grid>
       <Grid item xs={12}>
         <MembershipHistory pollIntervalMs={props.pollIntervalMs} />
