@@ -44,7 +44,7 @@ const RAISED = {
   message: 'The tailnet policy grants system:masters to tag:k8s-operator.',
 };
 
-const GRAPH_SETTLED = { timeout: 3000 };
+const GRAPH_SETTLED = { timeout: 8000 };
 
 function healthyMeshApi(overrides: Partial<MeshApi> = {}) {
   return fakeMeshApi({
