@@ -111,7 +111,11 @@ async function runAs(
   try {
     const { stdout } = await run(cmd, rest, {
       // The server's children must not inherit the tests' environment (tokens in CI variables).
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        LANG: 'C',
+        LC_ALL: 'C',
+      },
       timeout: 60_000,
     });
     return stdout;
@@ -189,9 +193,9 @@ export async function startPostgres(): Promise<RunningPostgres> {
           '--options',
           options,
         ]);
-        const [major] = (
-          await runAs(state, 'postgres', ['--version'])
-        ).match(/\d+/) ?? ['0'];
+        const [major] = (await runAs(state, 'postgres', ['--version'])).match(
+          /\d+/,
+        ) ?? ['0'];
         return {
           connectionString: `postgresql://${POSTGRES_USER}@127.0.0.1:${port}/postgres`,
           testDatabaseId: `POSTGRES_${major}`,

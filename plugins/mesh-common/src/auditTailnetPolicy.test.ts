@@ -1,5 +1,8 @@
 import { auditMesh, MeshClusterSnapshot } from './audit';
-import { auditTailnetPolicy, TAILSCALE_API_PROXY_PORT } from './auditTailnetPolicy';
+import {
+  auditTailnetPolicy,
+  TAILSCALE_API_PROXY_PORT,
+} from './auditTailnetPolicy';
 import { EAST_WEST_GATEWAY_PORTS } from './istio';
 import { ISTIO_REMOTE_READERS_GROUP } from './remoteAccess';
 import {
@@ -122,7 +125,9 @@ describe('auditTailnetPolicy', () => {
       `to ${TAG_ISTIO_EAST_WEST_GATEWAY} and ${TAG_K8S_OPERATOR}`,
     );
     expect(f.message).toContain('dst "*"');
-    expect(f.fix).toContain(`tcp:${TAILSCALE_API_PROXY_PORT} on ${TAG_K8S_OPERATOR}`);
+    expect(f.fix).toContain(
+      `tcp:${TAILSCALE_API_PROXY_PORT} on ${TAG_K8S_OPERATOR}`,
+    );
   });
 
   it('flags the recipe grant: system:masters impersonated by the operators', () => {

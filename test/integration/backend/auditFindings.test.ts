@@ -768,7 +768,7 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
     });
   });
 
-  it("grant-too-broad: the tailnet policy opens every port of the east-west gateways to every member", async () => {
+  it('grant-too-broad: the tailnet policy opens every port of the east-west gateways to every member', async () => {
     const client = new TailscaleClient({
       apiUrl: testbed().tailscaleApi!.url,
       tailnet: '-',

@@ -467,9 +467,7 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
         'istiod 2/2 ready in /clusters',
         async () => {
           const s = await istiod(backend);
-          return s.ready &&
-            s.replicas.ready === 2 &&
-            s.replicas.desired === 2
+          return s.ready && s.replicas.ready === 2 && s.replicas.desired === 2
             ? s
             : undefined;
         },

@@ -4,10 +4,7 @@ import { ConfigReader } from '@backstage/config';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import meshPlugin from '@tailmesh/plugin-mesh-backend';
 import { ClustersResponse } from '@tailmesh/plugin-mesh-common';
-import {
-  ClusterAccess,
-  readClusterSnapshot,
-} from '@tailmesh/plugin-mesh-node';
+import { ClusterAccess, readClusterSnapshot } from '@tailmesh/plugin-mesh-node';
 import request from 'supertest';
 import { eventually } from '../../support/eventually';
 import { testbedAppConfig } from '../../support/meshConfig';

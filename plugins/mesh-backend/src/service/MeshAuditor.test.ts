@@ -14,7 +14,10 @@ describe('MeshAuditor', () => {
     const seen: MeshAudit[] = [];
     auditor.onAudit(a => seen.push(a));
 
-    expect(auditor.current()).toMatchObject({ policy: 'pending', findings: [] });
+    expect(auditor.current()).toMatchObject({
+      policy: 'pending',
+      findings: [],
+    });
     expect(auditor.current()).toBe(auditor.current());
     expect(auditor.auditCount).toBe(1);
 

@@ -34,12 +34,9 @@ function describeReadError(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
   // fetch says only "fetch failed"; the reason (ECONNREFUSED, a TLS error) is in its cause.
   const cause = (e as { cause?: { code?: unknown; message?: unknown } })?.cause;
-  const detail =
-    typeof cause?.code === 'string'
-      ? cause.code
-      : typeof cause?.message === 'string'
-        ? cause.message
-        : undefined;
+  const detail = [cause?.code, cause?.message].find(
+    (d): d is string => typeof d === 'string',
+  );
   return detail ? `${message} (${detail})` : message;
 }
 
@@ -124,7 +121,9 @@ export class TailnetPolicyWatcher implements TailnetPolicySource {
     try {
       file = await client.getPolicy();
     } catch (e) {
-      this.failed(`Reading the tailnet policy file failed: ${describeReadError(e)}`);
+      this.failed(
+        `Reading the tailnet policy file failed: ${describeReadError(e)}`,
+      );
       return;
     }
     let changed = false;

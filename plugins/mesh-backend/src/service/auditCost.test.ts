@@ -152,7 +152,9 @@ describe('audit cost: the audit follows mesh changes only', () => {
     for (let i = 0; i < 500; i++) api.apply(SLICES, slice('web', i, 1));
     for (let i = 0; i < 500; i++) api.apply(SLICES, slice('web', i, 2));
     for (let i = 0; i < 50; i++) {
-      api.apply(SERVICES, { metadata: { name: `svc-${i}`, namespace: 'shop' } });
+      api.apply(SERVICES, {
+        metadata: { name: `svc-${i}`, namespace: 'shop' },
+      });
     }
     api.apply(NODES, {
       metadata: {

@@ -139,7 +139,10 @@ export class FakeApiServer {
       res.flushHeaders();
       const from = Number(url.searchParams.get('resourceVersion') ?? 0);
       for (const e of this.log) {
-        if (e.path === url.pathname && Number(e.object.metadata.resourceVersion) > from)
+        if (
+          e.path === url.pathname &&
+          Number(e.object.metadata.resourceVersion) > from
+        )
           this.write(watch, e.type, e.object);
       }
       return;

@@ -48,9 +48,9 @@ describe('ClusterAccess', () => {
 
 describe('ClusterAccess request timeout', () => {
   it('reads mesh.clusterRequestTimeoutSeconds, 10 s by default, and refuses nonsense', () => {
-    expect(ClusterAccess.fromConfig(new ConfigReader({})).requestTimeoutMs).toBe(
-      10_000,
-    );
+    expect(
+      ClusterAccess.fromConfig(new ConfigReader({})).requestTimeoutMs,
+    ).toBe(10_000);
     expect(
       ClusterAccess.fromConfig(
         new ConfigReader({ mesh: { clusterRequestTimeoutSeconds: 2.5 } }),

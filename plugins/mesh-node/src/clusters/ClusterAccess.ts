@@ -29,7 +29,8 @@ export class ClusterAccess {
   ) {
     this.byName = new Map(clusters.map(c => [c.name, c]));
     this.requestTimeoutMs =
-      options.requestTimeoutMs ?? DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000;
+      options.requestTimeoutMs ??
+      DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000;
   }
 
   /** The configured clusters, in configuration order. */

@@ -45,7 +45,7 @@ export function clusterRequestTimeoutError(timeoutMs: number): Error {
  */
 export function makeApiClientWithTimeout<T>(
   kc: KubeConfig,
-  apiClientType: new (config: ReturnType<typeof createConfiguration>) => T,
+  ApiClientType: new (config: ReturnType<typeof createConfiguration>) => T,
   timeoutMs: number,
 ): T {
   const server = kc.getCurrentCluster()?.server;
@@ -59,7 +59,7 @@ export function makeApiClientWithTimeout<T>(
       return context;
     },
   };
-  return new apiClientType(
+  return new ApiClientType(
     createConfiguration({
       baseServer: new ServerConfiguration(server, {}),
       authMethods: { default: kc },

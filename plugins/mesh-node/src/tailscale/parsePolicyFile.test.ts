@@ -10,14 +10,16 @@ describe('parsePolicyFile', () => {
   ],
 }`),
     ).toEqual({
-      grants: [{ src: ['tag:k8s'], dst: ['tag:k8s-operator'], ip: ['tcp:443'] }],
+      grants: [
+        { src: ['tag:k8s'], dst: ['tag:k8s-operator'], ip: ['tcp:443'] },
+      ],
     });
   });
 
   it('says where a broken file breaks, without quoting it', () => {
-    expect(() => parsePolicyFile('{\n  "grants": [\n    {"src": secret}\n]}')).toThrow(
-      /not valid HuJSON \(InvalidSymbol on line 3\)/,
-    );
+    expect(() =>
+      parsePolicyFile('{\n  "grants": [\n    {"src": secret}\n]}'),
+    ).toThrow(/not valid HuJSON \(InvalidSymbol on line 3\)/);
     expect(() => parsePolicyFile('{"src": secret}')).toThrow(
       expect.objectContaining({
         message: expect.not.stringContaining('secret'),

@@ -36,7 +36,11 @@ describe('KubeRequests timeouts, against sockets that never answer', () => {
       const silent = await server(() => silentServer(scheme));
       const http = new KubeRequests(kubeConfigFor('hung', silent), TIMEOUT_MS);
       const { error, ms } = await failure(() =>
-        http.getJson('/api/v1/nodes', ACCEPT_JSON, new AbortController().signal),
+        http.getJson(
+          '/api/v1/nodes',
+          ACCEPT_JSON,
+          new AbortController().signal,
+        ),
       );
       expect(error.name).toBe('TimeoutError');
       expect(ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);

@@ -52,7 +52,11 @@ export class KubeRequests {
   }
 
   /** GETs a JSON document, body included within the request timeout. */
-  async getJson<T>(path: string, accept: string, signal: AbortSignal): Promise<T> {
+  async getJson<T>(
+    path: string,
+    accept: string,
+    signal: AbortSignal,
+  ): Promise<T> {
     return this.withDeadline(signal, async bounded => {
       const res = await this.open(path, accept, bounded);
       const chunks: Buffer[] = [];

@@ -79,6 +79,24 @@ export interface ResourceWatchEvents {
 
 class GoneError extends Error {}
 
+/** Whether a batch of stores changed anything, and anything the mesh audit reads. */
+class ChangeTracker<P> {
+  any = false;
+  mesh = false;
+
+  constructor(private readonly affectsMesh: (p: P) => boolean) {}
+
+  /** One store: whether it changed, and the projection before and after it. */
+  record(changed: boolean, before: P | undefined, after: P | undefined): void {
+    if (!changed) return;
+    this.any = true;
+    // Both sides count: a Service that stops being the gateway changes the mesh as well.
+    this.mesh ||=
+      (before !== undefined && this.affectsMesh(before)) ||
+      (after !== undefined && this.affectsMesh(after));
+  }
+}
+
 const LIST_PAGE = 500;
 
 /**
@@ -316,24 +334,6 @@ export class ResourceWatch<P> {
       }
       this.wake = done;
     });
-  }
-}
-
-/** Whether a batch of stores changed anything, and anything the mesh audit reads. */
-class ChangeTracker<P> {
-  any = false;
-  mesh = false;
-
-  constructor(private readonly affectsMesh: (p: P) => boolean) {}
-
-  /** One store: whether it changed, and the projection before and after it. */
-  record(changed: boolean, before: P | undefined, after: P | undefined): void {
-    if (!changed) return;
-    this.any = true;
-    // Both sides count: a Service that stops being the gateway changes the mesh as well.
-    this.mesh ||=
-      (before !== undefined && this.affectsMesh(before)) ||
-      (after !== undefined && this.affectsMesh(after));
   }
 }
 
