@@ -108,7 +108,9 @@ export function createMeshMembersAction(deps: MeshActionDeps) {
       const names = deps.clusters.names().filter(n => n !== exclude);
       const snapshots = await Promise.all(
         names.map(name =>
-          readClusterSnapshot(deps.clusters.kubeConfig(name), name),
+          readClusterSnapshot(deps.clusters.kubeConfig(name), name, {
+            timeoutMs: deps.clusters.requestTimeoutMs,
+          }),
         ),
       );
       const { members, nonMembers, unreachable } = classifyClusters(snapshots);

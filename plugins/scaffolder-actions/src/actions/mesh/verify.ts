@@ -73,7 +73,12 @@ export function createVerifyAction(deps: MeshActionDeps) {
       const targets = members.map(name => targetCluster(deps, name));
 
       const snapshots = await Promise.all(
-        targets.map(t => readClusterSnapshot(t.kc, t.name, { tailnet })),
+        targets.map(t =>
+          readClusterSnapshot(t.kc, t.name, {
+            tailnet,
+            timeoutMs: deps.clusters.requestTimeoutMs,
+          }),
+        ),
       );
       const problems: string[] = [];
       for (const s of snapshots) {
