@@ -6,7 +6,7 @@ import { repoRoot } from '../testbed/src/layout';
 
 const appDir = path.join(repoRoot, 'packages', 'app');
 const stampFile = path.join(appDir, 'dist', '.tailmesh-build-stamp');
-export const backstageCli = path.join(
+const backstageCli = path.join(
   repoRoot,
   'node_modules',
   '@backstage',
@@ -74,6 +74,8 @@ export async function ensureAppBuild(opts: {
   const child = spawn(process.execPath, [backstageCli, 'package', 'build'], {
     cwd: appDir,
     stdio: ['ignore', log, log],
+    // Callers such as Jest set NODE_ENV=test, which the app's browserslist has no entry for.
+    env: { ...process.env, NODE_ENV: 'production' },
   });
   fs.closeSync(log);
   const ticker = setInterval(

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../testbed/src/layout';
-import { backstageCli } from './appBuild';
 
 const backendDir = path.join(repoRoot, 'packages', 'backend');
 
@@ -33,7 +32,6 @@ function logTail(file: string, lines = 30): string {
 async function stopGroup(child: ChildProcess, timeoutMs = 20_000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise(resolve => child.once('exit', resolve));
-  // Its own process group: the CLI and the backend it runs both get the signal.
   process.kill(-child.pid!, 'SIGTERM');
   const done = await Promise.race([
     exited.then(() => true),
@@ -46,8 +44,9 @@ async function stopGroup(child: ChildProcess, timeoutMs = 20_000) {
 }
 
 /**
- * Starts the product's backend with `backstage-cli package start` (TypeScript on the fly, restarts
- * on source changes) and the given config files, and resolves once its readiness check passes.
+ * Starts the product's backend from its TypeScript sources, with the same on-the-fly transform
+ * `backstage-cli package start` uses but without its file watcher: a restart on someone's source
+ * edit would kill the scaffolder tasks in flight. Resolves once its readiness check passes.
  * Config files carry every secret: nothing secret is on its command line or in its environment.
  */
 export async function startBackend(opts: {
@@ -61,14 +60,16 @@ export async function startBackend(opts: {
   const child = spawn(
     process.execPath,
     [
-      backstageCli,
-      'package',
-      'start',
+      '--enable-source-maps',
+      '--require',
+      require.resolve('@backstage/cli-node/config/nodeTransform.cjs'),
+      'src/index',
       ...opts.configPaths.flatMap(c => ['--config', c]),
     ],
     {
       cwd: backendDir,
       stdio: ['ignore', log, log],
+      // Its own process group, so stop() also ends the helm runs of a task in flight.
       detached: true,
       env: { ...process.env, NODE_ENV: 'development' },
     },

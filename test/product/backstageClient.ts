@@ -1,5 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/**
+ * fetch, retried once for a GET whose pooled keep-alive connection the server closed just as it
+ * was reused (undici reports "other side closed"): safe, since a GET changes nothing.
+ */
+async function fetchRetryingStaleConnection(
+  url: string,
+  init: RequestInit,
+): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    const code = ((e as Error).cause as { code?: string } | undefined)?.code;
+    if ((init.method ?? 'GET') !== 'GET' || code !== 'UND_ERR_SOCKET') throw e;
+    return fetch(url, init);
+  }
+}
+
 export interface TaskResult {
   id: string;
   status: 'completed' | 'failed' | 'cancelled';
@@ -20,9 +37,12 @@ export class BackstageClient {
 
   /** Signs in with the guest provider, the way the app's sign-in page does. */
   static async signInAsGuest(baseUrl: string): Promise<BackstageClient> {
-    const res = await fetch(`${baseUrl}/api/auth/guest/refresh`, {
-      headers: { 'x-requested-with': 'XMLHttpRequest' },
-    });
+    const res = await fetchRetryingStaleConnection(
+      `${baseUrl}/api/auth/guest/refresh`,
+      {
+        headers: { 'x-requested-with': 'XMLHttpRequest' },
+      },
+    );
     if (!res.ok) {
       throw new Error(
         `guest sign-in at ${baseUrl} failed: HTTP ${res.status} ${await res.text()}`,
@@ -37,7 +57,7 @@ export class BackstageClient {
   }
 
   async request<T>(method: 'GET' | 'POST', path: string, body?: unknown) {
-    const res = await fetch(`${this.baseUrl}${path}`, {
+    const res = await fetchRetryingStaleConnection(`${this.baseUrl}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${this.token}`,

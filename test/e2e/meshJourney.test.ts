@@ -1,0 +1,255 @@
+import fs from 'node:fs';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import {
+  ISTIO_NAMESPACE,
+  MembershipResponse,
+  remoteSecretName,
+} from '@tailmesh/plugin-mesh-common';
+import { Locator, Page } from 'playwright-core';
+import { expectNoSecrets } from '../support/actions';
+import { eventually } from '../support/eventually';
+import { BackstageClient } from '../product/backstageClient';
+import {
+  Browser,
+  launchBrowser,
+  screenshot,
+  screenshotDir,
+} from './support/browser';
+import { e2eProduct, E2eProduct } from './support/environment';
+
+// The product's journey in a real browser: join cluster3 from the Create page, see it on a
+// service's mesh card and on the mesh page, then break the mesh in cluster2 and see the finding.
+// The tests run in order and each builds on the state the one before left.
+
+let product: E2eProduct;
+let client: BackstageClient;
+let browser: Browser;
+let page: Page;
+
+const url = (path: string) => `${product.url}${path}`;
+const testbedCluster = (name: string) =>
+  product.state.clusters.find(c => c.name === name)!;
+
+/** The Backstage card (InfoCard) whose title is `title`. */
+const card = (title: string): Locator =>
+  page
+    .getByRole('heading', { name: title, exact: true })
+    .locator('xpath=ancestor::*[contains(@class, "MuiCard-root")][1]');
+
+async function expectPageHasNoSecrets() {
+  expectNoSecrets([await page.content()], product.secrets);
+}
+
+/** Reloads `path` until `probe` finds what it waits for: these views read their data once. */
+async function reloadUntil<T>(
+  what: string,
+  path: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  let first = true;
+  return eventually(
+    what,
+    async () => {
+      if (!first) await page.waitForTimeout(1500);
+      first = false;
+      await page.goto(url(path));
+      return probe();
+    },
+    { timeoutMs },
+  );
+}
+
+beforeAll(async () => {
+  product = e2eProduct();
+  client = await product.client();
+  fs.rmSync(screenshotDir, { recursive: true, force: true });
+  browser = await launchBrowser();
+  page = browser.page;
+
+  await page.goto(product.url);
+  const enter = page.getByRole('button', { name: 'Enter' });
+  await enter.waitFor();
+  await screenshot(page, '01-sign-in');
+  await enter.click();
+  await page.getByRole('heading', { name: 'Tailmesh Catalog' }).waitFor();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('the local product in Chromium', () => {
+  it('joins cluster3 from the Create page through the cluster picker', async () => {
+    await page.goto(url('/create'));
+    const title = page.getByRole('heading', { name: 'Join cluster to mesh' });
+    await title.waitFor();
+    await screenshot(page, '02-create-page');
+    await title
+      .locator('xpath=following::button[normalize-space()="Choose"][1]')
+      .click();
+
+    // The picker lists every configured cluster and says which are members.
+    await page.getByRole('button', { name: 'Cluster' }).click();
+    const option = (name: string) =>
+      page.getByRole('option', { name: new RegExp(`^${name}\\b`) });
+    await option('cluster3').waitFor();
+    expect(await option('cluster1').textContent()).toMatch(/reachable.*member/);
+    expect(await option('cluster2').textContent()).not.toMatch(/not a member/);
+    expect(await option('cluster3').textContent()).toMatch(/not a member/);
+    await screenshot(page, '03-cluster-picker');
+    await option('cluster3').click();
+
+    const cluster3 = testbedCluster('cluster3');
+    await page
+      .getByRole('textbox', { name: 'Istio network' })
+      .fill(cluster3.network);
+    await page.getByRole('textbox', { name: 'Region' }).fill(cluster3.region);
+    await page.getByRole('textbox', { name: 'Zone' }).fill(cluster3.zones[0]);
+    await screenshot(page, '04-join-cluster');
+    await page.getByRole('button', { name: 'Next' }).click();
+
+    await page
+      .getByRole('textbox', { name: 'Tailnet MagicDNS domain' })
+      .fill(product.state.tailnet);
+    await page.getByRole('button', { name: 'Next' }).click();
+    // The optional OAuth client stays empty: the backend's configured one is used.
+    await page.getByRole('button', { name: 'Review' }).click();
+    await page.getByRole('cell', { name: 'cluster3', exact: true }).waitFor();
+    await screenshot(page, '05-join-review');
+
+    const started = Date.now();
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/create\/tasks\/[^/]+$/);
+    const taskId = page.url().split('/').pop()!;
+    await screenshot(page, '06-join-running');
+
+    const status = await eventually(
+      'the join task to finish',
+      async () => {
+        const task = await client.get<{ status: string }>(
+          `/api/scaffolder/v2/tasks/${taskId}`,
+        );
+        return ['completed', 'failed', 'cancelled'].includes(task.status)
+          ? task.status
+          : undefined;
+      },
+      { timeoutMs: 240_000 },
+    );
+    const log = await client.taskLog(taskId);
+    if (status !== 'completed') {
+      throw new Error(`join task ${status}:\n${log.slice(-20).join('\n')}`);
+    }
+    // The task page shows the template's output once the task has finished.
+    await page
+      .getByText(/cluster3 joined mesh mesh1/)
+      .waitFor({ timeout: 30_000 });
+    const ms = Date.now() - started;
+    process.stdout.write(
+      `\njoin of cluster3 from the browser: ${(ms / 1000).toFixed(1)} s (Create clicked to output shown)\n`,
+    );
+    await screenshot(page, '07-join-finished');
+    expect(log.join('\n')).toMatch(/cluster3/);
+    expectNoSecrets(log, product.secrets);
+    await expectPageHasNoSecrets();
+  });
+
+  it("lists cluster3 on the echo service's mesh card", async () => {
+    const meshCard = card('Service mesh');
+    const row = (name: string) =>
+      meshCard.getByRole('row').filter({
+        has: page.getByRole('rowheader', { name, exact: true }),
+      });
+    // cluster3 runs no echo of its own: it must reach one through a member's east-west gateway.
+    const route = await reloadUntil(
+      'cluster3 to reach echo through a gateway on the mesh card',
+      '/catalog/default/component/echo',
+      async () => {
+        await row('cluster3').waitFor();
+        const text = (await row('cluster3').textContent()) ?? '';
+        return /via cluster[12]'s gateway/.test(text) ? text : undefined;
+      },
+    );
+    expect(route).toMatch(/not serving/);
+    for (const name of ['cluster1', 'cluster2']) {
+      expect(await row(name).textContent()).toMatch(/serving.*local endpoints/);
+    }
+    await screenshot(page, '08-echo-service');
+    await screenshot(meshCard, 'card-echo-mesh');
+    await expectPageHasNoSecrets();
+  });
+
+  it('shows three members and no error findings on the mesh page', async () => {
+    const clusters = card('Clusters');
+    const row = (name: string) =>
+      clusters.getByRole('row').filter({
+        has: page.getByRole('rowheader', { name, exact: true }),
+      });
+    await reloadUntil('three members on the mesh page', '/mesh', async () => {
+      await row('cluster3').waitFor();
+      const texts = await Promise.all(
+        ['cluster1', 'cluster2', 'cluster3'].map(name =>
+          row(name).textContent(),
+        ),
+      );
+      return texts.every(t => /member/.test(t!) && !/not a member/.test(t!))
+        ? texts
+        : undefined;
+    });
+    const findings = card('Audit findings');
+    await findings.waitFor();
+    expect(
+      await findings.getByRole('cell', { name: 'error', exact: true }).count(),
+    ).toBe(0);
+    // No part of the page may have crashed into an error panel.
+    expect(await page.getByText(/Something went wrong/i).count()).toBe(0);
+    await screenshot(page, 'page-mesh');
+    await expectPageHasNoSecrets();
+  });
+
+  it('shows the finding once cluster2 loses its remote secret for cluster3', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(testbedCluster('cluster2').kubeconfigPath);
+    await kc.makeApiClient(CoreV1Api).deleteNamespacedSecret({
+      name: remoteSecretName('cluster3'),
+      namespace: ISTIO_NAMESPACE,
+    });
+
+    // What the backend's audit says, and then that the page shows it.
+    const finding = await eventually(
+      'an error finding about cluster2 and cluster3 from the mesh backend',
+      async () => {
+        const membership = await client.get<MembershipResponse>(
+          '/api/mesh/membership',
+        );
+        return membership.findings.find(
+          f =>
+            f.severity === 'error' &&
+            f.clusters.includes('cluster2') &&
+            f.clusters.includes('cluster3'),
+        );
+      },
+    );
+    const findings = card('Audit findings');
+    const shown = await reloadUntil(
+      'the finding on the mesh page',
+      '/mesh',
+      async () => {
+        await findings.waitFor();
+        const matching = findings
+          .getByRole('row')
+          .filter({ hasText: finding.message });
+        return (await matching.count()) === 1 ? matching : undefined;
+      },
+    );
+    // The same query that found no error in the clean mesh finds this one.
+    expect(
+      await findings.getByRole('cell', { name: 'error', exact: true }).count(),
+    ).toBe(1);
+    expect(await shown.textContent()).toMatch(/error/);
+    expect(await shown.textContent()).toContain(finding.fix);
+    await screenshot(page, '09-mesh-finding');
+    await screenshot(findings, 'card-audit-findings');
+    await expectPageHasNoSecrets();
+  });
+});
