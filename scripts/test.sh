@@ -23,5 +23,9 @@ ns=(unshare --net --fork)
 "${ns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ \
   jest -c test/jest.config.js --ci --runInBand --json --outputFile="$results/integration.json" "$@" || status=1
 
+echo "== browser end-to-end tests (the local product on its own test bed, Debian's Chromium)"
+"${ns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ \
+  jest -c test/e2e/jest.config.js --ci --runInBand --json --outputFile="$results/e2e.json" || status=1
+
 node scripts/summarize-tests.js "$results"/*.json
 exit $status

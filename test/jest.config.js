@@ -1,5 +1,6 @@
 // Jest for the cross-package tests. Two projects:
-// - `testbed-units`: pure tests of the test bed's own code (stand-ins), no clusters needed;
+// - `testbed-units`: pure tests of the test bed's own code (stand-ins) and of the local product's
+//   launcher (test/product), no clusters needed;
 // - `integration`: tests against the real local test bed, brought up once per run by globalSetup.
 const swc = syntax => [
   '@swc/jest',
@@ -29,7 +30,10 @@ module.exports = {
       transform,
       transformIgnorePatterns,
       moduleFileExtensions: ['ts', 'tsx', 'mts', 'js', 'mjs', 'cjs', 'json', 'node'],
-      testMatch: ['<rootDir>/testbed/src/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/testbed/src/**/*.test.ts',
+        '<rootDir>/product/**/*.test.ts',
+      ],
     },
     {
       displayName: 'integration',
