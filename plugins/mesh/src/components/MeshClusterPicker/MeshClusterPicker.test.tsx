@@ -46,6 +46,10 @@ describe('MeshClusterPicker', () => {
       'cluster3',
       'cluster4',
     ]);
+    expect(options[0]).toHaveAccessibleName('cluster1, member, reachable');
+    expect(options[3]).toHaveAccessibleName(
+      /^cluster4, not a member, unreachable: Cannot connect/,
+    );
     expect(within(options[0]).getByText('member')).toBeInTheDocument();
     expect(within(options[0]).getByText('reachable')).toBeInTheDocument();
     expect(within(options[3]).getByText('not a member')).toBeInTheDocument();

@@ -112,7 +112,12 @@ export function MeshClusterPicker(props: FieldExtensionComponentProps<string>) {
         disabled={disabled || loading || Boolean(error)}
       >
         {clusters.map(cluster => (
-          <MenuItem key={cluster.name} value={cluster.name}>
+          <MenuItem
+            key={cluster.name}
+            value={cluster.name}
+            // One name with separators; the visual parts are blocks whose text would run together.
+            aria-label={`${cluster.name}, ${membershipText(cluster)}, ${syncText(cluster)}`}
+          >
             <ListItemText
               primary={cluster.name}
               secondary={syncText(cluster)}
