@@ -109,6 +109,11 @@ export function MeshClusterPicker(props: FieldExtensionComponentProps<string>) {
         value={formData ?? ''}
         onChange={event => onChange(event.target.value as string)}
         renderValue={name => String(name)}
+        // Open below the field rather than over it, so its label and helper stay in view.
+        MenuProps={{
+          getContentAnchorEl: null,
+          anchorOrigin: { vertical: 'bottom', horizontal: 'left' },
+        }}
         disabled={disabled || loading || Boolean(error)}
       >
         {clusters.map(cluster => (

@@ -88,7 +88,7 @@ export function AuditFindings(props: {
           <TableBody>
             {findings.map(finding => (
               <TableRow key={finding.id}>
-                <TableCell>
+                <TableCell style={{ whiteSpace: 'nowrap' }}>
                   <SeverityStatus severity={finding.severity} />
                 </TableCell>
                 <TableCell>

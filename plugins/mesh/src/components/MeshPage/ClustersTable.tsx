@@ -5,6 +5,8 @@ import TableCell from '@material-ui/core/TableCell';
 import TableHead from '@material-ui/core/TableHead';
 import TableRow from '@material-ui/core/TableRow';
 import Tooltip from '@material-ui/core/Tooltip';
+import Typography from '@material-ui/core/Typography';
+import { makeStyles } from '@material-ui/core/styles';
 import { MeshClusterStatus } from '@tailmesh/plugin-mesh-common';
 import React, { useEffect, useRef } from 'react';
 import { SyncHealthStatus } from '../common/SyncHealthStatus';
@@ -21,6 +23,17 @@ export function shortFingerprint(fingerprint: string): string {
     ? fingerprint
     : `${pairs.slice(0, FINGERPRINT_SHOWN_PAIRS).join(':')}:…`;
 }
+
+const useStyles = makeStyles({
+  // Names, states and fingerprints read badly when broken across lines; long text wraps instead.
+  nowrap: { whiteSpace: 'nowrap' },
+  // Room for a status line or an error sentence, which the theme would otherwise break mid-word.
+  istiod: { minWidth: 170 },
+  gateway: { minWidth: 180 },
+  sync: { minWidth: 220 },
+  // Narrow screens scroll the table sideways instead of clipping its last columns.
+  scroll: { overflowX: 'auto' },
+});
 
 function IstiodCell(props: { cluster: MeshClusterStatus }) {
   const { istiod } = props.cluster;
@@ -40,6 +53,7 @@ function IstiodCell(props: { cluster: MeshClusterStatus }) {
 
 function GatewayCell(props: { cluster: MeshClusterStatus }) {
   const { gateway } = props.cluster;
+  const classes = useStyles();
   if (!gateway.address) {
     return gateway.ready ? (
       <StatusPending>ready, no tailnet address yet</StatusPending>
@@ -47,13 +61,21 @@ function GatewayCell(props: { cluster: MeshClusterStatus }) {
       <>none</>
     );
   }
-  const where = gateway.hostname
-    ? `${gateway.address} (${gateway.hostname})`
-    : gateway.address;
-  return gateway.ready ? (
-    <StatusOK>{where}</StatusOK>
-  ) : (
-    <StatusError>{where}, not ready</StatusError>
+  return (
+    <>
+      <div className={classes.nowrap}>
+        {gateway.ready ? (
+          <StatusOK>{gateway.address}</StatusOK>
+        ) : (
+          <StatusError>{`${gateway.address}, not ready`}</StatusError>
+        )}
+      </div>
+      {gateway.hostname && (
+        <Typography variant="caption" component="div" color="textSecondary">
+          {gateway.hostname}
+        </Typography>
+      )}
+    </>
   );
 }
 
@@ -77,6 +99,7 @@ export function ClustersTable(props: {
   highlight?: string;
 }) {
   const { clusters, highlight } = props;
+  const classes = useStyles();
   const highlightedRow = useRef<HTMLTableRowElement>(null);
   // Brought into view once per highlight, not on every refresh, so polling never moves the page.
   useEffect(() => {
@@ -84,68 +107,72 @@ export function ClustersTable(props: {
   }, [highlight]);
   return (
     <InfoCard titleTypographyProps={CARD_HEADING} title="Clusters" noPadding>
-      <Table size="small" aria-label="Clusters">
-        <TableHead>
-          <TableRow>
-            <TableCell>Cluster</TableCell>
-            <TableCell>Member</TableCell>
-            <TableCell>Network</TableCell>
-            <TableCell>istiod</TableCell>
-            <TableCell>East-west gateway</TableCell>
-            <TableCell>Tailscale operator</TableCell>
-            <TableCell>Root fingerprint</TableCell>
-            <TableCell>Sync</TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {clusters.map(cluster => {
-            const highlighted = cluster.name === highlight;
-            return (
-              <TableRow
-                key={cluster.name}
-                ref={highlighted ? highlightedRow : undefined}
-                selected={highlighted}
-                aria-current={highlighted ? 'true' : undefined}
-              >
-                <RowHeaderCell>{cluster.name}</RowHeaderCell>
-                <TableCell>
-                  {cluster.member ? (
-                    <StatusOK>member</StatusOK>
-                  ) : (
-                    <StatusPending>not a member</StatusPending>
-                  )}
-                </TableCell>
-                <TableCell>{cluster.network || '-'}</TableCell>
-                <TableCell>
-                  <IstiodCell cluster={cluster} />
-                </TableCell>
-                <TableCell>
-                  <GatewayCell cluster={cluster} />
-                </TableCell>
-                <TableCell>
-                  <OperatorCell cluster={cluster} />
-                </TableCell>
-                <TableCell>
-                  {cluster.rootFingerprint ? (
-                    <Tooltip title={cluster.rootFingerprint}>
-                      <code
-                        aria-label={`Root fingerprint ${cluster.rootFingerprint}`}
-                      >
-                        {shortFingerprint(cluster.rootFingerprint)}
-                      </code>
-                    </Tooltip>
-                  ) : (
-                    'none'
-                  )}
-                </TableCell>
-                <TableCell>
-                  <SyncHealthStatus sync={cluster.sync} />
-                </TableCell>
-              </TableRow>
-            );
-          })}
-        </TableBody>
-      </Table>
+      <div className={classes.scroll}>
+        <Table size="small" aria-label="Clusters">
+          <TableHead>
+            <TableRow>
+              <TableCell>Cluster</TableCell>
+              <TableCell>Member</TableCell>
+              <TableCell>Network</TableCell>
+              <TableCell>istiod</TableCell>
+              <TableCell>East-west gateway</TableCell>
+              <TableCell>Tailscale operator</TableCell>
+              <TableCell>Root fingerprint</TableCell>
+              <TableCell>Sync</TableCell>
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {clusters.map(cluster => {
+              const highlighted = cluster.name === highlight;
+              return (
+                <TableRow
+                  key={cluster.name}
+                  ref={highlighted ? highlightedRow : undefined}
+                  selected={highlighted}
+                  aria-current={highlighted ? 'true' : undefined}
+                >
+                  <RowHeaderCell>{cluster.name}</RowHeaderCell>
+                  <TableCell className={classes.nowrap}>
+                    {cluster.member ? (
+                      <StatusOK>member</StatusOK>
+                    ) : (
+                      <StatusPending>not a member</StatusPending>
+                    )}
+                  </TableCell>
+                  <TableCell className={classes.nowrap}>
+                    {cluster.network || '-'}
+                  </TableCell>
+                  <TableCell className={classes.istiod}>
+                    <IstiodCell cluster={cluster} />
+                  </TableCell>
+                  <TableCell className={classes.gateway}>
+                    <GatewayCell cluster={cluster} />
+                  </TableCell>
+                  <TableCell className={classes.nowrap}>
+                    <OperatorCell cluster={cluster} />
+                  </TableCell>
+                  <TableCell className={classes.nowrap}>
+                    {cluster.rootFingerprint ? (
+                      <Tooltip title={cluster.rootFingerprint}>
+                        <code
+                          aria-label={`Root fingerprint ${cluster.rootFingerprint}`}
+                        >
+                          {shortFingerprint(cluster.rootFingerprint)}
+                        </code>
+                      </Tooltip>
+                    ) : (
+                      'none'
+                    )}
+                  </TableCell>
+                  <TableCell className={classes.sync}>
+                    <SyncHealthStatus sync={cluster.sync} />
+                  </TableCell>
+                </TableRow>
+              );
+            })}
+          </TableBody>
+        </Table>
+      </div>
     </InfoCard>
   );
 }

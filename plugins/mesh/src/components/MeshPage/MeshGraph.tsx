@@ -44,7 +44,14 @@ const useStyles = makeStyles(theme => ({
   ok: { stroke: theme.palette.success.main },
   missing: { stroke: theme.palette.warning.main, strokeDasharray: '6 4' },
   broken: { stroke: theme.palette.error.main, strokeDasharray: '6 4' },
-  edgeLabel: { fill: theme.palette.error.main, fontSize: 12 },
+  missingLabel: { fill: theme.palette.warning.dark, fontSize: 12 },
+  brokenLabel: { fill: theme.palette.error.main, fontSize: 12 },
+  // A halo in the background colour keeps a label readable where it crosses its line.
+  label: {
+    paintOrder: 'stroke',
+    stroke: theme.palette.background.paper,
+    strokeWidth: 4,
+  },
 }));
 
 function ClusterNode(
@@ -116,12 +123,16 @@ function LinkEdge(
       />
       {edge.status !== 'ok' && (
         <text
-          className={classes.edgeLabel}
+          className={
+            edge.status === 'broken'
+              ? classes.brokenLabel
+              : classes.missingLabel
+          }
           x={mid.x}
           y={mid.y - 4}
           textAnchor="middle"
         >
-          {edge.problems.join('; ')}
+          {edge.status}
         </text>
       )}
     </g>
@@ -167,11 +178,13 @@ export function MeshGraph(props: {
               {...edgeProps}
             />
           )}
-          direction={DependencyGraphTypes.Direction.LEFT_RIGHT}
-          rankMargin={120}
-          nodeMargin={40}
-          paddingX={20}
-          paddingY={20}
+          direction={DependencyGraphTypes.Direction.TOP_BOTTOM}
+          rankMargin={60}
+          nodeMargin={60}
+          // dagre routes a link that skips a rank around the nodes, outside the box it sizes the
+          // graph by; the margin keeps those links and their labels in view.
+          paddingX={70}
+          paddingY={30}
           zoom="enable-on-click"
           fit="contain"
           style={{ minHeight: 240 }}

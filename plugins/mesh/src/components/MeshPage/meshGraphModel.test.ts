@@ -44,7 +44,6 @@ describe('buildMeshGraph', () => {
       to: 'cluster3',
       status: 'broken',
       problems: ['cluster1 → cluster3 broken', 'cluster3 → cluster1 missing'],
-      label: 'cluster1 → cluster3 broken; cluster3 → cluster1 missing',
     });
   });
 
@@ -63,7 +62,6 @@ describe('buildMeshGraph', () => {
       to: 'cluster4',
       status: 'broken',
       problems: ['cluster1 holds a remote secret for non-member cluster4'],
-      label: 'cluster1 holds a remote secret for non-member cluster4',
     });
     expect(graph.edges).toHaveLength(2);
   });

@@ -85,8 +85,5 @@ export function buildMeshGraph(
       }
     }
   }
-  for (const edge of edges) {
-    if (edge.problems.length > 0) edge.label = edge.problems.join('; ');
-  }
   return { nodes, edges };
 }

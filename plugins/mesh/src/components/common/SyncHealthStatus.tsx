@@ -6,35 +6,50 @@ import { describeClusterError } from './clusterErrors';
 import { formatAge } from './formatAge';
 import { StatusError, StatusOK, StatusPending } from './status';
 
+function statusText(sync: ClusterSyncHealth): string {
+  // One string per status: the status components lay out their children as flex items, which
+  // would swallow the spaces between separate text and elements.
+  const age = sync.lastSyncAt ? formatAge(sync.lastSyncAt) : undefined;
+  switch (sync.state) {
+    case 'ok':
+      return age ? `synced ${age}` : 'synced';
+    case 'syncing':
+      return 'first sync in progress';
+    default:
+      return age
+        ? `sync failing, last synced ${age}`
+        : 'sync failing, never synced';
+  }
+}
+
 /**
- * Whether the backend's view of a cluster is current: when it last read the cluster and, when the
- * latest read failed, why, in words.
+ * Whether the backend's view of a cluster is current: when it last read the cluster (the exact
+ * time on hover) and, when the latest read failed, why, in words.
  */
 export function SyncHealthStatus(props: { sync: ClusterSyncHealth }) {
   const { sync } = props;
-  const lastSync = sync.lastSyncAt ? (
-    <Tooltip title={new Date(sync.lastSyncAt).toLocaleString()}>
-      <span>{formatAge(sync.lastSyncAt)}</span>
-    </Tooltip>
-  ) : undefined;
-  switch (sync.state) {
-    case 'ok':
-      return <StatusOK>synced {lastSync}</StatusOK>;
-    case 'syncing':
-      return <StatusPending>first sync in progress</StatusPending>;
-    default:
-      return (
-        <>
-          <StatusError>
-            sync failing
-            {lastSync ? <>, last synced {lastSync}</> : ', never synced'}
-          </StatusError>
-          {sync.error && (
-            <Typography variant="caption" component="div" color="textSecondary">
-              {describeClusterError(sync.error)}
-            </Typography>
-          )}
-        </>
-      );
-  }
+  const text = statusText(sync);
+  let status: React.ReactNode;
+  if (sync.state === 'ok') status = <StatusOK>{text}</StatusOK>;
+  else if (sync.state === 'syncing')
+    status = <StatusPending>{text}</StatusPending>;
+  else status = <StatusError>{text}</StatusError>;
+  return (
+    <>
+      <Tooltip
+        title={
+          sync.lastSyncAt
+            ? `Last successful read: ${new Date(sync.lastSyncAt).toLocaleString()}`
+            : 'Never read successfully'
+        }
+      >
+        <span>{status}</span>
+      </Tooltip>
+      {sync.state === 'error' && sync.error && (
+        <Typography variant="caption" component="div" color="textSecondary">
+          {describeClusterError(sync.error)}
+        </Typography>
+      )}
+    </>
+  );
 }
