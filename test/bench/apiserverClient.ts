@@ -67,11 +67,28 @@ export class ApiserverClient {
     body: unknown,
     opts: { alreadyExistsOk?: boolean } = {},
   ): Promise<T | undefined> {
-    const res = await this.send('POST', path, JSON.stringify(body));
+    const res = await this.send(
+      'POST',
+      path,
+      JSON.stringify(body),
+      'application/json',
+    );
     if (res.status === 409 && opts.alreadyExistsOk) return undefined;
     if (res.status < 200 || res.status >= 300)
       throw this.error('POST', path, res.status, res.body);
     return JSON.parse(res.body) as T;
+  }
+
+  /** Merge-patches an object (`application/merge-patch+json`: lists are replaced whole). */
+  async mergePatch(path: string, body: unknown): Promise<void> {
+    const res = await this.send(
+      'PATCH',
+      path,
+      JSON.stringify(body),
+      'application/merge-patch+json',
+    );
+    if (res.status < 200 || res.status >= 300)
+      throw this.error('PATCH', path, res.status, res.body);
   }
 
   close(): void {
@@ -95,6 +112,7 @@ export class ApiserverClient {
     method: string,
     path: string,
     body?: string,
+    contentType?: string,
   ): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = https.request(
@@ -107,7 +125,7 @@ export class ApiserverClient {
             Accept: 'application/json, text/plain',
             ...(body
               ? {
-                  'Content-Type': 'application/json',
+                  'Content-Type': contentType,
                   'Content-Length': Buffer.byteLength(body),
                 }
               : {}),

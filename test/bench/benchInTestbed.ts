@@ -155,6 +155,8 @@ async function bench(job: BenchJob) {
         baseUrl: `http://127.0.0.1:${port}`,
         accessToken,
         apiservers: started.apiservers,
+        admin,
+        createConcurrency: options.createConcurrency,
         requests: options.requests,
         concurrency: options.concurrency,
         logPath,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Entity } from '@backstage/catalog-model';
 import { JsonObject } from '@backstage/types';
 import { MembershipResponse } from '@tailmesh/plugin-mesh-common';
@@ -5,6 +6,7 @@ import { ApiserverClient } from './apiserverClient';
 import { readApiservers, since } from './apiserverMetrics';
 import { MemoryReading } from './backendProtocol';
 import { BackendSession } from './backendSession';
+import { ChurnResult, measureChurn } from './churn';
 import { BackendClient, LoadResult } from './loadGenerator';
 import {
   BenchRoute,
@@ -45,6 +47,7 @@ export interface ScaleResult extends Scale {
     watchesOpened: number;
   };
   routes: Record<string, RouteResult>;
+  churn: ChurnResult;
   /** The mesh the backend saw: members and audit finding ids (none for a healthy mesh). */
   mesh: { members: string[]; findings: string[] };
   memory: {
@@ -67,6 +70,9 @@ export interface MeasureOptions {
   baseUrl: string;
   accessToken: string;
   apiservers: readonly ApiserverClient[];
+  /** The same apiservers by cluster index, for the churn's writes. */
+  admin: ReadonlyMap<number, ApiserverClient>;
+  createConcurrency: number;
   requests: number;
   concurrency: number;
   logPath: string;
@@ -76,6 +82,7 @@ export interface MeasureOptions {
 }
 
 const SYNC_TIMEOUT_MS = 300_000;
+const WATCH_SETTLE_MS = 1000;
 
 /** Warm-up and measured run of one route, with the costs of the window around both. */
 async function measureRoute(
@@ -134,9 +141,9 @@ export async function measureScale(o: MeasureOptions): Promise<ScaleResult> {
       () => startFailure,
     );
     const { calledAt, startedAt } = await started;
-    // Memory first: its full collection takes long enough for the watches that follow the
-    // last lists to be open when the apiservers are read.
     const afterFirstSync = await session.memory();
+    // Each list is followed by its watch; give the last ones time to be open when counted.
+    await sleep(WATCH_SETTLE_MS);
     const syncApi = since(apiBefore, await readApiservers(o.apiservers));
     const sync = {
       backendStartMs: startedAt - calledAt,
@@ -184,12 +191,25 @@ export async function measureScale(o: MeasureOptions): Promise<ScaleResult> {
       );
     }
     const afterLatencyRuns = await session.memory();
+
+    const churn = await measureChurn({
+      services: o.services,
+      admin: o.admin,
+      session,
+      client,
+      concurrency: o.createConcurrency,
+      cpuMsPerPoll: routes.meshService.backendCpuMsPerView,
+    });
+    o.progress(
+      `churn: ${churn.changes} EndpointSlice updates, ${churn.backendCpuMsPerChange.toFixed(2)} ms backend CPU per update, visible ${churn.propagationMs} ms after the last write`,
+    );
     return {
       ...o.scale,
       clusters: o.clusters,
       sync,
       mesh,
       routes,
+      churn,
       memory: {
         beforeStart,
         afterFirstSync,

@@ -92,6 +92,18 @@ export function formatTable(
       return `${int(r.failed)} / ${int(r.withClusterErrors)}`;
     });
   }
+  section(
+    'mesh backend while EndpointSlices change (every readiness flipped, then back)',
+  );
+  row(
+    '  backend CPU per EndpointSlice update (ms)',
+    s =>
+      `${s.churn.backendCpuMsPerChange.toFixed(2)} (${int(s.churn.changes)} updates)`,
+  );
+  row(
+    '  last update visible in /services after',
+    s => `${int(s.churn.propagationMs)} ms`,
+  );
   section('backend process memory (RSS / heap after GC, MB)');
   const memory = (label: string, pick: (s: ScaleResult) => MemoryReading) =>
     row(label, s => `${mb(pick(s).rssBytes)} / ${mb(pick(s).heapUsedBytes)}`);

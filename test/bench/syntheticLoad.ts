@@ -117,7 +117,7 @@ function serviceObject(s: SyntheticService) {
   };
 }
 
-function sliceObjects(s: SyntheticService) {
+export function sliceObjects(s: SyntheticService) {
   const slices = [];
   for (let k = 0; k * ENDPOINTS_PER_SLICE < s.endpoints.length; k++) {
     const chunk = s.endpoints.slice(
@@ -150,6 +150,32 @@ function sliceObjects(s: SyntheticService) {
     });
   }
   return slices;
+}
+
+/** The same Service with every endpoint's readiness the other way round. */
+export function withReadinessFlipped(s: SyntheticService): SyntheticService {
+  return { ...s, endpoints: s.endpoints.map(e => ({ ...e, ready: !e.ready })) };
+}
+
+/** Rewrites the endpoints of the Services' EndpointSlices; returns how many slices changed. */
+export async function updateSlices(
+  services: readonly SyntheticService[],
+  clients: ReadonlyMap<number, ApiserverClient>,
+  concurrency: number,
+): Promise<number> {
+  const writes = services.flatMap(s =>
+    sliceObjects(s).map(slice => ({ cluster: s.clusterIndex, slice })),
+  );
+  await forEachLimit(writes, concurrency, async ({ cluster, slice }) => {
+    const { namespace, name } = slice.metadata;
+    await clients
+      .get(cluster)!
+      .mergePatch(
+        `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`,
+        { endpoints: slice.endpoints },
+      );
+  });
+  return writes.length;
 }
 
 /** Creates the Services and their EndpointSlices, `concurrency` Services at a time. */
