@@ -15,7 +15,7 @@ export interface BenchOptions {
 
 export const usage = `Usage: npm run bench -- [options]
 
-Starts its own 3-cluster test bed in a loopback-only network namespace, creates synthetic
+Starts its own test bed (3 clusters) in a loopback-only network namespace, creates synthetic
 Services and EndpointSlices, and measures the mesh backend beside @backstage/plugin-kubernetes-backend
 in one Backstage backend. Prints one table; writes JSON to test/bench/results/.
 
