@@ -40,6 +40,7 @@ export interface ProductEnvironment {
   configPaths: string[];
   backend: BackendProcess;
   client: BackstageClient;
+  /** Milliseconds per start-up step; a step that had nothing to do is absent. */
   timings: Record<string, number>;
   stop(opts?: { keepTestbed?: boolean }): Promise<void>;
 }
@@ -114,11 +115,12 @@ export async function startProductEnvironment(
     if (build.status === 'rejected') throw build.reason;
     opts.signal?.throwIfAborted();
     const state = testbed.value;
-    onProgress(
-      build.value.built
-        ? `[app] built in ${(build.value.ms / 1000).toFixed(1)} s`
-        : '[app] build is up to date',
-    );
+    if (build.value.built) {
+      onProgress(`[app] built in ${(build.value.ms / 1000).toFixed(1)} s`);
+    } else {
+      delete timings.appBuild;
+      onProgress('[app] build is up to date');
+    }
     if (running)
       onProgress(`[testbed] reusing the test bed in ${opts.stateDir}`);
 

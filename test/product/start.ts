@@ -59,7 +59,7 @@ async function startOnTestbed(
   });
   const t = (name: string) =>
     env.timings[name] === undefined
-      ? 'skipped'
+      ? 'up to date'
       : `${(env.timings[name] / 1000).toFixed(1)} s`;
   const joins = Object.keys(env.timings)
     .filter(k => k.startsWith('join:'))
