@@ -252,4 +252,11 @@ describe('the local product in Chromium', () => {
     await screenshot(findings, 'card-audit-findings');
     await expectPageHasNoSecrets();
   });
+
+  it("keeps every credential out of the backend's log", async () => {
+    const log = product.backendLog;
+    // The log is the real one: it holds the join run from the browser.
+    expect(log).toMatch(/cluster3: east-west gateway is reachable/);
+    expectNoSecrets(log.split('\n'), product.secrets);
+  });
 });

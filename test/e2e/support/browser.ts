@@ -52,13 +52,13 @@ export async function launchBrowser(): Promise<Browser> {
 /**
  * Saves a screenshot of an element, or of the whole page, as screenshots/<name>.png. Backstage
  * scrolls its content inside the page, not the document, so for a whole page the viewport is
- * stretched to the tallest scrolling content first.
+ * stretched to the tallest scrolling content first. Transitions are finished first (menus fade in).
  */
 export async function screenshot(target: Page | Locator, name: string) {
   fs.mkdirSync(screenshotDir, { recursive: true });
   const file = path.join(screenshotDir, `${name}.png`);
   if (!('goto' in target)) {
-    await target.screenshot({ path: file });
+    await target.screenshot({ path: file, animations: 'disabled' });
     return file;
   }
   const viewport = target.viewportSize()!;
@@ -74,7 +74,7 @@ export async function screenshot(target: Page | Locator, name: string) {
     height: Math.min(Math.max(contentHeight, viewport.height), 6000),
   });
   try {
-    await target.screenshot({ path: file });
+    await target.screenshot({ path: file, animations: 'disabled' });
   } finally {
     await target.setViewportSize(viewport);
   }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { readState, TestbedState } from '../../testbed/src/state';
 import {
   testbedMeshConfig,
@@ -9,11 +10,14 @@ import { BackstageClient } from '../../product/backstageClient';
 export const E2E_URL_ENV = 'TAILMESH_E2E_URL';
 export const E2E_API_URL_ENV = 'TAILMESH_E2E_API_URL';
 export const E2E_STATE_DIR_ENV = 'TAILMESH_E2E_TESTBED_STATE_DIR';
+export const E2E_BACKEND_LOG_ENV = 'TAILMESH_E2E_BACKEND_LOG';
 
 export interface E2eProduct {
   /** The product's URL as a browser opens it. */
   url: string;
   state: TestbedState;
+  /** Everything the backend printed so far. */
+  backendLog: string;
   client: () => Promise<BackstageClient>;
   /** Every credential of the product's config: none may ever show in a page. */
   secrets: string[];
@@ -24,8 +28,9 @@ export function e2eProduct(): E2eProduct {
   const url = process.env[E2E_URL_ENV];
   const apiUrl = process.env[E2E_API_URL_ENV];
   const stateDir = process.env[E2E_STATE_DIR_ENV];
+  const backendLog = process.env[E2E_BACKEND_LOG_ENV];
   const state = stateDir ? readState(stateDir) : undefined;
-  if (!url || !apiUrl || !state || state.phase !== 'ready') {
+  if (!url || !apiUrl || !backendLog || !state || state.phase !== 'ready') {
     throw new Error(
       'no running product: run the browser tests through test/e2e/jest.config.js',
     );
@@ -33,6 +38,9 @@ export function e2eProduct(): E2eProduct {
   return {
     url,
     state,
+    get backendLog() {
+      return fs.readFileSync(backendLog, 'utf8');
+    },
     client: () => BackstageClient.signInAsGuest(apiUrl),
     secrets: testbedSecretValues(testbedMeshConfig(state)),
   };

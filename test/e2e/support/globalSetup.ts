@@ -5,7 +5,12 @@ import {
   ProductEnvironment,
   startProductEnvironment,
 } from '../../product/productEnvironment';
-import { E2E_API_URL_ENV, E2E_STATE_DIR_ENV, E2E_URL_ENV } from './environment';
+import {
+  E2E_API_URL_ENV,
+  E2E_BACKEND_LOG_ENV,
+  E2E_STATE_DIR_ENV,
+  E2E_URL_ENV,
+} from './environment';
 
 /**
  * Starts the product exactly as `npm start` does, but on its own test bed in a temp dir and on
@@ -40,6 +45,7 @@ export default async function globalSetup() {
   process.env[E2E_URL_ENV] = env.url;
   process.env[E2E_API_URL_ENV] = env.apiUrl;
   process.env[E2E_STATE_DIR_ENV] = env.state.stateDir;
+  process.env[E2E_BACKEND_LOG_ENV] = env.backend.logFile;
   say(
     `product ready: ${env.url} (${Object.entries(env.timings)
       .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
