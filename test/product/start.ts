@@ -54,7 +54,10 @@ async function startOnTestbed(
     backendPort: defaultBackendPort,
     extraConfigPaths: local,
     logDir,
-    onProgress: say,
+    // Once interrupted, the parts' shutdown noise would only bury the outcome.
+    onProgress: line => {
+      if (!signal.aborted) say(line);
+    },
     signal,
   });
   const t = (name: string) =>
@@ -103,10 +106,11 @@ async function startOnLocalConfig(
   return backend;
 }
 
+// Ctrl-C while starting: abort, and let the start-up undo what it had started.
+const starting = new AbortController();
+
 async function main() {
   fs.mkdirSync(logDir, { recursive: true, mode: 0o700 });
-  // Ctrl-C while starting: abort, and let the start-up undo what it had started.
-  const starting = new AbortController();
   const interrupt = () => {
     if (starting.signal.aborted) return;
     say('interrupted: stopping what was started');
@@ -148,11 +152,12 @@ async function main() {
 }
 
 main().catch(e => {
-  const message = e instanceof Error ? e.message : String(e);
+  if (starting.signal.aborted) {
+    process.stderr.write('stopped\n');
+    process.exit(130);
+  }
   process.stderr.write(
-    message === 'interrupted'
-      ? 'stopped\n'
-      : `\nnpm start failed: ${message}\n`,
+    `\nnpm start failed: ${e instanceof Error ? e.message : String(e)}\n`,
   );
-  process.exit(message === 'interrupted' ? 130 : 1);
+  process.exit(1);
 });
