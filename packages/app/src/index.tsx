@@ -1,5 +1,4 @@
 import '@backstage/cli/asset-types';
-import React from 'react';
 import ReactDOM from 'react-dom/client';
 import App from './App';
 // The Backstage plugins' newer components are styled by Backstage UI's stylesheet.

@@ -4,7 +4,7 @@ import { createDevApp } from '@backstage/dev-utils';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import Grid from '@material-ui/core/Grid';
 import { ANNOTATION_MESH_SERVICE } from '@tailmesh/plugin-mesh-common';
-import React, { useState } from 'react';
+import { useState, ComponentProps } from 'react';
 import { EntityMeshCard, MeshPage, meshPlugin } from '../src';
 import { MeshClusterPicker } from '../src/components/MeshClusterPicker';
 
@@ -60,7 +60,7 @@ function ClusterPickerPage() {
     rawErrors: [],
     formData: cluster,
     idSchema: { $id: 'root_cluster' },
-  } as unknown as React.ComponentProps<typeof MeshClusterPicker>;
+  } as unknown as ComponentProps<typeof MeshClusterPicker>;
   return (
     <Page themeId="tool">
       <Header

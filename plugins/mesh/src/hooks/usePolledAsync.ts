@@ -63,15 +63,15 @@ export function usePolledAsync<T>(
         : { loading: true },
     );
 
-    const schedule = () => {
+    function schedule() {
       clearTimeout(timer);
       timer = setTimeout(() => {
         // A hidden tab is caught up by the visibility listener instead.
         if (!pageHidden()) run();
       }, intervalMs);
-    };
+    }
 
-    const run = async () => {
+    async function run() {
       if (inFlight || stopped) return;
       inFlight = true;
       clearTimeout(timer);
@@ -92,7 +92,7 @@ export function usePolledAsync<T>(
         inFlight = false;
         if (!stopped) schedule();
       }
-    };
+    }
 
     const onVisibilityChange = () => {
       if (!pageHidden()) run();

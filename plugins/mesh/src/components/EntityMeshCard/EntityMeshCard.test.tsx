@@ -3,7 +3,6 @@ import { ResponseError } from '@backstage/errors';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
 import { screen, waitFor, within } from '@testing-library/react';
-import React from 'react';
 import { MeshApi, meshApiRef } from '../../api';
 import {
   echoServedByTwoOfThree,

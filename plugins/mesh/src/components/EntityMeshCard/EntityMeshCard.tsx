@@ -18,7 +18,6 @@ import {
   meshStatusReadPermission,
   MeshServiceRef,
 } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
 import { meshApiRef } from '../../api';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
 import { CARD_HEADING } from '../common/cardHeading';

@@ -10,7 +10,6 @@ import {
   ServiceStatusResponse,
   ZoneEndpoints,
 } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
 import { clusterErrorLabel } from '../common/clusterErrors';
 import { StatusError, StatusOK, StatusWarning } from '../common/status';
 import { RowHeaderCell } from '../common/RowHeaderCell';

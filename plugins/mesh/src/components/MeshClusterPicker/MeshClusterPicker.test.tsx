@@ -2,7 +2,6 @@ import { FieldExtensionComponentProps } from '@backstage/plugin-scaffolder-react
 import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import React from 'react';
 import { MeshApi, meshApiRef } from '../../api';
 import { fakeMeshApi, healthyClusters } from '../../testing/meshFixtures';
 import { MeshClusterPicker } from './MeshClusterPicker';

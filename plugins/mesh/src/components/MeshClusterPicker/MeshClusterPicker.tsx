@@ -10,7 +10,7 @@ import ListItemText from '@material-ui/core/ListItemText';
 import MenuItem from '@material-ui/core/MenuItem';
 import Select from '@material-ui/core/Select';
 import { MeshClusterStatus } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
+import { ReactNode } from 'react';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { meshApiRef } from '../../api';
 import { describeClusterError } from '../common/clusterErrors';
@@ -78,7 +78,7 @@ export function MeshClusterPicker(props: FieldExtensionComponentProps<string>) {
   const labelId = `${id}-label`;
   const hasErrors = (rawErrors?.length ?? 0) > 0;
 
-  let helper: React.ReactNode = description;
+  let helper: ReactNode = description;
   if (error) {
     helper = (
       <>

@@ -12,7 +12,6 @@ import {
   sortFindings,
   TailnetPolicyStatus,
 } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
 import {
   StatusError,
   StatusOK,

@@ -8,7 +8,7 @@ import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { makeStyles } from '@material-ui/core/styles';
 import { MeshClusterStatus } from '@tailmesh/plugin-mesh-common';
-import React, { useEffect, useRef } from 'react';
+import { useEffect, useRef } from 'react';
 import { SyncHealthStatus } from '../common/SyncHealthStatus';
 import { StatusError, StatusOK, StatusPending } from '../common/status';
 import { RowHeaderCell } from '../common/RowHeaderCell';

@@ -13,7 +13,7 @@ import TableRow from '@material-ui/core/TableRow';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { MembershipHistoryEvent } from '@tailmesh/plugin-mesh-common';
-import React, { useState } from 'react';
+import { useState, ReactNode } from 'react';
 import { meshApiRef } from '../../api';
 import { formatAge } from '../common/formatAge';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
@@ -46,7 +46,7 @@ export function MembershipHistory(props: { pollIntervalMs?: number }) {
     props.pollIntervalMs,
   );
 
-  let content: React.ReactNode;
+  let content: ReactNode;
   if (loading) {
     content = <Progress />;
   } else if (!value) {

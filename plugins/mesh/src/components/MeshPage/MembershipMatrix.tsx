@@ -8,7 +8,6 @@ import TableRow from '@material-ui/core/TableRow';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { MembershipResponse } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
 import {
   describeMembershipCell,
   MembershipCellState,

@@ -9,7 +9,7 @@ import {
   MembershipResponse,
   MeshClusterStatus,
 } from '@tailmesh/plugin-mesh-common';
-import React, { useMemo } from 'react';
+import { useMemo } from 'react';
 import {
   buildMeshGraph,
   MeshGraphEdgeData,

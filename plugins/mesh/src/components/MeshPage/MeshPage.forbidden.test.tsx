@@ -6,7 +6,6 @@ import {
   TestApiProvider,
 } from '@backstage/test-utils';
 import { screen } from '@testing-library/react';
-import React from 'react';
 import { meshApiRef } from '../../api';
 import { fakeMeshApi } from '../../testing/meshFixtures';
 import { MeshPage } from './MeshPage';

@@ -7,7 +7,6 @@ import {
 } from '@backstage/test-utils';
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import React from 'react';
 import { MeshApi, meshApiRef } from '../../api';
 import {
   fakeMeshApi,

@@ -9,7 +9,7 @@ import { useApi } from '@backstage/core-plugin-api';
 import { usePermission } from '@backstage/plugin-permission-react';
 import Grid from '@material-ui/core/Grid';
 import { meshMembershipReadPermission } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
+import { ReactNode } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { meshApiRef } from '../../api';
 import { usePolledAsync } from '../../hooks/usePolledAsync';
@@ -103,7 +103,7 @@ export function MeshPage(props: MeshPageProps) {
   const { loading, allowed } = usePermission({
     permission: meshMembershipReadPermission,
   });
-  let content: React.ReactNode;
+  let content: ReactNode;
   if (loading) {
     content = <Progress />;
   } else if (!allowed) {

@@ -1,6 +1,5 @@
 import { EmptyState } from '@backstage/core-components';
 import { ResponseError } from '@backstage/errors';
-import React from 'react';
 
 /** HTTP status the mesh backend answers when the permission policy denies a read. */
 const FORBIDDEN = 403;

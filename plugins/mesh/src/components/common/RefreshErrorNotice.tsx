@@ -1,6 +1,5 @@
 import Button from '@material-ui/core/Button';
 import Typography from '@material-ui/core/Typography';
-import React from 'react';
 import { errorText } from './errorText';
 import { formatAge } from './formatAge';
 

@@ -1,5 +1,5 @@
 import TableCell from '@material-ui/core/TableCell';
-import React, { PropsWithChildren } from 'react';
+import { PropsWithChildren } from 'react';
 
 /**
  * The first cell of a body row, naming the row. MUI gives every body cell the role "cell", even a

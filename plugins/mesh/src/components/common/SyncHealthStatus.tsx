@@ -1,7 +1,7 @@
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
 import { ClusterSyncHealth } from '@tailmesh/plugin-mesh-common';
-import React from 'react';
+import { ReactNode } from 'react';
 import { describeClusterError } from './clusterErrors';
 import { formatAge } from './formatAge';
 import { StatusError, StatusOK, StatusPending } from './status';
@@ -29,7 +29,7 @@ function statusText(sync: ClusterSyncHealth): string {
 export function SyncHealthStatus(props: { sync: ClusterSyncHealth }) {
   const { sync } = props;
   const text = statusText(sync);
-  let status: React.ReactNode;
+  let status: ReactNode;
   if (sync.state === 'ok') status = <StatusOK>{text}</StatusOK>;
   else if (sync.state === 'syncing')
     status = <StatusPending>{text}</StatusPending>;

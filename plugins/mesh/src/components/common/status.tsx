@@ -4,7 +4,7 @@ import {
   StatusPending as BackstageStatusPending,
   StatusWarning as BackstageStatusWarning,
 } from '@backstage/core-components';
-import React, { PropsWithChildren } from 'react';
+import { PropsWithChildren } from 'react';
 
 /*
  * Backstage's status components hide themselves from assistive technology (they are meant as
