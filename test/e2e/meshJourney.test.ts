@@ -36,6 +36,17 @@ const card = (title: string): Locator =>
     .getByRole('heading', { name: title, exact: true })
     .locator('xpath=ancestor::*[contains(@class, "MuiCard-root")][1]');
 
+/** The mesh page's graph card, once the graph shows a node for each of `members`. */
+async function meshGraphShown(members: string[]): Promise<Locator> {
+  const graph = card('Mesh graph');
+  for (const name of members) {
+    await graph
+      .getByRole('img', { name: new RegExp(`^${name}: member\\b`) })
+      .waitFor();
+  }
+  return graph;
+}
+
 async function expectPageHasNoSecrets() {
   expectNoSecrets([await page.content()], product.secrets);
 }
@@ -203,6 +214,11 @@ describe('the local product in Chromium', () => {
     ).toBe(0);
     // No part of the page may have crashed into an error panel.
     expect(await page.getByText(/Something went wrong/i).count()).toBe(0);
+    // The graph stays invisible until its layout has settled, about a second after the data
+    // shows: without this wait the screenshot catches an empty card.
+    const graph = await meshGraphShown(['cluster1', 'cluster2', 'cluster3']);
+    expect(await graph.locator('g[data-status]').count()).toBe(3);
+    expect(await graph.locator('g[data-status="ok"]').count()).toBe(3);
     await screenshot(page, 'page-mesh');
     await expectPageHasNoSecrets();
   });
@@ -248,6 +264,7 @@ describe('the local product in Chromium', () => {
     ).toBe(1);
     expect(await shown.textContent()).toMatch(/error/);
     expect(await shown.textContent()).toContain(finding.fix);
+    await meshGraphShown(['cluster1', 'cluster2', 'cluster3']);
     await screenshot(page, '09-mesh-finding');
     await screenshot(findings, 'card-audit-findings');
     await expectPageHasNoSecrets();

@@ -202,6 +202,9 @@ describe('EntityMeshCard', () => {
       readyEndpoints: 7,
       totalEndpoints: 8,
     };
+    // Later polls (every 20 ms here) keep answering the same, so a slow machine that polls again
+    // before the assertion below still sees the recovered answer.
+    getServiceStatus.mockResolvedValue(recovered);
     resolveRefresh(recovered);
     expect(
       await screen.findByText(
