@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../testbed/src/layout';
+import { readLogTail } from '../testbed/src/process';
 
 const backendDir = path.join(repoRoot, 'packages', 'backend');
 
@@ -14,19 +15,6 @@ export interface BackendProcess {
   /** Settles when the backend's process ends, for whatever reason. */
   exited: Promise<void>;
   stop(): Promise<void>;
-}
-
-function logTail(file: string, lines = 30): string {
-  try {
-    return fs
-      .readFileSync(file, 'utf8')
-      .trimEnd()
-      .split('\n')
-      .slice(-lines)
-      .join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 async function stopGroup(child: ChildProcess, timeoutMs = 20_000) {
@@ -107,7 +95,7 @@ export async function startBackend(opts: {
     }
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(
-        `the backend exited during start-up; log: ${opts.logFile}\n${logTail(opts.logFile)}`,
+        `the backend exited during start-up; log: ${opts.logFile}\n${readLogTail(opts.logFile, 30)}`,
       );
     }
     try {
@@ -119,7 +107,7 @@ export async function startBackend(opts: {
     if (Date.now() > deadline) {
       await handle.stop();
       throw new Error(
-        `the backend was not ready within ${opts.timeoutMs ?? 180_000} ms; log: ${opts.logFile}\n${logTail(opts.logFile)}`,
+        `the backend was not ready within ${opts.timeoutMs ?? 180_000} ms; log: ${opts.logFile}\n${readLogTail(opts.logFile, 30)}`,
       );
     }
     await Promise.race([sleep(500), exited]);

@@ -3,6 +3,20 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** One long-running test bed component: its command line holds no secret (files carry those). */
+/** The last `lines` lines of a log file, for error messages about the process that wrote it. */
+export function readLogTail(file: string, lines: number): string {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
 export class ManagedProcess {
   private child?: ChildProcess;
   private exited?: Promise<number | null>;
@@ -49,16 +63,7 @@ export class ManagedProcess {
   }
 
   logTail(lines = 15): string {
-    try {
-      return fs
-        .readFileSync(this.logPath, 'utf8')
-        .trimEnd()
-        .split('\n')
-        .slice(-lines)
-        .join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return readLogTail(this.logPath, lines);
   }
 
   async stop(graceMs = 5000): Promise<void> {
