@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expectNoSecrets } from '../support/actions';
 import { kubeConfig } from '../support/testbed';
+import { readLogTail } from '../testbed/src/process';
 import { readState } from '../testbed/src/state';
 import { ApiserverClient } from './apiserverClient';
 import { readApiservers } from './apiserverMetrics';
@@ -222,7 +223,7 @@ async function bench(job: BenchJob) {
 function showBackendLogTail(workDir: string) {
   const log = path.join(workDir, 'backend.log');
   if (!fs.existsSync(log)) return;
-  let text = fs.readFileSync(log, 'utf8').split('\n').slice(-30).join('\n');
+  let text = readLogTail(log, 30);
   for (const secret of started.secrets.filter(Boolean))
     text = text.split(secret).join('<redacted>');
   process.stderr.write(`last lines of the backend log:\n${text}\n`);
