@@ -238,10 +238,12 @@ async function main() {
   const job = JSON.parse(
     process.env[BENCH_JOB_ENV] ?? 'null',
   ) as BenchJob | null;
-  if (!job)
-    throw new Error(
-      `${BENCH_JOB_ENV} is not set: start the bench with "npm run bench"`,
+  if (!job) {
+    process.stderr.write(
+      `bench: ${BENCH_JOB_ENV} is not set; start the bench with "npm run bench"\n`,
     );
+    process.exit(2);
+  }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       release();
