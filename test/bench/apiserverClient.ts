@@ -1,5 +1,6 @@
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { onTextResponse, TextResponse } from './textResponse';
 
 /** A non-2xx answer; the message keeps the Status reason, never the request's headers. */
 export class ApiserverError extends Error {
@@ -113,7 +114,7 @@ export class ApiserverClient {
     path: string,
     body?: string,
     contentType?: string,
-  ): Promise<{ status: number; body: string }> {
+  ): Promise<TextResponse> {
     return new Promise((resolve, reject) => {
       const req = https.request(
         new URL(path, this.server),
@@ -132,17 +133,7 @@ export class ApiserverClient {
           },
           timeout: 60_000,
         },
-        res => {
-          const chunks: Buffer[] = [];
-          res.on('data', c => chunks.push(c as Buffer));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              body: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
-          res.on('error', reject);
-        },
+        onTextResponse(resolve, reject),
       );
       req.on('timeout', () =>
         req.destroy(new Error(`${this.cluster}: ${method} timed out`)),

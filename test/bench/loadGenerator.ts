@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { onTextResponse, TextResponse } from './textResponse';
 
 /** One HTTP call the load generator repeats. */
 export interface BenchRequest {
@@ -80,7 +81,7 @@ export class BackendClient {
   retriedResets = 0;
 
   /** One call; resolves with status and raw body, or rejects on a connection failure. */
-  async send(req: BenchRequest): Promise<{ status: number; body: string }> {
+  async send(req: BenchRequest): Promise<TextResponse> {
     try {
       return await this.sendOnce(req);
     } catch (e) {
@@ -90,9 +91,7 @@ export class BackendClient {
     }
   }
 
-  private sendOnce(
-    req: BenchRequest,
-  ): Promise<{ status: number; body: string }> {
+  private sendOnce(req: BenchRequest): Promise<TextResponse> {
     const payload =
       req.body === undefined ? undefined : JSON.stringify(req.body);
     return new Promise((resolve, reject) => {
@@ -112,17 +111,7 @@ export class BackendClient {
               : {}),
           },
         },
-        res => {
-          const chunks: Buffer[] = [];
-          res.on('data', c => chunks.push(c as Buffer));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              body: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
-          res.on('error', reject);
-        },
+        onTextResponse(resolve, reject),
       );
       r.on('error', e => {
         const reset = (e as NodeJS.ErrnoException).code === 'ECONNRESET';
