@@ -12,7 +12,9 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   ISTIO_MESH_CONFIGMAP,
   ISTIO_MESH_NETWORKS_KEY,
+  ISTIO_MULTI_CLUSTER_VALUE,
   ISTIO_NAMESPACE,
+  LABEL_ISTIO_MULTI_CLUSTER,
   LABEL_MESH_ID,
   parseMeshNetworks,
   remoteSecretName,
@@ -131,7 +133,7 @@ async function memberState(cluster: string) {
   const ns = await core.readNamespace({ name: ISTIO_NAMESPACE });
   const secrets = await core.listNamespacedSecret({
     namespace: ISTIO_NAMESPACE,
-    labelSelector: 'istio/multiCluster=true',
+    labelSelector: `${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE}`,
   });
   const mesh = await core.readNamespacedConfigMap({
     name: ISTIO_MESH_CONFIGMAP,
@@ -144,6 +146,21 @@ async function memberState(cluster: string) {
       parseMeshNetworks(parse(mesh.data![ISTIO_MESH_NETWORKS_KEY])).networks,
     ).sort(),
   };
+}
+
+/** Every cluster is a member holding a remote secret for each other one and every network. */
+async function expectFullMesh() {
+  for (const c of clusters) {
+    const state = await memberState(c);
+    expect(state.member).toBe(true);
+    expect(state.remoteSecrets).toEqual(
+      clusters
+        .filter(o => o !== c)
+        .map(remoteSecretName)
+        .sort(),
+    );
+    expect(state.networks).toEqual(clusters.map(networkOf).sort());
+  }
 }
 
 describe('the templates, run by the real scaffolder engine', () => {
@@ -194,17 +211,7 @@ describe('the templates, run by the real scaffolder engine', () => {
       await expectJoined(
         await runTemplate('join-cluster-to-mesh', joinValues(cluster)),
       );
-    for (const c of clusters) {
-      const state = await memberState(c);
-      expect(state.member).toBe(true);
-      expect(state.remoteSecrets).toEqual(
-        clusters
-          .filter(o => o !== c)
-          .map(remoteSecretName)
-          .sort(),
-      );
-      expect(state.networks).toEqual(clusters.map(networkOf).sort());
-    }
+    await expectFullMesh();
   });
 
   it('lets a member leave cleanly, then join again', async () => {
@@ -229,16 +236,6 @@ describe('the templates, run by the real scaffolder engine', () => {
     await expectJoined(
       await runTemplate('join-cluster-to-mesh', joinValues('cluster11')),
     );
-    for (const c of clusters) {
-      const state = await memberState(c);
-      expect(state.member).toBe(true);
-      expect(state.remoteSecrets).toEqual(
-        clusters
-          .filter(o => o !== c)
-          .map(remoteSecretName)
-          .sort(),
-      );
-      expect(state.networks).toEqual(clusters.map(networkOf).sort());
-    }
+    await expectFullMesh();
   });
 });
