@@ -46,6 +46,12 @@ export interface Config {
      * connections but never answers then shows as `timeout` within this time, on its own row.
      */
     clusterRequestTimeoutSeconds?: number;
+    /**
+     * How often, in seconds, the mesh backend reads what each cluster's istiod itself reports about
+     * its remote clusters (istiod's metrics through the API server's service proxy; needs `get` on
+     * `services/proxy` in istio-system). Default 15, at least 1.
+     */
+    istiodViewIntervalSeconds?: number;
     /** Tailscale: the API that holds the tailnet policy file, and the operator's OAuth client. */
     tailscale?: {
       /** Base URL of the Tailscale API. Default `https://api.tailscale.com`. */

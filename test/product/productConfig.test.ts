@@ -96,6 +96,7 @@ describe('writeTestbedAppConfig', () => {
           server: 'https://127.0.0.1:31011',
           kubeconfigPath,
           apiserverRunning: true,
+          dnsIp: '10.201.0.10',
         },
       ],
       pids: {},

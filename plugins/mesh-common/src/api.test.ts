@@ -60,6 +60,7 @@ describe('API vocabulary', () => {
             to: 'cluster1',
             remoteSecret: 'not-applicable',
             gatewayInMeshNetworks: 'not-applicable',
+            istiodSync: 'not-applicable',
           },
         ],
       ],

@@ -1,3 +1,5 @@
+import type { IstiodRemoteSyncStatus, IstiodRemoteView } from './istiodView';
+
 /**
  * Kinds of failure when talking to a cluster, so the UI can suggest the right fix instead of
  * showing a raw error.
@@ -87,6 +89,8 @@ export interface MeshClusterStatus {
   meshId?: string;
   /** Clusters this cluster holds remote secrets for, sorted. */
   knownPeers: string[];
+  /** What the cluster's istiod itself reports about its remote clusters, once read. */
+  istiodRemotes?: IstiodRemoteView;
   sync: ClusterSyncHealth;
 }
 
@@ -116,6 +120,12 @@ export interface MembershipCell {
   /** Whether `from`'s meshNetworks routes to `to` through `to`'s current gateway address. */
   gatewayInMeshNetworks:
     'present' | 'missing' | 'wrong-address' | 'not-applicable';
+  /**
+   * What `from`'s istiod itself reports about `to` (see {@link IstiodRemoteView}): its sync
+   * state, `not-listed` when istiod does not know `to` as a remote, `unknown` when `from`'s istiod
+   * view could not be read or istiod does not report it, `not-applicable` on the diagonal.
+   */
+  istiodSync: IstiodRemoteSyncStatus | 'not-listed' | 'unknown' | 'not-applicable';
 }
 
 /**
@@ -131,6 +141,7 @@ export const AUDIT_FINDING_KINDS = [
   'network-clash',
   'gateway-without-address',
   'istiod-not-ready',
+  'istiod-remote-unsynced',
   'mesh-networks-missing-member',
   'mesh-networks-wrong-address',
   'remote-secrets-missing',

@@ -8,6 +8,7 @@ import {
 import { compareStrings, mostCommon } from './compareStrings';
 import { auditTailnetPolicy } from './auditTailnetPolicy';
 import { auditFindingId, sortFindings } from './findings';
+import type { IstiodRemoteView } from './istiodView';
 import { MeshNetworks } from './meshNetworks';
 
 /**
@@ -45,6 +46,8 @@ export interface MeshClusterSnapshot {
   meshNetworks?: MeshNetworks;
   /** Whether CoreDNS forwards the tailnet domain; undefined when not checked. */
   tailnetDns?: boolean;
+  /** istiod's own view of its remote clusters; undefined when not read (no istiod, or not yet). */
+  istiodRemotes?: IstiodRemoteView;
 }
 
 /**
@@ -86,6 +89,18 @@ function finding(
     message,
     fix,
   };
+}
+
+/**
+ * What `s`'s istiod reports about `peer`: its sync state, `not-listed`, or undefined when istiod's
+ * view is not known.
+ */
+function istiodSyncOf(
+  s: MeshClusterSnapshot,
+  peer: string,
+): IstiodRemoteView['remotes'][number]['status'] | 'not-listed' | undefined {
+  if (s.istiodRemotes?.state !== 'reported') return undefined;
+  return s.istiodRemotes.remotes.find(r => r.cluster === peer)?.status ?? 'not-listed';
 }
 
 /** Where a member's meshNetworks sends traffic for `network`, or undefined when it does not. */
@@ -260,6 +275,18 @@ export function auditMesh(
           ),
         );
       }
+      const sync = aHasB ? istiodSyncOf(a, b.cluster) : undefined;
+      if (sync === 'timeout' || sync === 'closed') {
+        out.push(
+          finding(
+            'istiod-remote-unsynced',
+            'error',
+            [a.cluster, b.cluster],
+            `${a.cluster}'s istiod reports ${b.cluster} as "${sync}": it cannot read ${b.cluster}'s API server, so ${a.cluster} knows none of ${b.cluster}'s endpoints`,
+            `Check the way from ${a.cluster} to ${b.cluster}'s API server proxy: the egress Service and the CoreDNS tailnet stanza in ${a.cluster}, the tailnet grants (network access to tcp:443 and the Kubernetes capability) and the tailnet's HTTPS setting. istiod's log in ${a.cluster} names the error.`,
+          ),
+        );
+      }
       const egress = a.egressFor.find(e => e.peer === b.cluster);
       if (a.operator && (!egress || !egress.ready)) {
         out.push(
@@ -351,6 +378,7 @@ export function membershipMatrix(
           to: to.cluster,
           remoteSecret: 'not-applicable',
           gatewayInMeshNetworks: 'not-applicable',
+          istiodSync: 'not-applicable',
         };
       }
       let gatewayInMeshNetworks: MembershipCell['gatewayInMeshNetworks'] =
@@ -373,6 +401,7 @@ export function membershipMatrix(
           ? 'present'
           : 'missing',
         gatewayInMeshNetworks,
+        istiodSync: istiodSyncOf(from, to.cluster) ?? 'unknown',
       };
     }),
   );

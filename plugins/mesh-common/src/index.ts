@@ -14,6 +14,7 @@ export * from './entity';
 export * from './findings';
 export * from './inputErrors';
 export * from './istio';
+export * from './istiodView';
 export * from './kubernetes';
 export * from './kubernetesNames';
 export * from './labels';

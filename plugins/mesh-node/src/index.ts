@@ -25,6 +25,7 @@ export type {
 } from './tailscale/TailscaleClient';
 export {
   readClusterSnapshot,
+  readIstiodRemoteView,
   certificateFingerprint,
   deploymentReady,
   deploymentReplicas,

@@ -9,8 +9,8 @@ root=$(cd "$(dirname "$0")/../../.." && pwd)
 out="$root/.testbed/charts"
 stages="$root/.testbed/kwok-stages"
 
-# Istio tags have no "v" prefix, so the module proxy knows Istio only by pseudo-version.
-ISTIO_MODULE=istio.io/istio@v0.0.0-20260827124520-eed52ebb66ad
+# ISTIO_MODULE, shared with build-binaries.sh (pilot-discovery comes from the same commit).
+source "$root/test/testbed/scripts/versions.sh"
 TAILSCALE_MODULE=tailscale.com@v1.102.5
 KWOK_MODULE=sigs.k8s.io/kwok@v0.8.0
 

@@ -88,10 +88,14 @@ export class ClusterControlPlane {
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${this.file('sa.pub')}`,
       `--service-account-signing-key-file=${this.file('sa.key')}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
+      `--service-cluster-ip-range=${this.shape.serviceCidr}`,
       // No kubelets and no default route: the apiserver must not publish or dial its own endpoints.
       '--endpoint-reconciler-type=none',
       '--allow-privileged=true',
+      // Webhooks (istiod's validation and injection) and the service proxy go to endpoint IPs,
+      // which the test bed puts on its loopback for the pods it runs for real; there is no
+      // kube-proxy to route ClusterIPs.
+      '--enable-aggregator-routing=true',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
     ];
@@ -137,7 +141,7 @@ export class ClusterControlPlane {
   }
 
   /** The self-signed serving certificate's issuing CA, written by the apiserver into its cert dir. */
-  private servingCa(): string {
+  servingCa(): string {
     const blocks = pemBlocks(
       fs.readFileSync(this.file('pki/apiserver.crt'), 'utf8'),
     );
@@ -328,6 +332,31 @@ export class ClusterControlPlane {
         body: {
           metadata: { name: 'coredns', namespace: 'kube-system' },
           data: { Corefile: corefile },
+        },
+      });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409) throw e;
+    }
+    // kubeadm's kube-dns Service at the range's tenth address; the test bed's CoreDNS stand-in
+    // answers on that ClusterIP for the pods it runs (test/testbed/src/dns/coreDns.ts).
+    try {
+      await core.createNamespacedService({
+        namespace: 'kube-system',
+        body: {
+          metadata: {
+            name: 'kube-dns',
+            namespace: 'kube-system',
+            labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' },
+          },
+          spec: {
+            clusterIP: this.shape.dnsIp,
+            selector: { 'k8s-app': 'kube-dns' },
+            ports: [
+              { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
+              { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+              { name: 'metrics', port: 9153, protocol: 'TCP', targetPort: 9153 },
+            ],
+          },
         },
       });
     } catch (e) {

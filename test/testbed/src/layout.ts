@@ -34,8 +34,13 @@ export function clusterShape(index: number) {
     network: `network${index}`,
     region,
     zones: [`${region}-a`, `${region}-b`],
-    // Distinct pod ranges so endpoints of different clusters never collide. No packet is ever sent there.
+    // Distinct pod ranges so endpoints of different clusters never collide. Pod IPs of the pods the
+    // test bed runs for real (istiod) are put on the namespace's loopback; nothing leaves it.
     podCidr: `10.${100 + index}.0.1/16`,
+    // Distinct Service ranges too: the pods run for real resolve names through their own cluster's
+    // DNS server at its kube-dns ClusterIP, and every cluster's is on the same loopback.
+    serviceCidr: `10.${200 + index}.0.0/16`,
+    dnsIp: `10.${200 + index}.0.10`,
   };
 }
 

@@ -2,7 +2,6 @@ import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** One long-running test bed component: its command line holds no secret (files carry those). */
 /** The last `lines` lines of a log file, for error messages about the process that wrote it. */
 export function readLogTail(file: string, lines: number): string {
   try {
@@ -17,6 +16,7 @@ export function readLogTail(file: string, lines: number): string {
   }
 }
 
+/** One long-running test bed component: its command line holds no secret (files carry those). */
 export class ManagedProcess {
   private child?: ChildProcess;
   private exited?: Promise<number | null>;
@@ -26,6 +26,8 @@ export class ManagedProcess {
     private readonly command: string,
     private readonly args: string[],
     private readonly logPath: string,
+    /** Working directory and environment; the supervisor's own by default. */
+    private readonly spawnOptions: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
   ) {}
 
   get pid(): number | undefined {
@@ -44,6 +46,7 @@ export class ManagedProcess {
     if (this.running) return;
     const log = fs.openSync(this.logPath, 'a', 0o600);
     const child = spawn(this.command, this.args, {
+      ...this.spawnOptions,
       stdio: ['ignore', log, log],
     });
     fs.closeSync(log);
@@ -64,6 +67,11 @@ export class ManagedProcess {
 
   logTail(lines = 15): string {
     return readLogTail(this.logPath, lines);
+  }
+
+  /** Resolves with the exit code (null when killed by a signal) once the process has ended. */
+  exitedPromise(): Promise<number | null> | undefined {
+    return this.exited;
   }
 
   async stop(graceMs = 5000): Promise<void> {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { IstiodProcessState } from './kubelet/istiodRunner';
 import { stateFile } from './layout';
 
 /** What a running test bed tells its users; no secret in here (kubeconfigs are separate 0600 files). */
@@ -12,6 +13,8 @@ export interface TestbedClusterState {
   server: string;
   kubeconfigPath: string;
   apiserverRunning: boolean;
+  /** The cluster's kube-dns ClusterIP, where its DNS stand-in answers inside the test bed. */
+  dnsIp: string;
 }
 
 export interface TestbedState {
@@ -30,6 +33,8 @@ export interface TestbedState {
     credentialsPath: string;
   };
   clusters: TestbedClusterState[];
+  /** The real istiods running for the clusters' Ready istiod pods (test/testbed/src/kubelet). */
+  istiods?: IstiodProcessState[];
   /** Every process the test bed started, by name, so `down` can account for each. */
   pids: Record<string, number>;
 }

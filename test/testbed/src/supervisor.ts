@@ -17,6 +17,15 @@ import { ManagedProcess, waitFor } from './process';
 import { TestbedState, writeState } from './state';
 import { startTailscaleApi } from './standins/tailscaleApi';
 import { startOperatorStandIn } from './standins/operator';
+import { IstiodRunner, startIstiodRunner } from './kubelet/istiodRunner';
+import { LoopbackAddresses } from './network/loopbackAddresses';
+import { ClusterCache } from './kube/clusterCache';
+import { startOperatorProxies } from './standins/operatorProxies';
+import { TailnetDeviceRegistry } from './standins/operatorReconcile';
+import { startClusterDns } from './dns/clusterDns';
+import { createTailnetCertificateAuthority } from './tailnet/httpsCertificates';
+import { startTailnet, type Tailnet } from './tailnet/tailnet';
+import { handleControl } from './control';
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +40,7 @@ const clusterCount = Number(values.clusters);
 const basePort = Number(values['base-port']);
 const p = ports(basePort);
 const startedAt = Date.now();
+const trustBundlePath = path.join(stateDir, 'tailnet-https-ca.pem');
 
 const log = (msg: string) =>
   process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
@@ -76,6 +86,19 @@ const clusters = Array.from(
 );
 const servers: net.Server[] = [];
 let stopStandIns: Array<() => Promise<void>> = [];
+const addresses = new LoopbackAddresses();
+let istiods: IstiodRunner | undefined;
+let tailnet: Tailnet | undefined;
+const inside = new AbortController();
+
+/**
+ * Users of the stand-in tailnet (the fixture policy's groups name them): what autogroup:admin and
+ * autogroup:member mean there.
+ */
+const tailnetUsers = [
+  { loginName: 'alice@example.com', role: 'admin' as const },
+  { loginName: 'bob@example.com', role: 'member' as const },
+];
 
 function publish(extra: Partial<TestbedState> = {}) {
   Object.assign(state, extra);
@@ -91,7 +114,9 @@ function publish(extra: Partial<TestbedState> = {}) {
     server: c.server,
     kubeconfigPath: c.kubeconfigPath,
     apiserverRunning: c.apiserver.running,
+    dnsIp: c.shape.dnsIp,
   }));
+  state.istiods = istiods?.list() ?? [];
   writeState(state);
 }
 
@@ -124,7 +149,10 @@ async function startStandIns() {
       {
         clientId,
         clientSecret,
-        scopes: ['policy_file', 'devices:core', 'auth_keys'],
+        scopes: ['policy_file', 'devices:core', 'auth_keys', 'feature_settings'],
+        // An OAuth client that mints auth keys carries tags; the operator's docs make it
+        // tag:k8s-operator (tailscale.com/kb/1236), the tag the fixture policy defines for it.
+        tags: ['tag:k8s-operator'],
       },
     ],
     initialPolicy: fs.readFileSync(
@@ -132,16 +160,72 @@ async function startStandIns() {
       'utf8',
     ),
   });
+  const registry = new TailnetDeviceRegistry(testbedTailnet);
   const operator = await startOperatorStandIn({
     clusters: clusters.map(c => ({ name: c.name, kubeConfig: c.kubeConfig() })),
     tailnet: testbedTailnet,
+    registry,
     log: msg => log(`[operator stand-in] ${msg}`),
   });
   stopStandIns = [() => operator.stop(), () => api.close()];
+
+  // One watch-based view per cluster for everything below that acts on cluster state.
+  const caches = clusters.map(
+    c =>
+      new ClusterCache({
+        name: c.name,
+        kubeConfig: c.kubeConfig(),
+        operatorNamespace: 'tailscale',
+        signal: inside.signal,
+        log: msg => log(`[cache] ${msg}`),
+      }),
+  );
+  const informerRuns = caches.flatMap(c => c.run());
+  const stopProxies = caches.map(c =>
+    startOperatorProxies(c, msg => log(`[operator stand-in] ${msg}`)),
+  );
+  const dns = await Promise.all(
+    caches.map((c, i) =>
+      startClusterDns(c, clusters[i].shape.dnsIp, addresses, msg => log(`[dns] ${msg}`)),
+    ),
+  );
+
+  // The tailnet's HTTPS certificates stand in for Let's Encrypt's: processes the test bed runs
+  // trust their root as a container image trusts the public web PKI.
+  const certificates = await createTailnetCertificateAuthority();
+  fs.writeFileSync(trustBundlePath, certificates.caPem, { mode: 0o644 });
+  tailnet = startTailnet({
+    tailnet: testbedTailnet,
+    clusters: caches,
+    registry,
+    addresses,
+    certificates,
+    api,
+    users: tailnetUsers,
+    apiservers: Object.fromEntries(
+      clusters.map(c => [c.name, { url: c.server, caPem: c.servingCa() }]),
+    ),
+    log: msg => log(`[tailnet] ${msg}`),
+  });
+  stopStandIns = [
+    async () => {
+      await tailnet?.stop();
+      for (const stop of stopProxies) stop();
+      await Promise.all(dns.map(d => d.stop()));
+      inside.abort();
+      for (const c of caches) c.stop();
+      await Promise.allSettled(informerRuns);
+    },
+    () => operator.stop(),
+    () => api.close(),
+  ];
   return { url: `http://127.0.0.1:${p.tailscaleApi}`, credentialsPath };
 }
 
-/** Lets tests stop and start one cluster's apiserver, to see the product survive an outage. */
+/**
+ * The test bed's control socket: tests stop and start apiservers, and look inside the namespace
+ * the way `kubectl exec` into a pod would (see control.ts).
+ */
 function serveControl() {
   const sock = controlSocket(stateDir);
   fs.rmSync(sock, { force: true });
@@ -152,20 +236,14 @@ function serveControl() {
       if (!buf.includes('\n')) return;
       let reply: object;
       try {
-        const { command, cluster } = JSON.parse(buf) as {
-          command: string;
-          cluster?: string;
-        };
-        const target = clusters.find(c => c.name === cluster);
-        if (command === 'stop-apiserver' && target) {
-          await target.apiserver.stop();
-        } else if (command === 'start-apiserver' && target) {
-          await target.startApiserver();
-        } else {
-          throw new Error(`unknown command ${command} for cluster ${cluster}`);
-        }
+        const result = await handleControl(JSON.parse(buf), {
+          clusters,
+          istiods: () => istiods?.list() ?? [],
+          tailnet: () => tailnet?.devices() ?? [],
+          refreshTailnet: () => tailnet?.refresh(),
+        });
         publish();
-        reply = { ok: true };
+        reply = { ok: true, result };
       } catch (e) {
         reply = {
           ok: false,
@@ -184,6 +262,7 @@ async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
   log('stopping');
+  await istiods?.stop().catch(() => undefined);
   for (const stop of stopStandIns) await stop().catch(() => undefined);
   await Promise.all(clusters.map(c => c.stop()));
   await etcd.stop();
@@ -218,6 +297,23 @@ async function main() {
 
   const tailscaleApi = await startStandIns();
   log(`Tailscale stand-ins ready (${tailscaleApi.url})`);
+  istiods = startIstiodRunner(
+    {
+      clusters: clusters.map(c => ({
+        name: c.name,
+        kubeConfig: c.kubeConfig(),
+        server: c.server,
+        caPem: c.servingCa(),
+        dnsIp: c.shape.dnsIp,
+        dir: c.dir,
+      })),
+      binary: path.join(binDir, 'pilot-discovery'),
+      trustBundlePath,
+      addresses,
+      log: msg => log(`[istiod] ${msg}`),
+    },
+    () => publish(),
+  );
 
   for (const spec of values.bridge) {
     const [fd, port] = spec.split(':').map(Number);

@@ -12,6 +12,7 @@ import {
   supervisorLog,
 } from './layout';
 import { processAlive, readState, TestbedState } from './state';
+import type { ControlRequest } from './control';
 
 export interface StartOptions {
   stateDir: string;
@@ -174,18 +175,25 @@ export async function controlTestbed(
   command: 'stop-apiserver' | 'start-apiserver',
   cluster: string,
 ): Promise<void> {
+  await testbedRequest(stateDir, { command, cluster });
+}
+
+/** One request to a running test bed's control socket (see control.ts); resolves with its result. */
+export async function testbedRequest<T = unknown>(
+  stateDir: string,
+  request: ControlRequest,
+): Promise<T> {
   const reply = await new Promise<string>((resolve, reject) => {
     const conn = net.connect(controlSocket(stateDir));
     let buf = '';
-    conn.on('connect', () =>
-      conn.write(`${JSON.stringify({ command, cluster })}\n`),
-    );
+    conn.on('connect', () => conn.write(`${JSON.stringify(request)}\n`));
     conn.on('data', d => (buf += d));
     conn.on('end', () => resolve(buf));
     conn.on('error', reject);
   });
-  const parsed = JSON.parse(reply) as { ok: boolean; error?: string };
-  if (!parsed.ok) throw new Error(`${command} ${cluster}: ${parsed.error}`);
+  const parsed = JSON.parse(reply) as { ok: boolean; error?: string; result?: T };
+  if (!parsed.ok) throw new Error(`${request.command}: ${parsed.error}`);
+  return parsed.result as T;
 }
 
 export { readState, stateFile };

@@ -181,6 +181,14 @@ export class MeshStatusService {
       ...(s.rootFingerprint ? { rootFingerprint: s.rootFingerprint } : {}),
       ...(s.meshId ? { meshId: s.meshId } : {}),
       knownPeers: [...s.remoteSecretsFor].sort(compareStrings),
+      ...(s.istiodRemotes
+        ? {
+            istiodRemotes: {
+              ...s.istiodRemotes,
+              remotes: s.istiodRemotes.remotes.map(r => ({ ...r })),
+            },
+          }
+        : {}),
       sync,
     };
   }

@@ -20,6 +20,9 @@ import {
   ISTIO_MULTI_CLUSTER_VALUE,
   ISTIO_NAMESPACE,
   ISTIOD_DEPLOYMENT,
+  ISTIOD_MONITORING_PORT_NAME,
+  ISTIOD_SERVICE,
+  IstiodRemoteView,
   KUBE_SYSTEM_NAMESPACE,
   LABEL_ISTIO_MULTI_CLUSTER,
   LABEL_ISTIO_NETWORK,
@@ -31,6 +34,7 @@ import {
   TAILSCALE_PROXY_READY_CONDITION,
   clusterOfRemoteSecret,
   coreDnsStanzaMarkers,
+  parseIstiodRemoteSync,
   parseMeshNetworks,
 } from '@tailmesh/plugin-mesh-common';
 import { parse } from 'yaml';
@@ -90,6 +94,37 @@ export function imageTag(d: V1Deployment): string | undefined {
   const image = d.spec?.template.spec?.containers[0]?.image;
   const tag = image?.split('/').pop()?.split(':')[1];
   return tag || undefined;
+}
+
+/**
+ * What istiod itself reports about its remote clusters: its metrics through the API server's
+ * service proxy (see mesh-common istiodView.ts). A failure to read them is part of the answer
+ * (`unreadable`, e.g. RBAC without `services/proxy`), not a failure to read the cluster.
+ */
+export async function readIstiodRemoteView(
+  core: Pick<CoreV1Api, 'connectGetNamespacedServiceProxyWithPath'>,
+  cluster: string,
+  server: string,
+): Promise<IstiodRemoteView> {
+  const readAt = new Date().toISOString();
+  try {
+    const text = await core.connectGetNamespacedServiceProxyWithPath({
+      name: `${ISTIOD_SERVICE}:${ISTIOD_MONITORING_PORT_NAME}`,
+      namespace: ISTIO_NAMESPACE,
+      path: 'metrics',
+    });
+    const remotes = parseIstiodRemoteSync(String(text));
+    return remotes
+      ? { state: 'reported', readAt, remotes }
+      : { state: 'not-reported', readAt, remotes: [] };
+  } catch (e) {
+    return {
+      state: 'unreadable',
+      readAt,
+      remotes: [],
+      error: describeClusterError(cluster, server, e).message,
+    };
+  }
 }
 
 /**
@@ -181,6 +216,9 @@ export async function readClusterSnapshot(
       rootPem = data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
     }
 
+    const istiodRemotes = istiod
+      ? await readIstiodRemoteView(core, cluster, server)
+      : undefined;
     const ingress = gateway?.status?.loadBalancer?.ingress ?? [];
     const meshNetworksText = meshCm?.data?.[ISTIO_MESH_NETWORKS_KEY];
     const corefile = coredns?.data?.[COREDNS_COREFILE_KEY];
@@ -225,6 +263,7 @@ export async function readClusterSnapshot(
         opts.tailnet && corefile !== undefined
           ? corefile.includes(coreDnsStanzaMarkers(opts.tailnet).begin)
           : undefined,
+      ...(istiodRemotes ? { istiodRemotes } : {}),
     };
   } catch (e) {
     return {

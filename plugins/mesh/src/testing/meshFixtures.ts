@@ -95,6 +95,7 @@ function cell(
     to,
     remoteSecret: self ? 'not-applicable' : 'present',
     gatewayInMeshNetworks: self ? 'not-applicable' : 'present',
+    istiodSync: self ? 'not-applicable' : 'synced',
     ...overrides,
   };
 }

@@ -1,6 +1,8 @@
 /*
- * Local stand-in for the parts of Tailscale's control-plane API that Tailmesh uses: the OAuth
- * client-credentials token endpoint and the tailnet policy file (get, replace, validate).
+ * Local stand-in for the parts of Tailscale's control-plane API that Tailmesh and the test bed's
+ * tailnet model use: the OAuth client-credentials token endpoint, the tailnet policy file (get,
+ * replace, validate), the tailnet settings (get, update; `httpsEnabled` is what the tailnet model
+ * acts on) and the device list (read-only, from the test bed's tailnet model).
  * It follows Tailscale's documented contract; it is not a re-implementation of Tailscale's policy
  * engine.
  *
@@ -18,7 +20,18 @@
  *    `policy_file` and `policy_file:read` as used by public clients of the API;
  *  - tailscale.com/kb/1337 (policy syntax: sections, `acls` rows with `action: "accept"` and the legacy
  *    `users`/`ports`), kb/1395 (tailnet policy file sections), kb/1538 (grants: `src`, `dst` and `ip`
- *    and/or `app`; `app` maps capability names to arrays of objects).
+ *    and/or `app`; `app` maps capability names to arrays of objects);
+ *  - tailscale/tailscale-client-go-v2 `tailnet_settings.go` (`TailnetSettings`, the GET body, and
+ *    `UpdateTailnetSettingsRequest`, the PATCH body: every field optional, null meaning "leave
+ *    unchanged" — the client always sends `aclsExternallyManagedOn` and `aclsExternalLink`, null when
+ *    unset —, `regionalRoutingOn` deprecated in favour of `routeSelection` and mirrored from it, the
+ *    two not to be sent together) and tailscale.com/kb/1153 (HTTPS certificates, the `httpsEnabled`
+ *    switch);
+ *  - tailscale/tailscale `publicapi/tailnet.md` (List tailnet devices, `fields=default|all`) and
+ *    `publicapi/device.md` (the device attributes), with tailscale-client-go-v2 `devices.go`
+ *    (`Device`, and the list body `{"devices": [...]}` it decodes; the prose says "a JSON array");
+ *  - tailscale/terraform-provider-tailscale `docs/resources/oauth_client.md` (an OAuth client carries
+ *    `tags`, "mandatory if the scopes include devices:core or auth_keys").
  *
  * Where the docs disagree with /work/shared/MESH-NOTES.md or with the brief this was written from
  * (the docs win):
@@ -50,6 +63,16 @@
  * 11. The token endpoint follows RFC 6749 (client credentials in the form body or via HTTP Basic, which
  *     §2.3.1 requires servers to support; errors `invalid_client` 401, `invalid_scope` /
  *     `unsupported_grant_type` / `invalid_request` 400). Default token lifetime is one hour.
+ * 12. Tailnet settings: `GET /settings` needs `feature_settings:read`, `PATCH /settings` needs
+ *     `feature_settings` and answers 200 with the whole settings object (the Go client ignores the
+ *     body). `httpsEnabled` starts from option `initialSettings` (default true, so that the test
+ *     bed's API server proxies can get certificates); listeners registered with `onSettingsChange`
+ *     hear of every effective change, so the test bed's supervisor can act on it.
+ * 13. Devices: `GET /devices` needs `devices:core:read` (or `devices:core`); the list comes from option
+ *     `devices` (empty without it). Fields the caller leaves out get stable stand-in values
+ *     (`nodeId` from `id`, keys derived from `id`, `created` = first listed, `lastSeen` = now,
+ *     tagged devices with key expiry disabled and `expires` the zero time, others 180 days).
+ *     `fields=all` adds `enabledRoutes` / `advertisedRoutes`; `clientConnectivity` is not modeled.
  *
  * Not verified against a source, or simplified on purpose:
  *  - the exact text of Tailscale's error messages (only status codes and body shapes follow the docs);
@@ -57,7 +80,15 @@
  *    not be read); here it needs `policy_file`, as the brief asked;
  *  - ACL tests (`tests`, `sshTests`, array mode of validate) are checked for shape but NOT evaluated;
  *  - top-level keys are matched case-sensitively (Tailscale's Go decoding may be more lenient);
- *  - when both a precondition and the body are wrong, 412 wins (RFC 9110 §13.2.2 order).
+ *  - when both a precondition and the body are wrong, 412 wins (RFC 9110 §13.2.2 order);
+ *  - the scope names `feature_settings` / `feature_settings:read` (kb/1623's scope table could not be
+ *    read in full from the stored copy; the names follow the brief and the newer scope scheme);
+ *  - the defaults of the settings other than `httpsEnabled` (those of a fresh tailnet as far as
+ *    known: approvals and logging off, key expiry 180 days, `member`, `active-passive-failover`);
+ *  - PATCH strictness: an unknown field, a wrong type or an out-of-range value is answered 400 and
+ *    nothing is changed (the real API's handling of unknown fields is not documented);
+ *  - an OAuth client's `tags` are recorded and reported (`oauthClient`) but not enforced: Tailscale
+ *    requires them for `devices:core` / `auth_keys` clients, which this stand-in does not check.
  *
  * Secrets: client secrets and access tokens are never logged nor put in any response other than the
  * token response itself; tokens are kept only as SHA-256 digests.
@@ -84,6 +115,8 @@ export interface TailscaleApiOptions {
     clientId: string;
     clientSecret: string;
     scopes: string[];
+    /** Tags the client's tokens may give devices (tailscale_oauth_client `tags`). */
+    tags?: string[];
   }>;
   /** The starting policy file, HuJSON text. Must be valid. */
   initialPolicy: string;
@@ -91,6 +124,10 @@ export interface TailscaleApiOptions {
   tokenTtlSeconds?: number;
   /** Whether the initial policy counts as the tailnet's untouched default for `If-Match: ts-default`; default true. */
   initialPolicyIsDefault?: boolean;
+  /** Starting tailnet settings; `httpsEnabled` defaults to true. */
+  initialSettings?: { httpsEnabled?: boolean };
+  /** The tailnet's devices, asked for on every `GET /devices`; none without it. */
+  devices?: () => ApiDevice[];
 }
 
 export interface TailscaleApi {
@@ -99,6 +136,76 @@ export interface TailscaleApi {
   close(): Promise<void>;
   /** The current policy file text exactly as stored (for tests). */
   policy(): string;
+  /** The current tailnet settings (a copy). */
+  settings(): TailnetSettings;
+  /** Calls `listener` after every effective settings change; returns a function that unsubscribes. */
+  onSettingsChange(
+    listener: (settings: TailnetSettings, previous: TailnetSettings) => void,
+  ): () => void;
+  /** The OAuth client with this id, if `clientSecret` is its secret (compared in constant time). */
+  oauthClient(
+    clientId: string,
+    clientSecret: string,
+  ): { scopes: string[]; tags: string[] } | undefined;
+}
+
+/** tailscale-client-go-v2 `TailnetSettings`. */
+export interface TailnetSettings {
+  aclsExternallyManagedOn: boolean;
+  aclsExternalLink: string;
+  devicesApprovalOn: boolean;
+  devicesAutoUpdatesOn: boolean;
+  /** Days before a device key expires. */
+  devicesKeyDurationDays: number;
+  usersApprovalOn: boolean;
+  usersRoleAllowedToJoinExternalTailnets: 'none' | 'admin' | 'member';
+  networkFlowLoggingOn: boolean;
+  /** Deprecated mirror of `routeSelection === 'regional-routing'`. */
+  regionalRoutingOn: boolean;
+  postureIdentityCollectionOn: boolean;
+  httpsEnabled: boolean;
+  routeSelection:
+    | 'active-passive-failover'
+    | 'regional-routing'
+    | 'regional-routing-failover'
+    | 'magicroute';
+}
+
+/**
+ * A device as the test bed's tailnet model describes it (publicapi/device.md attributes). Only the
+ * identifying fields are required; the rest get stand-in values when listed.
+ */
+export interface ApiDevice {
+  /** Legacy numeric id, as a string. */
+  id: string;
+  /** Preferred id; default `n<id>CNTRL`. */
+  nodeId?: string;
+  /** MagicDNS name (FQDN; a trailing dot is dropped). */
+  name: string;
+  /** Machine name. */
+  hostname: string;
+  /** Tailscale IPs, IPv4 (100.64.0.0/10) first. */
+  addresses: string[];
+  /** The user who registered the node (the owner, for untagged nodes). */
+  user: string;
+  tags?: string[];
+  /** Default true. */
+  authorized?: boolean;
+  os?: string;
+  clientVersion?: string;
+  created?: string;
+  lastSeen?: string;
+  expires?: string;
+  keyExpiryDisabled?: boolean;
+  isExternal?: boolean;
+  blocksIncomingConnections?: boolean;
+  updateAvailable?: boolean;
+  machineKey?: string;
+  nodeKey?: string;
+  tailnetLockKey?: string;
+  tailnetLockError?: string;
+  enabledRoutes?: string[];
+  advertisedRoutes?: string[];
 }
 
 /** One problem found in a candidate policy file, with a 1-based position in its text. */
@@ -113,12 +220,28 @@ export type PolicyValidation =
 
 const API_PREFIX = '/api/v2/';
 const TOKEN_PATH = '/api/v2/oauth/token';
-const ACL_PATH = /^\/api\/v2\/tailnet\/([^/]+)\/acl(\/validate)?\/?$/;
+const TAILNET_PATH =
+  /^\/api\/v2\/tailnet\/([^/]+)\/(acl\/validate|acl|settings|devices)\/?$/;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_TTL_SECONDS = 3600;
 
 const SCOPE_READ_POLICY = 'policy_file:read';
 const SCOPE_WRITE_POLICY = 'policy_file';
+const SCOPE_READ_SETTINGS = 'feature_settings:read';
+const SCOPE_WRITE_SETTINGS = 'feature_settings';
+const SCOPE_READ_DEVICES = 'devices:core:read';
+
+const ROLES_JOIN_EXTERNAL = ['none', 'admin', 'member'] as const;
+const ROUTE_SELECTIONS = [
+  'active-passive-failover',
+  'regional-routing',
+  'regional-routing-failover',
+  'magicroute',
+] as const;
+/** Tailscale's device key expiry is 1 to 180 days; 180 is the default. */
+const MAX_KEY_DURATION_DAYS = 180;
+/** Go's zero time.Time, as the API reports the expiry of a device whose key does not expire. */
+const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** Top-level sections documented in kb/1337, kb/1395 and the policy syntax reference. */
 const KNOWN_TOP_LEVEL_KEYS = new Set([
@@ -555,6 +678,12 @@ export async function startTailscaleApi(
     if (clientIds.has(client.clientId))
       throw new Error(`duplicate OAuth client id ${client.clientId}`);
     clientIds.add(client.clientId);
+    for (const tag of client.tags ?? []) {
+      if (!TAG_NAME.test(tag))
+        throw new Error(
+          `OAuth client ${client.clientId}: ${JSON.stringify(tag)} is not a valid tag name`,
+        );
+    }
   }
   const initial = validatePolicy(options.initialPolicy);
   if (!initial.ok)
@@ -566,6 +695,7 @@ export async function startTailscaleApi(
     clientId: c.clientId,
     secretDigest: sha256(c.clientSecret),
     scopes: [...c.scopes],
+    tags: [...(c.tags ?? [])],
   }));
   const tokens = new Map<string, TokenRecord>();
   const writes = new SerialQueue();
@@ -574,6 +704,38 @@ export async function startTailscaleApi(
     isDefault: options.initialPolicyIsDefault ?? true,
   };
   const etag = () => `"${sha256(state.text).toString('hex')}"`;
+  let settings: TailnetSettings = {
+    aclsExternallyManagedOn: false,
+    aclsExternalLink: '',
+    devicesApprovalOn: false,
+    devicesAutoUpdatesOn: false,
+    devicesKeyDurationDays: MAX_KEY_DURATION_DAYS,
+    usersApprovalOn: false,
+    usersRoleAllowedToJoinExternalTailnets: 'member',
+    networkFlowLoggingOn: false,
+    regionalRoutingOn: false,
+    postureIdentityCollectionOn: false,
+    httpsEnabled: options.initialSettings?.httpsEnabled ?? true,
+    routeSelection: 'active-passive-failover',
+  };
+  const settingsListeners = new Set<
+    (current: TailnetSettings, previous: TailnetSettings) => void
+  >();
+  /** When each device id was first listed: its stand-in `created`. */
+  const firstListed = new Map<string, string>();
+
+  /** Finds a client by id and secret, comparing secret digests in constant time. */
+  function findClient(
+    clientId: string,
+    clientSecret: string,
+  ): (typeof clients)[number] | undefined {
+    const client = clients.find(c => c.clientId === clientId);
+    const secretOk = crypto.timingSafeEqual(
+      client?.secretDigest ?? sha256('\0'),
+      sha256(clientSecret),
+    );
+    return client && secretOk ? client : undefined;
+  }
 
   async function handle(
     req: http.IncomingMessage,
@@ -595,7 +757,7 @@ export async function startTailscaleApi(
       throw new HttpError(404, { message: 'not found' });
 
     const token = authenticate(req);
-    const route = ACL_PATH.exec(url.pathname);
+    const route = TAILNET_PATH.exec(url.pathname);
     if (!route) throw new HttpError(404, { message: 'not found' });
     let tailnet: string;
     try {
@@ -610,7 +772,33 @@ export async function startTailscaleApi(
       throw new HttpError(404, { message: 'tailnet not found' });
     }
 
-    if (route[2]) {
+    if (route[2] === 'settings') {
+      if (method === 'GET') {
+        requireScope(token, SCOPE_READ_SETTINGS);
+        sendJson(res, 200, { ...settings });
+        return;
+      }
+      if (method === 'PATCH') {
+        requireScope(token, SCOPE_WRITE_SETTINGS);
+        return updateSettings(req, res);
+      }
+      throw new HttpError(
+        405,
+        { message: 'method not allowed' },
+        { Allow: 'GET, PATCH' },
+      );
+    }
+    if (route[2] === 'devices') {
+      if (method !== 'GET')
+        throw new HttpError(
+          405,
+          { message: 'method not allowed' },
+          { Allow: 'GET' },
+        );
+      requireScope(token, SCOPE_READ_DEVICES);
+      return listDevices(res, url);
+    }
+    if (route[2] === 'acl/validate') {
       if (method !== 'POST')
         throw new HttpError(
           405,
@@ -696,12 +884,8 @@ export async function startTailscaleApi(
     if (!clientId || !clientSecret)
       throw oauthError(400, 'invalid_request', 'missing client credentials');
 
-    const client = clients.find(c => c.clientId === clientId);
-    const secretOk = crypto.timingSafeEqual(
-      client?.secretDigest ?? sha256('\0'),
-      sha256(clientSecret),
-    );
-    if (!client || !secretOk) {
+    const client = findClient(clientId, clientSecret);
+    if (!client) {
       throw oauthError(
         401,
         'invalid_client',
@@ -875,6 +1059,82 @@ export async function startTailscaleApi(
     });
   }
 
+  async function updateSettings(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse((await readBody(req)).toString('utf8'));
+    } catch {
+      throw new HttpError(400, { message: 'the body must be a JSON object' });
+    }
+    const next = applySettingsUpdate(settings, body);
+    const previous = settings;
+    settings = next;
+    if (JSON.stringify(next) !== JSON.stringify(previous)) {
+      for (const listener of [...settingsListeners]) {
+        try {
+          listener({ ...next }, { ...previous });
+        } catch {
+          // A listener's failure is the test bed's to report; the API call itself succeeded.
+        }
+      }
+    }
+    sendJson(res, 200, { ...settings });
+  }
+
+  function listDevices(res: http.ServerResponse, url: URL): void {
+    const all = url.searchParams.get('fields') === 'all';
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const devices = (options.devices?.() ?? []).map(d => {
+      if (!firstListed.has(d.id)) firstListed.set(d.id, now);
+      const created = d.created ?? firstListed.get(d.id) ?? now;
+      const tags = [...(d.tags ?? [])];
+      const keyExpiryDisabled = d.keyExpiryDisabled ?? tags.length > 0;
+      const keySeed = sha256(`${options.tailnet}/${d.id}`).toString('hex');
+      const device: Record<string, unknown> = {
+        addresses: [...d.addresses],
+        id: d.id,
+        nodeId: d.nodeId ?? `n${d.id}CNTRL`,
+        user: d.user,
+        name: d.name.replace(/\.$/, ''),
+        hostname: d.hostname,
+        clientVersion: d.clientVersion ?? '',
+        updateAvailable: d.updateAvailable ?? false,
+        os: d.os ?? 'linux',
+        created,
+        lastSeen: d.lastSeen ?? now,
+        keyExpiryDisabled,
+        expires:
+          d.expires ??
+          (keyExpiryDisabled
+            ? ZERO_TIME
+            : new Date(
+                Date.parse(created) + MAX_KEY_DURATION_DAYS * 24 * 3600 * 1000,
+              )
+                .toISOString()
+                .replace(/\.\d{3}Z$/, 'Z')),
+        authorized: d.authorized ?? true,
+        isExternal: d.isExternal ?? false,
+        machineKey: d.machineKey ?? `mkey:${keySeed}`,
+        nodeKey: d.nodeKey ?? `nodekey:${sha256(keySeed).toString('hex')}`,
+        blocksIncomingConnections: d.blocksIncomingConnections ?? false,
+        tags,
+        tailnetLockError: d.tailnetLockError ?? '',
+        tailnetLockKey:
+          d.tailnetLockKey ??
+          `tlpub:${sha256(`tl/${keySeed}`).toString('hex')}`,
+      };
+      if (all) {
+        device.enabledRoutes = [...(d.enabledRoutes ?? [])];
+        device.advertisedRoutes = [...(d.advertisedRoutes ?? [])];
+      }
+      return device;
+    });
+    sendJson(res, 200, { devices });
+  }
+
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) {
@@ -905,6 +1165,19 @@ export async function startTailscaleApi(
   return {
     url: `http://${urlHost}:${address.port}`,
     policy: () => state.text,
+    settings: () => ({ ...settings }),
+    onSettingsChange: listener => {
+      settingsListeners.add(listener);
+      return () => {
+        settingsListeners.delete(listener);
+      };
+    },
+    oauthClient: (clientId, clientSecret) => {
+      const client = findClient(clientId, clientSecret);
+      return client
+        ? { scopes: [...client.scopes], tags: [...client.tags] }
+        : undefined;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         tokens.clear();
@@ -912,6 +1185,97 @@ export async function startTailscaleApi(
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Applies an UpdateTailnetSettingsRequest to `current`: every field optional, null = unchanged.
+ * Throws a 400 HttpError (and changes nothing) for an unknown field, a wrong type or a bad value.
+ */
+function applySettingsUpdate(
+  current: TailnetSettings,
+  body: unknown,
+): TailnetSettings {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, { message: 'the body must be a JSON object' });
+  const next: TailnetSettings = { ...current };
+  const bad = (message: string) => new HttpError(400, { message });
+  const fields = new Map(Object.entries(body));
+  const booleans = [
+    'aclsExternallyManagedOn',
+    'devicesApprovalOn',
+    'devicesAutoUpdatesOn',
+    'usersApprovalOn',
+    'networkFlowLoggingOn',
+    'postureIdentityCollectionOn',
+    'httpsEnabled',
+  ] as const;
+  const known = new Set<string>([
+    ...booleans,
+    'aclsExternalLink',
+    'devicesKeyDurationDays',
+    'usersRoleAllowedToJoinExternalTailnets',
+    'regionalRoutingOn',
+    'routeSelection',
+  ]);
+  for (const key of fields.keys()) {
+    if (!known.has(key)) throw bad(`unknown setting ${JSON.stringify(key)}`);
+  }
+  const given = (key: string): unknown =>
+    fields.get(key) === null ? undefined : fields.get(key);
+
+  for (const key of booleans) {
+    const value = given(key);
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') throw bad(`${key} must be a boolean`);
+    next[key] = value;
+  }
+  const link = given('aclsExternalLink');
+  if (link !== undefined) {
+    if (typeof link !== 'string')
+      throw bad('aclsExternalLink must be a string');
+    next.aclsExternalLink = link;
+  }
+  const days = given('devicesKeyDurationDays');
+  if (days !== undefined) {
+    if (
+      typeof days !== 'number' ||
+      !Number.isInteger(days) ||
+      days < 1 ||
+      days > MAX_KEY_DURATION_DAYS
+    )
+      throw bad(
+        `devicesKeyDurationDays must be a whole number of days from 1 to ${MAX_KEY_DURATION_DAYS}`,
+      );
+    next.devicesKeyDurationDays = days;
+  }
+  const role = given('usersRoleAllowedToJoinExternalTailnets');
+  if (role !== undefined) {
+    const valid = ROLES_JOIN_EXTERNAL.find(r => r === role);
+    if (!valid)
+      throw bad(
+        `usersRoleAllowedToJoinExternalTailnets must be one of ${ROLES_JOIN_EXTERNAL.join(', ')}`,
+      );
+    next.usersRoleAllowedToJoinExternalTailnets = valid;
+  }
+  const regional = given('regionalRoutingOn');
+  const selection = given('routeSelection');
+  if (regional !== undefined && selection !== undefined)
+    throw bad('specify either routeSelection or regionalRoutingOn, not both');
+  if (selection !== undefined) {
+    const valid = ROUTE_SELECTIONS.find(r => r === selection);
+    if (!valid)
+      throw bad(`routeSelection must be one of ${ROUTE_SELECTIONS.join(', ')}`);
+    next.routeSelection = valid;
+  }
+  if (regional !== undefined) {
+    if (typeof regional !== 'boolean')
+      throw bad('regionalRoutingOn must be a boolean');
+    if (regional) next.routeSelection = 'regional-routing';
+    else if (next.routeSelection === 'regional-routing')
+      next.routeSelection = 'active-passive-failover';
+  }
+  next.regionalRoutingOn = next.routeSelection === 'regional-routing';
+  return next;
 }
 
 /** The documented "run ACL tests" mode of acl/validate: shapes only, the tests are not evaluated. */

@@ -13,12 +13,15 @@ import {
   ISTIO_MULTI_CLUSTER_VALUE,
   ISTIO_NAMESPACE,
   ISTIOD_DEPLOYMENT,
+  IstiodRemoteView,
   KUBE_SYSTEM_NAMESPACE,
   LABEL_ISTIO_MULTI_CLUSTER,
   MeshClusterSnapshot,
   ServiceEndpointsInCluster,
   TAILSCALE_NAMESPACE,
   TAILSCALE_OPERATOR_DEPLOYMENT,
+  istiodMetricsPath,
+  parseIstiodRemoteSync,
 } from '@tailmesh/plugin-mesh-common';
 import {
   DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
@@ -77,6 +80,8 @@ export interface ClusterWatcherOptions {
   backoff?: BackoffOptions;
   /** How long any one request to the cluster may take; see KubeRequests. */
   requestTimeoutMs?: number;
+  /** How often istiod's own view of its remotes is read (its metrics); default 15 s. */
+  istiodViewIntervalMs?: number;
   /**
    * Called after any projection or the health changed; `mesh` when the change can change the
    * cluster's snapshot (what the audit judges), false for EndpointSlices, Nodes and plain Services.
@@ -101,7 +106,10 @@ export class ClusterWatcher {
   private state: ClusterSyncHealth = { state: 'syncing' };
   private cacertsRoot?: { resourceVersion: string; fingerprint?: string };
   private cacertsReading = false;
-  private readonly cacertsAbort = new AbortController();
+  private readonly readsAbort = new AbortController();
+  private istiodView?: IstiodRemoteView;
+  private istiodTimer?: NodeJS.Timeout;
+  private istiodReading = false;
 
   private readonly istiod: ResourceWatch<DeploymentProjection>;
   private readonly operator: ResourceWatch<DeploymentProjection>;
@@ -208,11 +216,63 @@ export class ClusterWatcher {
 
   start(): void {
     for (const w of this.watches) w.start();
+    const every = this.opts.istiodViewIntervalMs ?? 15_000;
+    this.istiodTimer = setInterval(() => this.readIstiodView(), every);
+    this.istiodTimer.unref?.();
   }
 
   async stop(): Promise<void> {
-    this.cacertsAbort.abort();
+    if (this.istiodTimer) clearInterval(this.istiodTimer);
+    this.readsAbort.abort();
     await Promise.all(this.watches.map(w => w.stop()));
+  }
+
+  /**
+   * Reads what istiod itself reports about its remote clusters, from its metrics through the API
+   * server's service proxy (see mesh-common istiodView.ts). Periodic, not per request: a page view
+   * still costs no API request. Only a change of the view (not of its read time) notifies.
+   */
+  private readIstiodView(): void {
+    if (this.istiodReading) return;
+    if (!this.istiod.values().next().value) {
+      if (this.istiodView) {
+        this.istiodView = undefined;
+        this.opts.onChange(this.name, true);
+      }
+      return;
+    }
+    this.istiodReading = true;
+    const readAt = new Date().toISOString();
+    this.http
+      .getText(istiodMetricsPath(ISTIO_NAMESPACE), 'text/plain', this.readsAbort.signal)
+      .then(
+        (text): IstiodRemoteView => {
+          const remotes = parseIstiodRemoteSync(text);
+          return remotes
+            ? { state: 'reported', readAt, remotes }
+            : { state: 'not-reported', readAt, remotes: [] };
+        },
+        (e): IstiodRemoteView => ({
+          state: 'unreadable',
+          readAt,
+          remotes: [],
+          error: describeClusterError(this.name, this.server, e).message,
+        }),
+      )
+      .then(view => {
+        if (this.readsAbort.signal.aborted) return;
+        const before = this.istiodView;
+        this.istiodView = view;
+        const same =
+          before &&
+          before.state === view.state &&
+          before.error === view.error &&
+          JSON.stringify(before.remotes) === JSON.stringify(view.remotes);
+        if (!same) this.opts.onChange(this.name, true);
+      })
+      .finally(() => {
+        this.istiodReading = false;
+      });
   }
 
   health(): ClusterSyncHealth {
@@ -236,6 +296,7 @@ export class ClusterWatcher {
       rootFingerprint: this.rootFingerprint(),
       coreDns: this.coreDns ? only(this.coreDns) : undefined,
       tailnetChecked: this.coreDns !== undefined,
+      istiodRemotes: this.istiodView,
     });
   }
 
@@ -296,6 +357,8 @@ export class ClusterWatcher {
     if (this.state.state === 'ok')
       this.state.lastSyncAt = new Date().toISOString();
     if (mesh) this.readCacertsRootIfNeeded();
+    // istiod's view is read as soon as istiod appears, then on the timer.
+    if (mesh && !this.istiodView) this.readIstiodView();
     this.opts.onChange(this.name, mesh);
   }
 
@@ -348,7 +411,7 @@ export class ClusterWatcher {
       .getJson<V1Secret>(
         `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets/${CACERTS_SECRET}`,
         ACCEPT_JSON,
-        this.cacertsAbort.signal,
+        this.readsAbort.signal,
       )
       .then(secret => {
         const data = secret.data?.[CACERTS_KEYS.rootCert];
@@ -362,7 +425,7 @@ export class ClusterWatcher {
       })
       .catch(e => {
         // Retried on the next change; the watches report the cluster's reachability.
-        if (!this.cacertsAbort.signal.aborted) {
+        if (!this.readsAbort.signal.aborted) {
           this.logger.warn(
             `Reading the root of ${CACERTS_SECRET} failed: ${describeClusterError(this.name, this.server, e).message}`,
           );

@@ -66,6 +66,32 @@ export class KubeRequests {
   }
 
   /**
+   * GETs a text document (e.g. Prometheus metrics through the service proxy), body included within
+   * the request timeout; a body over `maxBytes` fails instead of filling memory.
+   */
+  async getText(
+    path: string,
+    accept: string,
+    signal: AbortSignal,
+    maxBytes = 4 * 1024 * 1024,
+  ): Promise<string> {
+    return this.withDeadline(signal, async bounded => {
+      const res = await this.open(path, accept, bounded);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) {
+          res.destroy();
+          throw new Error(`response larger than ${maxBytes} bytes`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    });
+  }
+
+  /**
    * Opens a streaming GET (a watch) and calls `onLine` with each JSON line. `onOpen` runs once the
    * apiserver accepted the request, which must happen within the request timeout. Resolves when
    * the server ends the stream; rejects on a connection error or when nothing arrives for

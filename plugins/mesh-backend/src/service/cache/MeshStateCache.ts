@@ -30,8 +30,21 @@ export interface MeshStateCacheOptions {
   backoff?: BackoffOptions;
   /** How long any one request to a cluster may take (`mesh.clusterRequestTimeoutSeconds`). */
   requestTimeoutMs?: number;
+  /** How often istiod's own view of its remotes is read (`mesh.istiodViewIntervalSeconds`). */
+  istiodViewIntervalMs?: number;
   /** Changes within this window reach listeners as one notification. */
   changeDelayMs?: number;
+}
+
+/** `mesh.istiodViewIntervalSeconds` (default 15, at least 1), in milliseconds. */
+function istiodViewIntervalMs(config: Config): number {
+  const seconds = config.getOptionalNumber('mesh.istiodViewIntervalSeconds') ?? 15;
+  if (!Number.isFinite(seconds) || seconds < 1) {
+    throw new Error(
+      `mesh.istiodViewIntervalSeconds must be a number of seconds of at least 1, got ${seconds}`,
+    );
+  }
+  return seconds * 1000;
 }
 
 /**
@@ -61,6 +74,7 @@ export class MeshStateCache {
       })),
       tailnet: config.getOptionalString('mesh.tailscale.dnsName'),
       requestTimeoutMs: access.requestTimeoutMs,
+      istiodViewIntervalMs: istiodViewIntervalMs(config),
       ...options,
     });
   }
@@ -75,6 +89,7 @@ export class MeshStateCache {
           logger: options.logger,
           backoff: options.backoff,
           requestTimeoutMs: options.requestTimeoutMs,
+          istiodViewIntervalMs: options.istiodViewIntervalMs,
           onChange: (name, mesh) => this.changed(name, mesh),
         }),
       ]),

@@ -1,6 +1,7 @@
 import {
   ClusterError,
   ClusterSyncHealth,
+  IstiodRemoteView,
   MeshClusterSnapshot,
   ServiceEndpointsInCluster,
   ZoneEndpoints,
@@ -32,6 +33,8 @@ export interface ClusterProjections {
   /** Undefined when no tailnet is configured, so CoreDNS is not checked. */
   coreDns?: CoreDnsProjection;
   tailnetChecked: boolean;
+  /** What istiod itself reports about its remotes, once read. */
+  istiodRemotes?: IstiodRemoteView;
 }
 
 /** The error a cluster's snapshot carries while it is not `ok`. */
@@ -88,6 +91,7 @@ export function assembleSnapshot(p: ClusterProjections): MeshClusterSnapshot {
     meshNetworks: p.meshConfig?.meshNetworks,
     tailnetDns:
       p.tailnetChecked && p.coreDns ? p.coreDns.tailnetStanza : undefined,
+    ...(p.istiodRemotes && p.istiod ? { istiodRemotes: p.istiodRemotes } : {}),
   };
 }
 

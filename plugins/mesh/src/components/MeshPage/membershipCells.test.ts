@@ -7,6 +7,7 @@ function cell(overrides: Partial<MembershipCell>): MembershipCell {
     to: 'cluster2',
     remoteSecret: 'present',
     gatewayInMeshNetworks: 'present',
+    istiodSync: 'unknown',
     ...overrides,
   };
 }
@@ -18,6 +19,10 @@ describe('membershipCellState', () => {
     [{ remoteSecret: 'missing' }, 'missing'],
     [{ gatewayInMeshNetworks: 'missing' }, 'missing'],
     [{ gatewayInMeshNetworks: 'wrong-address' }, 'broken'],
+    [{ istiodSync: 'synced' }, 'ok'],
+    [{ istiodSync: 'syncing' }, 'ok'],
+    [{ istiodSync: 'timeout' }, 'broken'],
+    [{ istiodSync: 'closed' }, 'broken'],
     [
       { remoteSecret: 'missing', gatewayInMeshNetworks: 'wrong-address' },
       'broken',
@@ -27,6 +32,7 @@ describe('membershipCellState', () => {
         to: 'cluster1',
         remoteSecret: 'not-applicable',
         gatewayInMeshNetworks: 'not-applicable',
+        istiodSync: 'not-applicable',
       },
       'self',
     ],
@@ -44,6 +50,9 @@ describe('describeMembershipCell', () => {
       describeMembershipCell(cell({ gatewayInMeshNetworks: 'not-applicable' })),
     ).toBe(
       'cluster1 → cluster2: ok (remote secret present; cluster1 discovers gateways without meshNetworks)',
+    );
+    expect(describeMembershipCell(cell({ istiodSync: 'timeout' }))).toBe(
+      "cluster1 → cluster2: broken (remote secret present; cluster2's gateway in cluster1's meshNetworks; cluster1's istiod reports cluster2 timeout)",
     );
   });
 });

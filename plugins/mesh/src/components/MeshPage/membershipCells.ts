@@ -2,14 +2,20 @@ import { MembershipCell } from '@tailmesh/plugin-mesh-common';
 
 /**
  * A matrix cell reduced to one state: `ok` when `from` can reach `to`, `missing` when something it
- * needs is absent, `broken` when it is there but points at the wrong gateway address, `self` on
- * the diagonal.
+ * needs is absent, `broken` when it is there but points at the wrong gateway address or `from`'s
+ * istiod itself reports `to` as unreachable (`timeout`, `closed`), `self` on the diagonal.
  */
 export type MembershipCellState = 'ok' | 'missing' | 'broken' | 'self';
 
 export function membershipCellState(cell: MembershipCell): MembershipCellState {
   if (cell.from === cell.to) return 'self';
-  if (cell.gatewayInMeshNetworks === 'wrong-address') return 'broken';
+  if (
+    cell.gatewayInMeshNetworks === 'wrong-address' ||
+    cell.istiodSync === 'timeout' ||
+    cell.istiodSync === 'closed'
+  ) {
+    return 'broken';
+  }
   if (
     cell.remoteSecret === 'missing' ||
     cell.gatewayInMeshNetworks === 'missing'
@@ -38,9 +44,22 @@ function gatewayText(cell: MembershipCell): string {
   }
 }
 
+function istiodText(cell: MembershipCell): string | undefined {
+  switch (cell.istiodSync) {
+    case 'unknown':
+    case 'not-applicable':
+      return undefined;
+    case 'not-listed':
+      return `${cell.from}'s istiod does not list ${cell.to}`;
+    default:
+      return `${cell.from}'s istiod reports ${cell.to} ${cell.istiodSync}`;
+  }
+}
+
 /** What a matrix cell means, in one sentence: "cluster1 → cluster2: ok (remote secret …)". */
 export function describeMembershipCell(cell: MembershipCell): string {
   const state = membershipCellState(cell);
   if (state === 'self') return `${cell.from}: itself`;
-  return `${cell.from} → ${cell.to}: ${state} (${REMOTE_SECRET_TEXT[cell.remoteSecret]}; ${gatewayText(cell)})`;
+  const parts = [REMOTE_SECRET_TEXT[cell.remoteSecret], gatewayText(cell), istiodText(cell)];
+  return `${cell.from} → ${cell.to}: ${state} (${parts.filter(Boolean).join('; ')})`;
 }

@@ -1,12 +1,18 @@
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import {
   AuditFinding,
+  MeshClusterSnapshot,
   auditMesh,
   isMeshMember,
   membershipMatrix,
   validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
-import { readClusterSnapshot } from '@tailmesh/plugin-mesh-node';
+import {
+  makeApiClientWithTimeout,
+  readClusterSnapshot,
+  readIstiodRemoteView,
+} from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import {
   assertClusterList,
@@ -18,6 +24,22 @@ import {
 import { examples } from './verify.examples';
 
 export const VERIFY_ACTION_ID = 'mesh:verify';
+
+/** `a -> b` for every member whose istiod is still syncing, or has not listed, a peer it holds a remote secret for. */
+function unsettledPeers(snapshots: MeshClusterSnapshot[]): string[] {
+  const members = new Set(snapshots.filter(isMeshMember).map(s => s.cluster));
+  return snapshots.flatMap(s => {
+    const view = s.istiodRemotes;
+    if (!isMeshMember(s) || view?.state !== 'reported') return [];
+    return s.remoteSecretsFor
+      .filter(peer => members.has(peer))
+      .filter(peer => {
+        const status = view.remotes.find(r => r.cluster === peer)?.status;
+        return status === undefined || status === 'syncing';
+      })
+      .map(peer => `${s.cluster} -> ${peer}`);
+  });
+}
 
 /**
  * The last step of a join: reads every member and judges the mesh with the same audit the mesh
@@ -42,6 +64,16 @@ export function createVerifyAction(deps: MeshActionDeps) {
             .optional()
             .describe(
               'The tailnet MagicDNS domain; default mesh.tailscale.dnsName',
+            ),
+        istiodSettleSeconds: z =>
+          z
+            .number()
+            .int()
+            .min(0)
+            .max(600)
+            .optional()
+            .describe(
+              "How long to wait for each member's istiod to finish syncing a peer it holds a remote secret for (istiod gives up on a peer after 30 s, PILOT_REMOTE_CLUSTER_TIMEOUT); default 60",
             ),
       },
       output: {
@@ -80,6 +112,34 @@ export function createVerifyAction(deps: MeshActionDeps) {
           }),
         ),
       );
+      // istiod's own view is the judge of whether a member reaches its peers; a peer it is still
+      // syncing (or has not picked up yet) is waited for, up to istiodSettleSeconds.
+      const settleMs = (ctx.input.istiodSettleSeconds ?? 60) * 1000;
+      const deadline = Date.now() + settleMs;
+      for (let unsettled = unsettledPeers(snapshots); unsettled.length; ) {
+        if (Date.now() >= deadline) {
+          ctx.logger.info(`istiod still settling: ${unsettled.join(', ')}`);
+          break;
+        }
+        ctx.logger.info(`waiting for istiod: ${unsettled.join(', ')}`);
+        await new Promise(r => setTimeout(r, 2000));
+        await Promise.all(
+          snapshots.map(async (s, i) => {
+            if (s.error || !s.istiodRemotes) return;
+            const core = makeApiClientWithTimeout(
+              targets[i].kc,
+              CoreV1Api,
+              deps.clusters.requestTimeoutMs,
+            );
+            s.istiodRemotes = await readIstiodRemoteView(
+              core,
+              s.cluster,
+              targets[i].kc.getCurrentCluster()?.server ?? '',
+            );
+          }),
+        );
+        unsettled = unsettledPeers(snapshots);
+      }
       const problems: string[] = [];
       for (const s of snapshots) {
         if (s.error) problems.push(`${s.error.message}`);
@@ -101,7 +161,7 @@ export function createVerifyAction(deps: MeshActionDeps) {
           row
             .map(
               c =>
-                `${c.from}->${c.to}: secret ${c.remoteSecret}, networks ${c.gatewayInMeshNetworks}`,
+                `${c.from}->${c.to}: secret ${c.remoteSecret}, networks ${c.gatewayInMeshNetworks}, istiod ${c.istiodSync}`,
             )
             .join('; '),
         );

@@ -1,0 +1,156 @@
+/**
+ * What the test bed's control socket answers. Tests run outside the test bed's network namespace
+ * (they reach the apiservers through bridged ports), so anything that must be seen from inside,
+ * as from a pod of a cluster, is asked here: what `kubectl exec` into a pod would show on a real
+ * cluster.
+ *
+ * - `stop-apiserver` / `start-apiserver` {cluster}: an outage drill.
+ * - `istiod-get` {cluster, path, port?}: an HTTP GET to the cluster's running istiod from the
+ *   pod's own localhost (`kubectl exec istiod -- curl localhost:15014/debug/clusterz`): istiod
+ *   lets loopback callers read its debug endpoints without a token (pilot/pkg/xds/debug.go
+ *   allowAuthenticatedOrLocalhost).
+ * - `xds-probe` {cluster, args}: istio's own ADS client (test/testbed/go-istio/cmd/xds-probe)
+ *   against the cluster's istiod on 15010, as a proxy in that cluster would connect.
+ * - `resolve` {cluster, name, type?}: one DNS query to the cluster's DNS (its kube-dns ClusterIP),
+ *   as a pod's resolver sends it (no search-path expansion: give a fully qualified name).
+ * - `connect` {host, port, from?, timeoutMs?}: whether a TCP connection from `from` (a pod IP on
+ *   the namespace's loopback) to host:port is answered: `open` (the peer answered, or closed it
+ *   after we connected), `refused`, or `timeout` (dropped: no answer).
+ * - `istiods`, `tailnet-devices`: what runs.
+ */
+import { execFile } from 'node:child_process';
+import { Resolver } from 'node:dns/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { ClusterControlPlane } from './controlPlane';
+import type { IstiodProcessState } from './kubelet/istiodRunner';
+import { binDir } from './layout';
+import type { TailnetDeviceInfo } from './tailnet/tailnet';
+
+const run = promisify(execFile);
+
+export interface ControlContext {
+  clusters: ClusterControlPlane[];
+  istiods(): IstiodProcessState[];
+  tailnet(): TailnetDeviceInfo[];
+  refreshTailnet(): void;
+}
+
+export type ControlRequest =
+  | { command: 'stop-apiserver' | 'start-apiserver'; cluster: string }
+  | { command: 'istiod-get'; cluster: string; path: string; port?: number }
+  | { command: 'xds-probe'; cluster: string; args: string[] }
+  | { command: 'resolve'; cluster: string; name: string; type?: 'A' | 'AAAA' }
+  | { command: 'connect'; host: string; port: number; from?: string; timeoutMs?: number }
+  | { command: 'istiods' }
+  | { command: 'tailnet-devices' };
+
+export async function handleControl(req: ControlRequest, ctx: ControlContext): Promise<unknown> {
+  const clusterOf = (name: string) => {
+    const found = ctx.clusters.find(c => c.name === name);
+    if (!found) throw new Error(`no cluster ${name}`);
+    return found;
+  };
+  const istiodOf = (cluster: string) => {
+    const found = ctx.istiods().find(i => i.cluster === cluster && i.pid !== undefined);
+    if (!found) throw new Error(`no istiod runs for ${cluster}`);
+    return found;
+  };
+  switch (req.command) {
+    case 'stop-apiserver':
+      await clusterOf(req.cluster).apiserver.stop();
+      return undefined;
+    case 'start-apiserver':
+      await clusterOf(req.cluster).startApiserver();
+      return undefined;
+    case 'istiods':
+      return ctx.istiods();
+    case 'tailnet-devices':
+      ctx.refreshTailnet();
+      return ctx.tailnet();
+    case 'istiod-get': {
+      const istiod = istiodOf(req.cluster);
+      if (!/^\/[A-Za-z0-9/_.?=&%-]*$/.test(req.path)) throw new Error(`bad path ${req.path}`);
+      return httpGet(istiod.podIP, req.port ?? 15014, req.path, '127.0.0.1');
+    }
+    case 'xds-probe': {
+      const istiod = istiodOf(req.cluster);
+      try {
+        const { stdout, stderr } = await run(
+          path.join(binDir, 'xds-probe'),
+          ['--xds', `${istiod.podIP}:15010`, ...req.args],
+          { timeout: 60_000, maxBuffer: 32 * 1024 * 1024 },
+        );
+        return { code: 0, stdout, stderr };
+      } catch (err) {
+        const e = err as { code?: number; stdout?: string; stderr?: string };
+        return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+      }
+    }
+    case 'resolve': {
+      const resolver = new Resolver({ timeout: 3000, tries: 1 });
+      resolver.setServers([clusterOf(req.cluster).shape.dnsIp]);
+      try {
+        const addresses =
+          req.type === 'AAAA' ? await resolver.resolve6(req.name) : await resolver.resolve4(req.name);
+        return { addresses };
+      } catch (err) {
+        return { error: (err as { code?: string }).code ?? String(err) };
+      }
+    }
+    case 'connect':
+      return probeConnect(req.host, req.port, req.from, req.timeoutMs ?? 3000);
+    default:
+      throw new Error(`unknown command ${(req as { command?: string }).command}`);
+  }
+}
+
+function httpGet(host: string, port: number, urlPath: string, localAddress: string) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.get({ host, port, path: urlPath, localAddress, timeout: 10_000 }, res => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${urlPath} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+type ConnectResult = 'open' | 'refused' | 'reset' | 'timeout' | 'error';
+
+/**
+ * open: connected and the far end answered or hung up; reset: a forwarder on the way reset the
+ * connection (its next hop refused); refused: nothing listens; timeout: nothing came back at all,
+ * which is what the tailnet's filter does to a connection it drops.
+ */
+function probeConnect(host: string, port: number, from: string | undefined, timeoutMs: number) {
+  return new Promise<{ result: ConnectResult; detail?: string }>(resolve => {
+    const socket = net.connect({ host, port, localAddress: from });
+    let connected = false;
+    const done = (result: ConnectResult, detail?: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ result, detail });
+    };
+    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    socket.on('connect', () => {
+      connected = true;
+      // A plain connect on loopback always succeeds while something listens; the tailnet's
+      // filter drops by never answering, so ask for a byte of reaction: a TLS server or an
+      // HTTP server answers a bogus request, a forwarder resets when its peer refuses.
+      socket.write('HEAD / HTTP/1.0\r\n\r\n');
+    });
+    socket.on('data', () => done('open'));
+    socket.on('end', () => done('open'));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      done(
+        err.code === 'ECONNREFUSED' ? 'refused' : err.code === 'ECONNRESET' && connected ? 'reset' : 'error',
+        err.code ?? err.message,
+      ),
+    );
+  });
+}
