@@ -1,14 +1,4 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
-import {
-  mockCredentials,
-  mockServices,
-  startTestBackend,
-} from '@backstage/backend-test-utils';
-import { Entity } from '@backstage/catalog-model';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   ISTIO_MESH_CONFIGMAP,
   ISTIO_MESH_NETWORKS_KEY,
@@ -19,114 +9,36 @@ import {
   parseMeshNetworks,
   remoteSecretName,
 } from '@tailmesh/plugin-mesh-common';
-import scaffolderPlugin from '@backstage/plugin-scaffolder-backend';
-import scaffolderModuleMesh from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import request from 'supertest';
 import { parse } from 'yaml';
-import { repoRoot } from '../testbed/src/layout';
-import { testbedAppConfig } from '../support/meshConfig';
+import {
+  ProductBackend,
+  expectCompleted as expectJoined,
+  joinValues as joinValuesFor,
+  startProductBackend,
+  template,
+} from '../support/productBackend';
 import { kubeConfig, testbed } from '../support/testbed';
 
 // The templates run by the real scaffolder engine (plugin-scaffolder-backend in a test backend
 // with the mesh module), on clusters 10-12, which only this file uses.
 const clusters = ['cluster10', 'cluster11', 'cluster12'];
 
-function template(name: string): Entity {
-  const entity = parse(
-    fs.readFileSync(
-      path.join(repoRoot, 'templates', name, 'template.yaml'),
-      'utf8',
-    ),
-  ) as Entity;
-  return { ...entity, metadata: { ...entity.metadata, namespace: 'default' } };
-}
-
-type Server = Awaited<ReturnType<typeof startTestBackend>>['server'];
-let server: Server;
-let stopBackend: () => Promise<void>;
+let backend: ProductBackend;
 
 beforeAll(async () => {
-  const backend = await startTestBackend({
-    features: [
-      scaffolderPlugin,
-      scaffolderModuleMesh,
-      catalogServiceMock.factory({
-        entities: [template('join-cluster-to-mesh'), template('leave-mesh')],
-      }),
-      mockServices.rootConfig.factory({ data: testbedAppConfig(clusters) }),
-    ],
-  });
-  server = backend.server;
-  stopBackend = () => backend.stop();
+  backend = await startProductBackend(clusters);
 });
 
 afterAll(async () => {
-  await stopBackend?.();
+  await backend?.stop();
 });
 
-const auth = () => mockCredentials.user.header();
 const networkOf = (c: string) =>
   testbed().clusters.find(x => x.name === c)!.network;
-const regionOf = (c: string) =>
-  testbed().clusters.find(x => x.name === c)!.region;
-
-function joinValues(cluster: string) {
-  return {
-    cluster,
-    network: networkOf(cluster),
-    region: regionOf(cluster),
-    zone: `${regionOf(cluster)}-a`,
-    meshId: 'templates-mesh',
-    tailnet: testbed().tailnet,
-  };
-}
-
-interface TaskResult {
-  status: string;
-  output: Record<string, unknown>;
-  log: string[];
-}
-
-/** Starts a task from a template and waits until the engine finishes it. */
-async function runTemplate(
-  name: string,
-  values: Record<string, unknown>,
-): Promise<TaskResult> {
-  const created = await request(server)
-    .post('/api/scaffolder/v2/tasks')
-    .set('authorization', auth())
-    .send({ templateRef: `template:default/${name}`, values });
-  expect(created.status).toBe(201);
-  const id = created.body.id as string;
-  const deadline = Date.now() + 240_000;
-  for (;;) {
-    const task = await request(server)
-      .get(`/api/scaffolder/v2/tasks/${id}`)
-      .set('authorization', auth());
-    if (['completed', 'failed', 'cancelled'].includes(task.body.status)) {
-      const events = await request(server)
-        .get(`/api/scaffolder/v2/tasks/${id}/events`)
-        .set('authorization', auth());
-      const log = (
-        events.body as Array<{ type: string; body: { message?: string } }>
-      )
-        .filter(e => e.type === 'log')
-        .map(e => e.body.message ?? '');
-      return {
-        status: task.body.status,
-        output: task.body.spec?.output ?? {},
-        log,
-      };
-    }
-    if (Date.now() > deadline) throw new Error(`task ${id} did not finish`);
-    await sleep(500);
-  }
-}
-
-async function expectJoined(task: TaskResult) {
-  if (task.status !== 'completed')
-    throw new Error(`task ${task.status}:\n${task.log.slice(-30).join('\n')}`);
-}
+const joinValues = (cluster: string) => joinValuesFor(cluster, 'templates-mesh');
+const runTemplate = (name: string, values: Record<string, unknown>) =>
+  backend.runTemplate(name, values);
 
 async function memberState(cluster: string) {
   const core = kubeConfig(cluster).makeApiClient(CoreV1Api);
@@ -165,9 +77,9 @@ async function expectFullMesh() {
 
 describe('the templates, run by the real scaffolder engine', () => {
   it('lists every change of a join in a dry run without writing any', async () => {
-    const res = await request(server)
+    const res = await request(backend.server)
       .post('/api/scaffolder/v2/dry-run')
-      .set('authorization', auth())
+      .set('authorization', backend.auth())
       .send({
         template: template('join-cluster-to-mesh'),
         values: joinValues('cluster10'),

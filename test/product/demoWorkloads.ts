@@ -53,7 +53,12 @@ export function demoManifests(
     {
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name: service.namespace },
+      // Sidecar injection on, as the recipe labels `default`: istiod sends traffic across networks
+      // only to endpoints whose pods run a sidecar (mTLS), so uninjected pods stay local-only.
+      metadata: {
+        name: service.namespace,
+        labels: { 'istio-injection': 'enabled' },
+      },
     },
     {
       apiVersion: 'apps/v1',
@@ -97,14 +102,16 @@ export function demoManifests(
 
 /**
  * Applies every demo service to its clusters by server-side apply: a re-run changes nothing.
- * `kubeConfigOf` returns the admin kubeconfig of a cluster.
+ * `kubeConfigOf` returns the admin kubeconfig of a cluster; `placeOn` maps the demo's cluster
+ * names (cluster1, cluster2) to the clusters to use instead.
  */
 export async function deployDemoServices(
   kubeConfigOf: (cluster: string) => KubeConfig,
   log: (line: string) => void,
+  placeOn: (demoCluster: string) => string = c => c,
 ): Promise<void> {
   for (const service of demoServices) {
-    for (const cluster of service.clusters) {
+    for (const cluster of service.clusters.map(placeOn)) {
       const api = KubernetesObjectApi.makeApiClient(kubeConfigOf(cluster));
       for (const object of demoManifests(service, cluster)) {
         await api.patch(

@@ -13,8 +13,9 @@ export default async function globalSetup() {
   // cluster9 the removal actions (with cluster7 as its peer, touching only cluster9's objects),
   // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch
   // cache, routes and history (cluster14 joining and leaving), cluster15-16 the audit findings
-  // induced one by one.
-  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 16);
+  // induced one by one, cluster17-19 the mesh judged by its real consumers (istiod, the enforcing
+  // tailnet).
+  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 19);
   const started = Date.now();
   // PostgreSQL starts beside the clusters, for the tests that run database code on it too.
   const [testbedStart, postgres] = await Promise.all([

@@ -16,11 +16,16 @@
  * - `connect` {host, port, from?, timeoutMs?}: whether a TCP connection from `from` (a pod IP on
  *   the namespace's loopback) to host:port is answered: `open` (the peer answered, or closed it
  *   after we connected), `refused`, or `timeout` (dropped: no answer).
+ * - `https-get` {host, port, servername, path, from?}: an HTTPS GET from `from` (a pod IP) that
+ *   trusts what pods trust (the tailnet's certificate authority, standing in for the public web
+ *   PKI), e.g. through a cluster's egress proxy to a peer's API server proxy, as istiod's client
+ *   would; the answer's status and body, or the connection error.
  * - `istiods`, `tailnet-devices`: what runs.
  */
 import { execFile } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +41,8 @@ export interface ControlContext {
   istiods(): IstiodProcessState[];
   tailnet(): TailnetDeviceInfo[];
   refreshTailnet(): void;
+  /** The CA bundle pods trust (SSL_CERT_FILE of the pods the test bed runs). */
+  trustedCaPem(): string;
 }
 
 export type ControlRequest =
@@ -44,6 +51,15 @@ export type ControlRequest =
   | { command: 'xds-probe'; cluster: string; args: string[] }
   | { command: 'resolve'; cluster: string; name: string; type?: 'A' | 'AAAA' }
   | { command: 'connect'; host: string; port: number; from?: string; timeoutMs?: number }
+  | {
+      command: 'https-get';
+      host: string;
+      port: number;
+      servername: string;
+      path: string;
+      from?: string;
+      timeoutMs?: number;
+    }
   | { command: 'istiods' }
   | { command: 'tailnet-devices' };
 
@@ -102,6 +118,8 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
     }
     case 'connect':
       return probeConnect(req.host, req.port, req.from, req.timeoutMs ?? 3000);
+    case 'https-get':
+      return httpsGet(req, ctx.trustedCaPem());
     default:
       throw new Error(`unknown command ${(req as { command?: string }).command}`);
   }
@@ -117,6 +135,36 @@ function httpGet(host: string, port: number, urlPath: string, localAddress: stri
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${urlPath} timed out`)));
     req.on('error', reject);
+  });
+}
+
+function httpsGet(
+  req: { host: string; port: number; servername: string; path: string; from?: string; timeoutMs?: number },
+  ca: string,
+) {
+  return new Promise<{ status?: number; body?: string; error?: string }>(resolve => {
+    const r = https.get(
+      {
+        host: req.host,
+        port: req.port,
+        servername: req.servername,
+        path: req.path,
+        localAddress: req.from,
+        ca,
+        // A fresh connection and handshake each time, as a new client would make.
+        agent: false,
+        timeout: req.timeoutMs ?? 5000,
+        headers: { accept: 'application/json' },
+      },
+      res => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      },
+    );
+    r.on('timeout', () => r.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    r.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
   });
 }
 

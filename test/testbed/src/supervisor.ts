@@ -241,6 +241,7 @@ function serveControl() {
           istiods: () => istiods?.list() ?? [],
           tailnet: () => tailnet?.devices() ?? [],
           refreshTailnet: () => tailnet?.refresh(),
+          trustedCaPem: () => fs.readFileSync(trustBundlePath, 'utf8'),
         });
         publish();
         reply = { ok: true, result };

@@ -157,6 +157,13 @@ export function startTailnet(o: TailnetOptions): Tailnet {
     socket.on('error', () => undefined);
   };
 
+  /**
+   * Connections the filter let through, so that a policy change applies to them too: Tailscale
+   * checks every packet against the destination's current filter (only replies of allowed flows
+   * pass), so a revoked grant stops an established connection as well as new ones.
+   */
+  const flows = new Set<{ socket: net.Socket; src: string; dst: string; port: number }>();
+
   /** The packet filter in front of every tailnet node's listener. */
   const filtered = (dst: TailnetDeviceInfo, port: number, serve: (socket: net.Socket, src: TailnetDeviceInfo) => void) =>
     (socket: net.Socket) => {
@@ -166,14 +173,34 @@ export function startTailnet(o: TailnetOptions): Tailnet {
       const compiled = currentPolicy();
       if (!compiled || !compiled.allows(src, dst, 'tcp', port)) return drop(socket, `${desc} (no grant or ACL allows it)`);
       denials.delete(`${desc} (no grant or ACL allows it)`);
+      const flow = { socket, src: src.key, dst: dst.key, port };
+      flows.add(flow);
+      socket.once('close', () => flows.delete(flow));
       serve(socket, src);
     };
+
+  /** Re-checks established flows against the current policy and devices; stops those now denied. */
+  const recheckFlows = () => {
+    const compiled = currentPolicy();
+    for (const flow of flows) {
+      const src = devices.find(d => d.key === flow.src);
+      const dst = devices.find(d => d.key === flow.dst);
+      if (src && dst && compiled?.allows(src, dst, 'tcp', flow.port)) continue;
+      flows.delete(flow);
+      // Its next packets are dropped. The model cannot silence a socket it handed to a TLS
+      // server, so it ends the connection; the caller's reconnect is then dropped like any new one.
+      o.log(`tailnet: ended tcp ${src?.name ?? flow.src} -> ${dst?.name ?? flow.dst}:${flow.port}: no longer allowed`);
+      flow.socket.destroy();
+    }
+  };
 
   const pipeTo = (socket: net.Socket, host: string, port: number, localAddress?: string) => {
     const upstream = net.connect({ host, port, localAddress });
     socket.pipe(upstream).pipe(socket);
     upstream.on('error', () => socket.resetAndDestroy());
     socket.on('error', () => upstream.destroy());
+    // A socket dropped by the filter stops feeding its upstream; its upstream must stop feeding it.
+    socket.once('close', () => upstream.destroy());
   };
 
   const whoIs = (dst: TailnetDeviceInfo) => (remoteAddress: string): WhoIs | undefined => {
@@ -436,6 +463,7 @@ export function startTailnet(o: TailnetOptions): Tailnet {
       o.log(`tailnet: ${d.name} (${d.ipv4}, ${d.tags.join(',') || 'untagged'}) joined`);
     }
     devices = next;
+    recheckFlows();
     for (const key of [...proxies.keys()]) {
       if (!devices.some(d => d.key === key)) {
         void proxies.get(key)?.proxy.close();

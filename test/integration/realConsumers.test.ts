@@ -1,0 +1,601 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import {
+  CACERTS_KEYS,
+  CACERTS_SECRET,
+  ClustersResponse,
+  ISTIO_CA_ROOT_CERT_CONFIGMAP,
+  ISTIO_CA_ROOT_CERT_KEY,
+  ISTIO_NAMESPACE,
+  MembershipResponse,
+  ServiceStatusResponse,
+  TAILSCALE_KUBERNETES_CAPABILITY,
+  coreDnsStanzaMarkers,
+} from '@tailmesh/plugin-mesh-common';
+import { TailscaleClient } from '@tailmesh/plugin-mesh-node';
+import { X509Certificate } from 'node:crypto';
+import { parse as parseHuJson } from 'jsonc-parser';
+import { deployDemoServices } from '../product/demoWorkloads';
+import { eventually } from '../support/eventually';
+import { testbedConfig } from '../support/meshConfig';
+import {
+  ProductBackend,
+  TaskResult,
+  joinValues,
+  startProductBackend,
+} from '../support/productBackend';
+import { kubeConfig, tailscaleCredentials, testbed } from '../support/testbed';
+import type { ControlRequest } from '../testbed/src/control';
+import type { IstiodProcessState } from '../testbed/src/kubelet/istiodRunner';
+import type { TailnetDeviceInfo } from '../testbed/src/tailnet/tailnet';
+import { testbedRequest } from '../testbed/src/testbed';
+
+// The mesh the Join template builds, judged by what consumes it: real istiods (pilot-discovery
+// from the pinned Istio module) and the test bed's enforcing tailnet (test/testbed/README.md).
+// Clusters 17-19 belong to this file. Expectations the product cannot meet yet are `test.failing`
+// naming the issue that makes them pass: "The join builds a mesh that works on real clusters and
+// a real tailnet, with least privilege" (issue 13).
+const clusters = ['cluster17', 'cluster18', 'cluster19'];
+const MESH_ID = 'consumers-mesh';
+// The example catalog's services (examples/entities.yaml) run here: echo in cluster17 and
+// cluster18, helloworld in cluster18.
+const placeOn = (demoCluster: string) =>
+  ({ cluster1: 'cluster17', cluster2: 'cluster18' })[demoCluster] ?? demoCluster;
+const exampleServices = [
+  { namespace: 'default', name: 'echo', port: 80, servedBy: ['cluster17', 'cluster18'] },
+  { namespace: 'sample', name: 'helloworld', port: 5000, servedBy: ['cluster18'] },
+];
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const ctl = <T>(req: ControlRequest) => testbedRequest<T>(testbed().stateDir, req);
+const tailnetDomain = () => testbed().tailnet;
+const core = (c: string) => kubeConfig(c).makeApiClient(CoreV1Api);
+const apps = (c: string) => kubeConfig(c).makeApiClient(AppsV1Api);
+const networkOf = (c: string) => testbed().clusters.find(x => x.name === c)!.network;
+const peersOf = (c: string) => clusters.filter(p => p !== c);
+
+interface ClusterzEntry {
+  id: string;
+  secretName: string;
+  syncStatus: string;
+}
+
+/** istiod's own list of its remote clusters (`/debug/clusterz`, asked from the pod's localhost). */
+async function clusterz(cluster: string): Promise<Record<string, string>> {
+  const res = await ctl<{ status: number; body: string }>({
+    command: 'istiod-get',
+    cluster,
+    path: '/debug/clusterz',
+  });
+  if (res.status !== 200) throw new Error(`clusterz of ${cluster}: HTTP ${res.status} ${res.body}`);
+  const entries = JSON.parse(res.body) as ClusterzEntry[];
+  // The list includes istiod's own cluster; only remotes come from remote secrets.
+  return Object.fromEntries(entries.filter(e => e.id !== cluster).map(e => [e.id, e.syncStatus]));
+}
+
+async function allSynced(): Promise<boolean> {
+  for (const c of clusters) {
+    const view = await clusterz(c);
+    if (!peersOf(c).every(p => view[p] === 'synced')) return false;
+  }
+  return true;
+}
+
+interface EdsEndpoint {
+  address: string;
+  port: number;
+  weight: number;
+  cluster?: string;
+  tlsMode?: string;
+}
+
+/** What istiod sends a sidecar in `cluster` for `host` (xds-probe over ADS on 15010). */
+async function sidecarEndpoints(cluster: string, host: string, port: number): Promise<EdsEndpoint[]> {
+  const pod = (await core(cluster).listNamespacedPod({ namespace: 'default', labelSelector: 'app=echo' })).items[0];
+  const ip = pod?.status?.podIP ?? `10.${100 + Number(cluster.slice(7))}.250.250`;
+  const res = await ctl<{ code: number; stdout: string; stderr: string }>({
+    command: 'xds-probe',
+    cluster,
+    args: [
+      '--type=sidecar',
+      `--ip=${ip}`,
+      '--pod=consumers-client',
+      '--namespace=default',
+      `--cluster-id=${cluster}`,
+      `--network=${networkOf(cluster)}`,
+      `--mesh-id=${MESH_ID}`,
+      `--service=${host}`,
+    ],
+  });
+  if (res.code !== 0) throw new Error(`xds-probe in ${cluster}: ${res.stderr}`);
+  const out = JSON.parse(res.stdout) as { edsClusters: Array<{ cluster: string; endpoints: EdsEndpoint[] }> };
+  const eds = out.edsClusters.find(e => e.cluster === `outbound|${port}||${host}`);
+  if (!eds) throw new Error(`istiod sent ${cluster} no EDS for ${host}:${port}`);
+  return eds.endpoints;
+}
+
+/**
+ * A pod address of `cluster` that connections can come from: its istiod's, the one pod IP the
+ * test bed has on its loopback (the pods it runs for real).
+ */
+async function podAddress(cluster: string): Promise<string> {
+  const running = await ctl<IstiodProcessState[]>({ command: 'istiods' });
+  const istiod = running.find(i => i.cluster === cluster);
+  if (!istiod) throw new Error(`no istiod runs in ${cluster}`);
+  return istiod.podIP;
+}
+
+async function readyPodIPs(cluster: string, namespace: string, app: string): Promise<string[]> {
+  const pods = await core(cluster).listNamespacedPod({ namespace, labelSelector: `app=${app}` });
+  return pods.items.flatMap(p => (p.status?.podIP ? [p.status.podIP] : [])).sort();
+}
+
+/** The egress proxy pod IPs `cluster` has for a tailnet name (the headless Service's ready endpoints). */
+async function egressProxyIPs(cluster: string, peer: string): Promise<string[]> {
+  const pods = await core(cluster).listNamespacedPod({
+    namespace: 'tailscale',
+    labelSelector: `tailscale.com/parent-resource=${peer}-k8s-operator`,
+  });
+  return pods.items.flatMap(p => (p.status?.podIP ? [p.status.podIP] : [])).sort();
+}
+
+const tailscale = () => TailscaleClient.fromConfig(testbedConfig(clusters));
+
+/** Edits the tailnet policy file through the API stand-in, as an admin would. */
+async function editPolicy(edit: (policy: Record<string, unknown>) => void): Promise<() => Promise<void>> {
+  const client = tailscale();
+  const before = await client.getPolicy();
+  const policy = parseHuJson(before.text) as Record<string, unknown>;
+  edit(policy);
+  const after = await client.setPolicy(JSON.stringify(policy, null, 2), before.etag);
+  return async () => {
+    const now = await client.getPolicy();
+    await client.setPolicy(before.text, now.etag ?? after.etag);
+  };
+}
+
+/** The tailnet's HTTPS setting, through the API stand-in (`PATCH /tailnet/-/settings`). */
+async function setTailnetHttps(enabled: boolean): Promise<void> {
+  const { url } = testbed().tailscaleApi!;
+  const { clientId, clientSecret } = tailscaleCredentials();
+  const token = await fetch(`${url}/api/v2/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }),
+  }).then(r => r.json() as Promise<{ access_token: string }>);
+  const res = await fetch(`${url}/api/v2/tailnet/-/settings`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ httpsEnabled: enabled }),
+  });
+  if (!res.ok) throw new Error(`PATCH settings: ${res.status} ${await res.text()}`);
+  await ctl({ command: 'tailnet-devices' }); // the tailnet model re-reads at once
+}
+
+let backend: ProductBackend;
+const joins: Record<string, TaskResult> = {};
+let syncedAfterJoins = false;
+
+beforeAll(async () => {
+  backend = await startProductBackend(clusters, { meshBackend: true });
+  for (const c of clusters) joins[c] = await backend.runTemplate('join-cluster-to-mesh', joinValues(c, MESH_ID));
+  // After the joins, as the recipe does: the real istiod injects the sidecars.
+  await deployDemoServices(kubeConfig, () => undefined, placeOn);
+  for (const s of exampleServices) {
+    for (const c of s.servedBy) {
+      await eventually(`${s.name} ready in ${c}`, async () =>
+        (await readyPodIPs(c, s.namespace, s.name)).length === 2 ? true : undefined,
+      );
+    }
+  }
+  syncedAfterJoins = await allSynced().catch(() => false);
+}, 900_000);
+
+afterAll(async () => {
+  await backend?.stop();
+});
+
+describe('real istiod for every installed istiod pod', () => {
+  it('runs for each member on its pod IP, with the chart ServiceAccount and the plugged-in CA', async () => {
+    const running = await ctl<IstiodProcessState[]>({ command: 'istiods' });
+    for (const c of clusters) {
+      const pods = await core(c).listNamespacedPod({ namespace: ISTIO_NAMESPACE, labelSelector: 'app=istiod' });
+      const pod = pods.items.find(p => !p.metadata?.deletionTimestamp)!;
+      const proc = running.find(r => r.cluster === c);
+      expect(proc).toMatchObject({ pod: pod.metadata!.name, podIP: pod.status!.podIP, readyAt: expect.any(String) });
+
+      // The credentials are a token of the chart's `istiod` ServiceAccount, bound to the pod.
+      const podDir = fs
+        .readdirSync(path.join(testbed().stateDir, 'clusters', c, 'pods'))
+        .find(d => d.startsWith(`${ISTIO_NAMESPACE}_${pod.metadata!.name}_`))!;
+      const token = fs.readFileSync(
+        path.join(testbed().stateDir, 'clusters', c, 'pods', podDir, 'var/run/secrets/kubernetes.io/serviceaccount/token'),
+        'utf8',
+      );
+      const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as {
+        sub: string;
+        'kubernetes.io': { pod: { name: string } };
+      };
+      expect(claims.sub).toBe('system:serviceaccount:istio-system:istiod');
+      expect(claims['kubernetes.io'].pod.name).toBe(pod.metadata!.name);
+
+      // istiod published the plugged-in root (cacerts), not a self-signed one of its own.
+      const cacerts = await core(c).readNamespacedSecret({ name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE });
+      const root = await core(c).readNamespacedConfigMap({ name: ISTIO_CA_ROOT_CERT_CONFIGMAP, namespace: ISTIO_NAMESPACE });
+      expect(new X509Certificate(root.data![ISTIO_CA_ROOT_CERT_KEY]).fingerprint256).toBe(
+        new X509Certificate(Buffer.from(cacerts.data![CACERTS_KEYS.rootCert], 'base64')).fingerprint256,
+      );
+    }
+  });
+
+  it("answers the API server's webhook calls: its validation rejects an invalid Gateway", async () => {
+    // istiod switches its validating webhook to fail-closed once the apiserver reaches it.
+    const api = KubernetesObjectApi.makeApiClient(kubeConfig('cluster17'));
+    await expect(
+      api.create({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'invalid-gateway', namespace: 'default' },
+        // Valid for the CRD's schema; only istiod's validation knows a host must be a DNS name.
+        spec: { servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['not a host!'] }] },
+      } as never),
+    ).rejects.toMatchObject({ body: expect.stringContaining('denied the request') });
+  });
+
+  it('injects the example workloads: their pods run a sidecar in mTLS mode', async () => {
+    const pods = await core('cluster17').listNamespacedPod({ namespace: 'default', labelSelector: 'app=echo' });
+    for (const p of pods.items) {
+      expect(p.metadata?.labels?.['security.istio.io/tlsMode']).toBe('istio');
+      expect(p.spec?.containers.map(c => c.name)).toContain('istio-proxy');
+    }
+  });
+});
+
+describe('the joins, judged by istiod', () => {
+  it('get every wiring step of each join done; mesh:verify is the step that judges', () => {
+    for (const c of clusters) {
+      const { steps } = joins[c];
+      const wiring = Object.entries(steps).filter(([id]) => id !== 'verify');
+      expect(wiring.length).toBeGreaterThanOrEqual(8);
+      // The first join has no peers to wire: its egress and remote-secret steps are skipped.
+      expect(wiring.filter(([, status]) => status !== 'completed' && status !== 'skipped')).toEqual([]);
+    }
+  });
+
+  // Fails today: istiod cannot reach any peer, so mesh:verify fails every join after the first.
+  test.failing('joins every cluster with the Join template, mesh:verify included (issue 13)', () => {
+    for (const c of clusters) expect(joins[c].status).toBe('completed');
+  });
+
+  // Fails today: every peer is `timeout` in every istiod (no `ip` grant to the API server proxies).
+  test.failing("each istiod's own view of its remotes says every peer is synced (issue 13)", async () => {
+    for (const c of clusters) {
+      const view = await clusterz(c);
+      expect(view).toEqual(Object.fromEntries(peersOf(c).map(p => [p, 'synced'])));
+    }
+  });
+
+  it('the mesh backend and mesh:verify report what istiod itself says about its remotes', async () => {
+    const views = Object.fromEntries(await Promise.all(clusters.map(async c => [c, await clusterz(c)] as const)));
+    for (const c of clusters) expect(Object.keys(views[c]).sort()).toEqual(peersOf(c));
+    // The backend reads istiod's metrics through the API server's service proxy.
+    const status = await eventually(
+      "the backend's view of every istiod",
+      async () => {
+        const res = await backend.get('/api/mesh/clusters');
+        const body = res.body as ClustersResponse;
+        const ok = clusters.every(c => {
+          const mine = body.clusters.find(x => x.name === c)?.istiodRemotes;
+          return (
+            mine?.state === 'reported' &&
+            JSON.stringify(Object.fromEntries(mine.remotes.map(r => [r.cluster, r.status]))) ===
+              JSON.stringify(views[c])
+          );
+        });
+        return ok ? body : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(status.clusters.filter(c => clusters.includes(c.name))).toHaveLength(3);
+    const membership = (await backend.get('/api/mesh/membership')).body as MembershipResponse;
+    for (const row of membership.matrix) {
+      for (const cell of row) {
+        if (cell.from === cell.to) continue;
+        expect(cell.istiodSync).toBe(views[cell.from][cell.to]);
+      }
+    }
+    for (const c of clusters) {
+      for (const p of peersOf(c)) {
+        const unsynced = membership.findings.find(
+          f => f.kind === 'istiod-remote-unsynced' && f.clusters[0] === c && f.clusters[1] === p,
+        );
+        expect(Boolean(unsynced)).toBe(views[c][p] === 'timeout' || views[c][p] === 'closed');
+      }
+    }
+    // mesh:verify of the last join said the same as istiod (the wait for `syncing` included).
+    const verifyLog = joins.cluster19.log.join('\n');
+    for (const c of clusters) {
+      for (const p of peersOf(c)) {
+        expect(verifyLog).toContain(`${c}->${p}: secret present, networks present, istiod ${views[c][p]}`);
+      }
+    }
+  });
+
+  // Fails today: istiod drops every remote network (its gateway's MagicDNS name resolves nowhere
+  // in the cluster) and, not reaching the peers' API servers, knows no remote endpoint at all.
+  test.failing(
+    "istiod's endpoints for echo, asked over ADS as a cluster17 sidecar, are cluster17's pods and a gateway that cluster17's pods reach through the tailnet (issue 13)",
+    async () => {
+      const host = 'echo.default.svc.cluster.local';
+      const endpoints = await sidecarEndpoints('cluster17', host, 80);
+      const local = await readyPodIPs('cluster17', 'default', 'echo');
+      expect(endpoints.filter(e => local.includes(e.address)).map(e => e.port)).toEqual([5678, 5678]);
+      const remote = endpoints.filter(e => !local.includes(e.address));
+      expect(remote).toHaveLength(1);
+      expect(remote[0]).toMatchObject({ port: 15443, weight: 2 });
+      const from = await podAddress('cluster17');
+      const reach = await ctl<{ result: string }>({ command: 'connect', from, host: remote[0].address, port: 15443 });
+      // Reached through the tailnet: the gateway node's proxy answered (#12 puts a gateway behind it).
+      expect(['open', 'reset']).toContain(reach.result);
+    },
+  );
+
+  // Fails today: istiod sends nothing across networks (above), while the backend says traffic
+  // goes through the peers' gateways.
+  test.failing(
+    '"requests from this cluster go to" agrees with istiod\'s endpoints for every example service (issue 13)',
+    async () => {
+      for (const s of exampleServices) {
+        const host = `${s.name}.${s.namespace}.svc.cluster.local`;
+        const view = (await backend.get(`/api/mesh/services/${s.namespace}/${s.name}`)).body as ServiceStatusResponse;
+        for (const c of clusters) {
+          const endpoints = await sidecarEndpoints(c, host, s.port);
+          const local = await readyPodIPs(c, s.namespace, s.name);
+          const route = view.routes.find(r => r.fromCluster === c)!;
+          const istiodLocal = endpoints.filter(e => local.includes(e.address)).length;
+          const istiodGateways = endpoints
+            .filter(e => !local.includes(e.address))
+            .map(e => ({ address: e.address, weight: e.weight }))
+            .sort((a, b) => a.address.localeCompare(b.address));
+          expect({ local: route.via === 'local' ? local.length : 0, gateways: route.gateway ? [route.gateway.address] : [] }).toEqual({
+            local: istiodLocal,
+            gateways: istiodGateways.map(g => g.address),
+          });
+        }
+      }
+    },
+  );
+});
+
+describe('the enforcing tailnet, as a pod of a member sees it', () => {
+  it("resolves a peer's API proxy to this cluster's egress proxy, and a gateway name without an egress Service nowhere", async () => {
+    const egress = await egressProxyIPs('cluster17', 'cluster18');
+    expect(egress).toHaveLength(1);
+    expect(
+      await ctl({ command: 'resolve', cluster: 'cluster17', name: `cluster18-k8s-operator.${tailnetDomain()}` }),
+    ).toEqual({ addresses: egress });
+    // What istiod logs as `could not resolve hostname "cluster18-istio-eastwestgateway..."`.
+    expect(
+      await ctl({ command: 'resolve', cluster: 'cluster17', name: `cluster18-istio-eastwestgateway.${tailnetDomain()}` }),
+    ).toEqual({ error: 'ENOTFOUND' });
+    const istiod = await core('cluster17').readNamespacedService({ name: 'istiod', namespace: ISTIO_NAMESPACE });
+    expect(
+      await ctl({ command: 'resolve', cluster: 'cluster17', name: 'istiod.istio-system.svc.cluster.local' }),
+    ).toEqual({ addresses: [istiod.spec!.clusterIP] });
+  });
+
+  it('lets a pod into the tailnet only through its egress proxy, and only as far as the policy file grants', async () => {
+    const devices = await ctl<TailnetDeviceInfo[]>({ command: 'tailnet-devices' });
+    const proxy18 = devices.find(d => d.kind === 'api-server-proxy' && d.cluster === 'cluster18')!;
+    expect(proxy18.tags).toEqual(['tag:k8s-operator']);
+    const from = await podAddress('cluster17');
+    const [egress] = await egressProxyIPs('cluster17', 'cluster18');
+    // A pod cannot route to a tailnet address.
+    expect(await ctl({ command: 'connect', from, host: proxy18.ipv4, port: 443 })).toMatchObject({ result: 'timeout' });
+    const viaEgress = () =>
+      ctl<{ status?: number; error?: string }>({
+        command: 'https-get',
+        from,
+        host: egress,
+        port: 443,
+        servername: proxy18.name,
+        path: `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets`,
+      });
+    // The Join template grants the Kubernetes capability but no network access to tcp:443: dropped.
+    expect(await viaEgress()).toEqual({ error: 'ETIMEDOUT' });
+
+    const restore = await editPolicy(p => {
+      (p.grants as unknown[]).push({ src: ['tag:k8s'], dst: ['tag:k8s-operator'], ip: ['tcp:443'] });
+    });
+    try {
+      await eventually('the grant applied', async () => ((await viaEgress()).status ? true : undefined), { timeoutMs: 10_000 });
+      // Impersonated as the group the grant names, which Istio's reader role binds: it may list Secrets.
+      expect(await viaEgress()).toMatchObject({ status: 200 });
+      const rbac = await ctl<{ status?: number }>({
+        command: 'https-get',
+        from,
+        host: egress,
+        port: 443,
+        servername: proxy18.name,
+        path: '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+      });
+      expect(rbac.status).toBe(403);
+
+      // Tailnet HTTPS off: the API server proxy has no certificate to serve.
+      await setTailnetHttps(false);
+      try {
+        expect((await viaEgress()).error).toMatch(/ECONNRESET|EPROTO|ERR_SSL|socket hang up/);
+      } finally {
+        await setTailnetHttps(true);
+      }
+      expect(await viaEgress()).toMatchObject({ status: 200 });
+
+      // Without the capability, the caller is impersonated as its tags, which RBAC knows nothing of.
+      const restoreApp = await editPolicy(p => {
+        p.grants = (p.grants as Array<{ app?: Record<string, unknown> }>).filter(
+          g => !g.app?.[TAILSCALE_KUBERNETES_CAPABILITY],
+        );
+      });
+      try {
+        await eventually('impersonated as tags', async () => ((await viaEgress()).status === 403 ? true : undefined), {
+          timeoutMs: 10_000,
+        });
+      } finally {
+        await restoreApp();
+      }
+    } finally {
+      await restore();
+    }
+    await eventually('the grant revoked', async () => ((await viaEgress()).error === 'ETIMEDOUT' ? true : undefined), {
+      timeoutMs: 20_000,
+    });
+  });
+});
+
+describe('broken for real: istiod says so, and so do mesh:verify and the backend', () => {
+  /** Restarts cluster17's istiod so it reads its remotes afresh, as after any rollout. */
+  async function restartIstiod(cluster: string) {
+    await apps(cluster).patchNamespacedDeployment(
+      {
+        name: 'istiod',
+        namespace: ISTIO_NAMESPACE,
+        body: {
+          spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } },
+        },
+      },
+      mergePatch,
+    );
+  }
+
+  async function expectIstiodAndProductSay(cluster: string, peer: string, status: string) {
+    await eventually(`${cluster}'s istiod says ${peer} is ${status}`, async () =>
+      (await clusterz(cluster).catch(() => ({}) as Record<string, string>))[peer] === status ? true : undefined,
+    { timeoutMs: 90_000 });
+    await eventually(
+      `the backend says ${cluster} -> ${peer} is ${status}`,
+      async () => {
+        const m = (await backend.get('/api/mesh/membership')).body as MembershipResponse;
+        const row = m.matrix.find(r => r[0]?.from === cluster);
+        return row?.find(c => c.to === peer)?.istiodSync === status ? true : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+  }
+
+  async function breakAndRepair(what: string, breakIt: () => Promise<() => Promise<void>>, logLine: RegExp) {
+    expect(syncedAfterJoins).toBe(true);
+    const repair = await breakIt();
+    try {
+      await restartIstiod('cluster17');
+      await expectIstiodAndProductSay('cluster17', 'cluster18', 'timeout');
+      const logs = (await ctl<IstiodProcessState[]>({ command: 'istiods' })).filter(i => i.cluster === 'cluster17');
+      const text = logs.map(l => fs.readFileSync(l.logPath, 'utf8')).join('\n');
+      expect(text).toMatch(logLine);
+      const verify = await backend.runTemplate('join-cluster-to-mesh', joinValues('cluster17', MESH_ID));
+      expect(verify.status).toBe('failed');
+      expect(verify.log.join('\n')).toContain('cluster17\'s istiod reports cluster18 as "timeout"');
+    } finally {
+      await repair();
+    }
+    await restartIstiod('cluster17');
+    await expectIstiodAndProductSay('cluster17', 'cluster18', 'synced');
+    void what;
+  }
+
+  // Each fails today at its first line: the mesh never synced (see above).
+  test.failing('the API grant removed: remote sync fails with 403 (issue 13)', () =>
+    breakAndRepair(
+      'grant',
+      () =>
+        editPolicy(p => {
+          p.grants = (p.grants as Array<{ app?: Record<string, unknown> }>).filter(
+            g => !g.app?.[TAILSCALE_KUBERNETES_CAPABILITY],
+          );
+        }),
+      /forbidden|403/,
+    ),
+  );
+
+  test.failing('tailnet HTTPS off (issue 13)', () =>
+    breakAndRepair(
+      'https',
+      async () => {
+        await setTailnetHttps(false);
+        return () => setTailnetHttps(true);
+      },
+      /tls|certificate|EOF|connection reset/i,
+    ),
+  );
+
+  test.failing('the CoreDNS tailnet stanza removed (issue 13)', () =>
+    breakAndRepair(
+      'dns',
+      async () => {
+        const cm = await core('cluster17').readNamespacedConfigMap({ name: 'coredns', namespace: 'kube-system' });
+        const before = cm.data!.Corefile;
+        const { begin, end } = coreDnsStanzaMarkers(tailnetDomain());
+        const without = before.slice(0, before.indexOf(begin)) + before.slice(before.indexOf(end) + end.length);
+        await core('cluster17').patchNamespacedConfigMap(
+          { name: 'coredns', namespace: 'kube-system', body: { data: { Corefile: without } } },
+          mergePatch,
+        );
+        return async () => {
+          await core('cluster17').patchNamespacedConfigMap(
+            { name: 'coredns', namespace: 'kube-system', body: { data: { Corefile: before } } },
+            mergePatch,
+          );
+        };
+      },
+      /no such host|lookup/,
+    ),
+  );
+
+  test.failing("a peer's egress Service deleted (issue 13)", () =>
+    breakAndRepair(
+      'egress',
+      async () => {
+        await core('cluster17').deleteNamespacedService({ name: 'cluster18-k8s-operator', namespace: 'tailscale' });
+        return async () => {
+          await backend.runTemplate('join-cluster-to-mesh', joinValues('cluster17', MESH_ID));
+        };
+      },
+      /no such host|lookup/,
+    ),
+  );
+});
+
+describe('the test bed follows istiod pods', () => {
+  it('stops istiod when its pod goes (scale to 0) and starts it again for the next Ready pod', async () => {
+    const scale = (replicas: number) =>
+      apps('cluster19').patchNamespacedDeploymentScale(
+        { name: 'istiod', namespace: ISTIO_NAMESPACE, body: { spec: { replicas } } },
+        mergePatch,
+      );
+    const before = (await ctl<IstiodProcessState[]>({ command: 'istiods' })).find(i => i.cluster === 'cluster19')!;
+    await scale(0);
+    await eventually('istiod of cluster19 stopped', async () => {
+      const now = await ctl<IstiodProcessState[]>({ command: 'istiods' });
+      return now.some(i => i.cluster === 'cluster19') ? undefined : true;
+    });
+    expect(() => process.kill(before.pid!, 0)).toThrow();
+    await scale(1);
+    // A fresh istiod waits for its remotes up to PILOT_REMOTE_CLUSTER_TIMEOUT (30 s) before it
+    // reports ready.
+    const after = await eventually(
+      'istiod of cluster19 ready again',
+      async () => {
+        const now = await ctl<IstiodProcessState[]>({ command: 'istiods' });
+        return now.find(i => i.cluster === 'cluster19' && i.readyAt);
+      },
+      { timeoutMs: 90_000 },
+    );
+    expect(after.pod).not.toBe(before.pod);
+  });
+});
