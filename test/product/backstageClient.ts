@@ -23,6 +23,8 @@ export interface TaskResult {
   ms: number;
   /** The task's log lines (the scaffolder redacts task secrets from them). */
   log: string[];
+  /** The final status of each step that ran, by step id (`completed`, `failed`, `skipped`). */
+  steps: Record<string, string>;
 }
 
 /**
@@ -132,7 +134,7 @@ export class BackstageClient {
       const task = await this.get<{ status: string }>(
         `/api/scaffolder/v2/tasks/${id}`,
       );
-      const log = await this.taskLog(id);
+      const { log, steps } = await this.taskEvents(id);
       for (; shown < log.length; shown++) opts.onLog?.(log[shown]);
       if (['completed', 'failed', 'cancelled'].includes(task.status)) {
         return {
@@ -140,6 +142,7 @@ export class BackstageClient {
           status: task.status as TaskResult['status'],
           ms: Date.now() - started,
           log,
+          steps,
         };
       }
       if (Date.now() > deadline) {
@@ -152,11 +155,26 @@ export class BackstageClient {
   }
 
   async taskLog(id: string): Promise<string[]> {
+    return (await this.taskEvents(id)).log;
+  }
+
+  /** A task's log lines and the last status each step reported. */
+  async taskEvents(id: string): Promise<Pick<TaskResult, 'log' | 'steps'>> {
     const events = await this.get<
-      Array<{ type: string; body: { message?: string } }>
+      Array<{
+        type: string;
+        body: { message?: string; stepId?: string; status?: string };
+      }>
     >(`/api/scaffolder/v2/tasks/${id}/events`);
-    return events
-      .filter(e => e.type === 'log' && e.body.message)
-      .map(e => e.body.message!);
+    const steps: Record<string, string> = {};
+    for (const e of events) {
+      if (e.body.stepId && e.body.status) steps[e.body.stepId] = e.body.status;
+    }
+    return {
+      log: events
+        .filter(e => e.type === 'log' && e.body.message)
+        .map(e => e.body.message!),
+      steps,
+    };
   }
 }

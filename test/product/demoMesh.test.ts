@@ -3,7 +3,7 @@ import {
   ClustersResponse,
   MembershipResponse,
 } from '@tailmesh/plugin-mesh-common';
-import { clustersToJoin } from './demoMesh';
+import { clustersToJoin, wiredButUnverified } from './demoMesh';
 
 function clusters(members: Record<string, boolean>): ClustersResponse {
   return {
@@ -66,6 +66,22 @@ describe('clustersToJoin', () => {
     ).toEqual(['cluster2']);
   });
 
+  it("does not join again for what istiod reports: a re-run would only fail its verify step again", () => {
+    expect(
+      clustersToJoin(
+        ['cluster1', 'cluster2'],
+        clusters({ cluster1: true, cluster2: true }),
+        membership([
+          {
+            severity: 'error',
+            clusters: ['cluster1', 'cluster2'],
+            kind: 'istiod-remote-unsynced',
+          },
+        ]),
+      ),
+    ).toEqual([]);
+  });
+
   it('fails clearly on a cluster the backend does not know', () => {
     expect(() =>
       clustersToJoin(
@@ -74,5 +90,19 @@ describe('clustersToJoin', () => {
         membership([]),
       ),
     ).toThrow('cluster9 is not a configured cluster');
+  });
+});
+
+describe('wiredButUnverified', () => {
+  it('is a join that failed at mesh:verify only', () => {
+    const wired = { wiring: 'completed', egress: 'skipped', verify: 'failed' };
+    expect(wiredButUnverified({ status: 'failed', steps: wired })).toBe(true);
+    expect(
+      wiredButUnverified({ status: 'failed', steps: { ...wired, wiring: 'failed' } }),
+    ).toBe(false);
+    expect(
+      wiredButUnverified({ status: 'completed', steps: { ...wired, verify: 'completed' } }),
+    ).toBe(false);
+    expect(wiredButUnverified({ status: 'cancelled', steps: wired })).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import {
   MembershipResponse,
 } from '@tailmesh/plugin-mesh-common';
 import { TestbedClusterState, TestbedState } from '../testbed/src/state';
-import { BackstageClient } from './backstageClient';
+import { BackstageClient, TaskResult } from './backstageClient';
 
 export const JOIN_TEMPLATE = 'template:default/join-cluster-to-mesh';
 /** The join template's default mesh id. */
@@ -22,6 +22,15 @@ export function joinValues(cluster: TestbedClusterState, tailnet: string) {
     meshId: DEMO_MESH_ID,
     tailnet,
   };
+}
+
+/** Whether a join task did every step but failed only its last one, mesh:verify. */
+export function wiredButUnverified(task: {
+  status: string;
+  steps: TaskResult['steps'];
+}): boolean {
+  const failed = Object.entries(task.steps).filter(([, s]) => s === 'failed');
+  return task.status === 'failed' && failed.length === 1 && failed[0][0] === 'verify';
 }
 
 /** Waits until the mesh backend has read every configured cluster once. */
@@ -49,7 +58,9 @@ export async function waitForMeshSync(
 
 /**
  * Which of `wanted` still need the join template: those that are not members, and members with
- * an error finding (a join that was interrupted), since a re-run of the join converges.
+ * an error finding (a join that was interrupted), since a re-run of the join converges. What
+ * istiod itself reports about its peers is not such a finding: a re-run of the join changes
+ * nothing the mesh's wiring lacks, so it would only fail its last step again.
  */
 export function clustersToJoin(
   wanted: string[],
@@ -60,7 +71,10 @@ export function clustersToJoin(
     const status = clusters.clusters.find(c => c.name === name);
     if (!status) throw new Error(`${name} is not a configured cluster`);
     const broken = membership.findings.some(
-      f => f.severity === 'error' && f.clusters.includes(name),
+      f =>
+        f.severity === 'error' &&
+        f.kind !== 'istiod-remote-unsynced' &&
+        f.clusters.includes(name),
     );
     return !status.member || broken;
   });
@@ -98,12 +112,21 @@ export async function joinDemoMembers(
       joinValues(cluster, state.tailnet),
       { signal },
     );
-    if (task.status !== 'completed') {
+    if (task.status !== 'completed' && !wiredButUnverified(task)) {
       throw new Error(
         `joining ${name} ${task.status} (task ${task.id}); last log lines:\n${task.log.slice(-15).join('\n')}`,
       );
     }
-    log(`${name}: joined in ${(task.ms / 1000).toFixed(1)} s`);
+    if (task.status !== 'completed') {
+      // Every wiring step ran; mesh:verify, judging by what istiod itself reports, says the mesh
+      // does not work yet. The product shows why (mesh page, findings); the start goes on.
+      log(
+        `${name}: wired in ${(task.ms / 1000).toFixed(1)} s, but mesh:verify fails (see the mesh page):\n  ${task.log
+          .filter(l => l.startsWith('error: '))
+          .slice(0, 6)
+          .join('\n  ')}`,
+      );
+    } else log(`${name}: joined in ${(task.ms / 1000).toFixed(1)} s`);
     results.push({ cluster: name, ms: task.ms });
   }
   return results;

@@ -21,6 +21,8 @@ export function capturingLogger(lines: string[] = []): LoggerService {
 export interface ActionRun {
   output: Record<string, unknown>;
   logs: string[];
+  /** Set by `settled: true` runs whose handler threw. */
+  error?: Error;
 }
 
 /** Runs one action the way the scaffolder does, with a real logger capture and real checkpoints. */
@@ -32,6 +34,8 @@ export async function runAction(
     secrets?: Record<string, string>;
     checkpoints?: Map<string, unknown>;
     signal?: AbortSignal;
+    /** Resolve with the error (and what was output before it) instead of rejecting. */
+    settled?: boolean;
   } = {},
 ): Promise<ActionRun> {
   const logs: string[] = [];
@@ -62,7 +66,12 @@ export async function runAction(
       return value;
     },
   };
-  await action.handler(ctx as never);
+  try {
+    await action.handler(ctx as never);
+  } catch (e) {
+    if (!opts.settled) throw e;
+    return { output, logs, error: e instanceof Error ? e : new Error(String(e)) };
+  }
   return { output, logs };
 }
 

@@ -12,7 +12,12 @@
  */
 import type { ClusterCache } from '../kube/clusterCache';
 import { LoopbackAddresses } from '../network/loopbackAddresses';
-import { startCoreDns, type CoreDns, type KubernetesRecordSource, type ServiceRecord } from './coreDns';
+import {
+  startCoreDns,
+  type CoreDns,
+  type KubernetesRecordSource,
+  type ServiceRecord,
+} from './coreDns';
 import { startK8sNameserver, type K8sNameserver } from './k8sNameserver';
 
 export interface ClusterDns {
@@ -28,8 +33,13 @@ function recordSource(cache: ClusterCache): KubernetesRecordSource {
       const headless = svc.spec?.clusterIP === 'None';
       const clusterIPs = headless
         ? []
-        : (svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : [])).filter(ip => ip !== 'None');
-      const endpoints = cache.readyEndpoints(namespace, name).map(e => ({ ip: e.ip, hostname: e.hostname, ready: true }));
+        : (
+            svc.spec?.clusterIPs ??
+            (svc.spec?.clusterIP ? [svc.spec.clusterIP] : [])
+          ).filter(ip => ip !== 'None');
+      const endpoints = cache
+        .readyEndpoints(namespace, name)
+        .map(e => ({ ip: e.ip, hostname: e.hostname, ready: true }));
       return {
         namespace,
         name,
@@ -38,7 +48,11 @@ function recordSource(cache: ClusterCache): KubernetesRecordSource {
         endpoints,
         type,
         externalName: svc.spec?.externalName,
-        ports: (svc.spec?.ports ?? []).map(p => ({ name: p.name, port: p.port, protocol: p.protocol ?? 'TCP' })),
+        ports: (svc.spec?.ports ?? []).map(p => ({
+          name: p.name,
+          port: p.port,
+          protocol: p.protocol ?? 'TCP',
+        })),
       };
     },
     namespaceExists: namespace => cache.namespaceHasServices(namespace),
@@ -72,7 +86,10 @@ export async function startClusterDns(
     }
     const svc = cache.service(cache.operatorNamespace, 'nameserver');
     const ip = svc?.spec?.clusterIP;
-    const serving = !!ip && ip !== 'None' && cache.readyEndpoints(cache.operatorNamespace, 'nameserver').length > 0;
+    const serving =
+      !!ip &&
+      ip !== 'None' &&
+      cache.readyEndpoints(cache.operatorNamespace, 'nameserver').length > 0;
     if (nameserver && (!serving || nameserver.ip !== ip)) {
       await nameserver.server.close();
       await addresses.release(nameserver.ip);
@@ -82,11 +99,19 @@ export async function startClusterDns(
     }
     if (serving && ip && !nameserver) {
       await addresses.acquire(ip);
-      nameserver = { ip, server: await startK8sNameserver({ host: ip, log: msg => log(`${cache.name} nameserver: ${msg}`) }) };
+      nameserver = {
+        ip,
+        server: await startK8sNameserver({
+          host: ip,
+          log: msg => log(`${cache.name} nameserver: ${msg}`),
+        }),
+      };
       log(`${cache.name}: ts.net nameserver on ${ip}`);
     }
     if (nameserver) {
-      const next = cache.dnsRecordsConfig.cache.get(`${cache.operatorNamespace}/dnsrecords`)?.data?.['records.json'];
+      const next = cache.dnsRecordsConfig.cache.get(
+        `${cache.operatorNamespace}/dnsrecords`,
+      )?.data?.['records.json'];
       if (next !== records) {
         records = next;
         nameserver.server.setRecords(next);
@@ -94,7 +119,9 @@ export async function startClusterDns(
     }
   };
   const kick = () => {
-    busy = busy.then(sync).catch(err => log(`${cache.name} dns: ${String(err)}`));
+    busy = busy
+      .then(sync)
+      .catch(err => log(`${cache.name} dns: ${String(err)}`));
   };
   const unsubscribe = cache.onChange(kick);
   kick();
