@@ -190,6 +190,8 @@ describe('membershipMatrix', () => {
       to: 'west',
       remoteSecret: 'present',
       gatewayInMeshNetworks: 'present',
+      // No istiod view was read for these snapshots.
+      istiodSync: 'unknown',
     });
   });
 

@@ -131,6 +131,8 @@ describe('MeshStatusService', () => {
       to: 'cluster1',
       remoteSecret: 'missing',
       gatewayInMeshNetworks: 'not-applicable',
+      // No istiod view was read for these snapshots.
+      istiodSync: 'unknown',
     });
     expect(res.findings.map(f => f.kind)).toContain('one-way-remote-secret');
     expect(res.generatedAt).toBe('2026-11-26T12:00:00.000Z');

@@ -229,7 +229,10 @@ describe('MeshPage', () => {
       healthyMeshApi({
         getMembership: jest.fn(async () =>
           membership({
-            'cluster2→cluster3': { remoteSecret: 'missing' },
+            'cluster2→cluster3': {
+              remoteSecret: 'missing',
+              istiodSync: 'not-listed',
+            },
             'cluster1→cluster3': { gatewayInMeshNetworks: 'wrong-address' },
           }),
         ),
@@ -240,12 +243,12 @@ describe('MeshPage', () => {
     });
     expect(
       within(matrix).getByLabelText(
-        "cluster2 → cluster3: missing (remote secret missing; cluster3's gateway in cluster2's meshNetworks)",
+        "cluster2 → cluster3: missing (remote secret missing; cluster3's gateway in cluster2's meshNetworks; cluster2's istiod does not list cluster3)",
       ),
     ).toHaveTextContent('missing');
     expect(
       within(matrix).getByLabelText(
-        "cluster1 → cluster3: broken (remote secret present; cluster1's meshNetworks has a wrong address for cluster3's gateway)",
+        "cluster1 → cluster3: broken (remote secret present; cluster1's meshNetworks has a wrong address for cluster3's gateway; cluster1's istiod reports cluster3 synced)",
       ),
     ).toHaveTextContent('broken');
     expect(within(matrix).getAllByText('ok')).toHaveLength(4);
