@@ -49,6 +49,9 @@ async function step(
   return run;
 }
 
+/** The mesh:verify runs, whose verdict (istiod's) is asserted on its own. */
+const verifyRuns = new WeakSet<ActionRun>();
+
 /** One join: the new cluster is wired to every existing member, both ways. */
 async function join(cluster: string, existing: string[], network: string) {
   const results: ActionRun[] = [];
@@ -56,6 +59,7 @@ async function join(cluster: string, existing: string[], network: string) {
     // mesh:verify judges by what istiod reports; its verdict is asserted on its own (below), so
     // a join that fails only there still leaves the mesh wired for the other checks.
     const run = await step(id, input, { settled: id === 'mesh:verify' });
+    if (id === 'mesh:verify') verifyRuns.add(run);
     results.push(run);
     return run;
   };
@@ -169,7 +173,7 @@ describe('joining three clusters one by one with every action', () => {
 
   it('builds the mesh with the real objects in every cluster', async () => {
     first = await joinOneByOne();
-    expect(first.filter(r => r.error && r !== first.at(-1))).toEqual([]);
+    expect(first.filter(r => r.error && !verifyRuns.has(r))).toEqual([]);
 
     const tailnetName = tailnet();
     const roots = new Set<string>();
@@ -222,10 +226,15 @@ describe('joining three clusters one by one with every action', () => {
   });
 
   // Fails today: every istiod reports its peers `timeout`, which mesh:verify reports.
-  test.failing('and mesh:verify passes: every istiod syncs every peer (issue 13)', () => {
-    expect(first.filter(r => r.output.ok === false).map(r => r.error?.message)).toEqual([]);
-    expect(first.at(-1)!.output.ok).toBe(true);
-  });
+  test.failing(
+    'and mesh:verify passes: every istiod syncs every peer (issue 13)',
+    () => {
+      expect(
+        first.filter(r => r.output.ok === false).map(r => r.error?.message),
+      ).toEqual([]);
+      expect(first.at(-1)!.output.ok).toBe(true);
+    },
+  );
 
   it('changes nothing on a second full run, the policy file included', async () => {
     const policyBefore = await TailscaleClient.fromConfig(config).getPolicy();
@@ -269,7 +278,10 @@ describe('joining three clusters one by one with every action', () => {
     expect(problems.filter(p => !/istiod reports/.test(p))).toEqual([]);
     for (const peer of ['cluster1', 'cluster2']) {
       await expect(
-        core3.readNamespacedSecret({ name: remoteSecretName(peer), namespace: ISTIO_NAMESPACE }),
+        core3.readNamespacedSecret({
+          name: remoteSecretName(peer),
+          namespace: ISTIO_NAMESPACE,
+        }),
       ).resolves.toBeDefined();
     }
   });

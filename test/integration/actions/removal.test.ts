@@ -4,6 +4,8 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
 } from '@kubernetes/client-node';
 import {
   createCaIssueIntermediateAction,
@@ -368,6 +370,37 @@ describe('removal actions and mesh:members', () => {
       await readGateway();
     });
 
+    // While istiod runs: once it is gone, the base chart's `istiod-default-validator` webhook,
+    // which istiod switched to fail-closed, refuses every Istio object (as on a real cluster).
+    it('refuses a cross-network Gateway Tailmesh did not make, before uninstalling anything', async () => {
+      const custom = kubeConfig(cluster).makeApiClient(CustomObjectsApi);
+      const label = 'app.kubernetes.io/managed-by';
+      const setLabel = (value: string | null) =>
+        custom.patchNamespacedCustomObject(
+          {
+            ...gatewayParams,
+            body: { metadata: { labels: { [label]: value } } },
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      await setLabel(null);
+      try {
+        const message = await failure(
+          runAction(action, { ...input, includeBase: true }),
+        );
+        expect(message).toBe(
+          `Refusing to delete Gateway ${ns}/cross-network-gateway on ${cluster}: it is not labelled app.kubernetes.io/managed-by=tailmesh, so Tailmesh did not make it; nothing was uninstalled`,
+        );
+        expect(await releases()).toEqual([
+          'istio-base',
+          'istio-eastwestgateway',
+          'istiod',
+        ]);
+      } finally {
+        await setLabel('tailmesh');
+      }
+    });
+
     it('removes the gateway, the Gateway and istiod, keeps base and cacerts; a re-run changes nothing', async () => {
       const cacerts = await readSecret(cluster, 'cacerts');
       const first = keep(await runAction(action, input));
@@ -391,34 +424,6 @@ describe('removal actions and mesh:members', () => {
         `${cluster}: Gateway ${ns}/cross-network-gateway absent, unchanged`,
         `${cluster}: helm release istiod absent, unchanged`,
       ]);
-    });
-
-    it('refuses a cross-network Gateway Tailmesh did not make, before uninstalling anything', async () => {
-      const { group, version, namespace, plural, name } = gatewayParams;
-      await kubeConfig(cluster)
-        .makeApiClient(CustomObjectsApi)
-        .createNamespacedCustomObject({
-          group,
-          version,
-          namespace,
-          plural,
-          body: {
-            apiVersion: `${group}/${version}`,
-            kind: 'Gateway',
-            metadata: { name },
-            spec: { selector: { istio: 'eastwestgateway' }, servers: [] },
-          },
-        });
-      const message = await failure(
-        runAction(action, { ...input, includeBase: true }),
-      );
-      expect(message).toBe(
-        `Refusing to delete Gateway ${ns}/cross-network-gateway on ${cluster}: it is not labelled app.kubernetes.io/managed-by=tailmesh, so Tailmesh did not make it; nothing was uninstalled`,
-      );
-      expect(await releases()).toEqual(['istio-base']);
-      await kubeConfig(cluster)
-        .makeApiClient(CustomObjectsApi)
-        .deleteNamespacedCustomObject(gatewayParams);
     });
 
     it('with includeBase, removes the base chart too and leaves cacerts', async () => {

@@ -456,49 +456,121 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
       name: CACERTS_SECRET,
       namespace: ISTIO_NAMESPACE,
     });
-    const original = secret.data![CACERTS_KEYS.rootCert];
+    const original = secret.data!;
     const meshRoot = certificateFingerprint(
-      Buffer.from(original, 'base64').toString('utf8'),
+      Buffer.from(original[CACERTS_KEYS.rootCert], 'base64').toString('utf8'),
     );
+    // A member that plugged in a CA of its own: a complete, self-consistent `cacerts` (root,
+    // intermediate, key, chain) from another root. istiod verifies the bundle before it swaps
+    // CAs (istio/istio security/pkg/pki/util/keycertbundle.go VerifyAndSetAll), so only a
+    // consistent one reaches the `istio-ca-root-cert` ConfigMaps the audit reads.
     // With two members there is no majority: the audit takes the root that sorts first as the
     // mesh's and blames the other member. A root that sorts after the mesh's makes cluster16, the
     // one changed, the odd one out.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'audit-root-'));
-    let impostor = '';
+    const file = (name: string) => path.join(dir, name);
+    const openssl = (...args: string[]) =>
+      execFileSync('openssl', args, { stdio: 'pipe' });
+    let impostor: Record<string, string> | undefined;
     try {
       for (let i = 0; i < 30 && !impostor; i++) {
-        execFileSync(
-          'openssl',
-          [
-            'req',
-            '-x509',
-            '-newkey',
-            'rsa:2048',
-            '-nodes',
-            '-keyout',
-            path.join(dir, 'root-key.pem'),
-            '-out',
-            path.join(dir, 'root-cert.pem'),
-            '-days',
-            '2',
-            '-subj',
-            '/O=Not the mesh/CN=Impostor Root CA',
-          ],
-          { stdio: 'pipe' },
+        openssl(
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          file('root-key.pem'),
+          '-out',
+          file('root-cert.pem'),
+          '-days',
+          '2',
+          '-subj',
+          '/O=Not the mesh/CN=Impostor Root CA',
+          '-addext',
+          'basicConstraints=critical,CA:TRUE',
+          '-addext',
+          'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
         );
-        const pem = fs.readFileSync(path.join(dir, 'root-cert.pem'), 'utf8');
-        if (certificateFingerprint(pem) > meshRoot) impostor = pem;
+        const root = fs.readFileSync(file('root-cert.pem'), 'utf8');
+        if (certificateFingerprint(root) < meshRoot) continue;
+        openssl(
+          'req',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          file('ca-key.pem'),
+          '-out',
+          file('ca.csr'),
+          '-subj',
+          '/O=Not the mesh/CN=Impostor Intermediate CA',
+        );
+        fs.writeFileSync(
+          file('ext.cnf'),
+          [
+            'basicConstraints=critical,CA:TRUE,pathlen:0',
+            'keyUsage=critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment',
+            'subjectAltName=DNS:istiod.istio-system.svc',
+          ].join('\n'),
+        );
+        openssl(
+          'x509',
+          '-req',
+          '-in',
+          file('ca.csr'),
+          '-CA',
+          file('root-cert.pem'),
+          '-CAkey',
+          file('root-key.pem'),
+          '-CAcreateserial',
+          '-days',
+          '2',
+          '-extfile',
+          file('ext.cnf'),
+          '-out',
+          file('ca-cert.pem'),
+        );
+        const caCert = fs.readFileSync(file('ca-cert.pem'), 'utf8');
+        const b64 = (text: string) => Buffer.from(text).toString('base64');
+        impostor = {
+          [CACERTS_KEYS.rootCert]: b64(root),
+          [CACERTS_KEYS.caCert]: b64(caCert),
+          [CACERTS_KEYS.caKey]: b64(
+            fs.readFileSync(file('ca-key.pem'), 'utf8'),
+          ),
+          [CACERTS_KEYS.certChain]: b64(caCert + root),
+        };
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    expect(impostor).not.toBe('');
-    const setRoot = (base64: string) =>
+    expect(impostor).toBeDefined();
+    const setCacerts = (data: Record<string, string>) =>
       core(B).patchNamespacedSecret(
+        { name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE, body: { data } },
+        mergePatch,
+      );
+    // istiod takes a new root only when it starts: its file watch refuses to swap to a root that
+    // is not a superset or subset of the old one ("Updating new ROOT-CA not supported", istio/istio
+    // pilot/pkg/bootstrap/istio_ca.go handleEvent), so the admin restarts it, as the fix says.
+    const restartIstiod = () =>
+      apps(B).patchNamespacedDeployment(
         {
-          name: CACERTS_SECRET,
+          name: 'istiod',
           namespace: ISTIO_NAMESPACE,
-          body: { data: { [CACERTS_KEYS.rootCert]: base64 } },
+          body: {
+            spec: {
+              template: {
+                metadata: {
+                  annotations: {
+                    'kubectl.kubernetes.io/restartedAt': new Date().toISOString(),
+                  },
+                },
+              },
+            },
+          },
         },
         mergePatch,
       );
@@ -506,10 +578,12 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
       kind: 'root-ca-mismatch',
       clusters: [B],
       induce: async () => {
-        await setRoot(Buffer.from(impostor).toString('base64'));
+        await setCacerts(impostor!);
+        await restartIstiod();
       },
       undo: async () => {
-        await setRoot(original);
+        await setCacerts(original);
+        await restartIstiod();
       },
     });
   });
@@ -816,7 +890,9 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
     "istiod-remote-unsynced: cluster15's istiod, restarted while the tailnet refuses its API calls, reports cluster16 timeout (issue 13)",
     async () => {
       const m = await membership();
-      expect(m.findings.filter(f => f.kind === 'istiod-remote-unsynced')).toEqual([]);
+      expect(
+        m.findings.filter(f => f.kind === 'istiod-remote-unsynced'),
+      ).toEqual([]);
       const client = TailscaleClient.fromConfig(config);
       const before = await client.getPolicy();
       await induceAndClear({
@@ -826,12 +902,23 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
           // No network access to the API server proxies any more; istiod reads its remotes
           // afresh on a restart.
           const current = await client.getPolicy();
-          await client.setPolicy(current.text.replace(/"tcp:443"/g, '"tcp:1"'), current.etag);
+          await client.setPolicy(
+            current.text.replace(/"tcp:443"/g, '"tcp:1"'),
+            current.etag,
+          );
           await apps(A).patchNamespacedDeployment(
             {
               name: ISTIOD_DEPLOYMENT,
               namespace: ISTIO_NAMESPACE,
-              body: { spec: { template: { metadata: { annotations: { restartedAt: new Date().toISOString() } } } } },
+              body: {
+                spec: {
+                  template: {
+                    metadata: {
+                      annotations: { restartedAt: new Date().toISOString() },
+                    },
+                  },
+                },
+              },
             },
             mergePatch,
           );

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries from pinned Go modules with the machine's Go, into .testbed/bin:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm, Istio's
-# pilot-discovery (istiod), and xds-probe (test/testbed/go-istio), which asks istiod over ADS what
-# a proxy gets.
+# pilot-discovery (istiod), and from test/testbed/go-istio xds-probe, which asks istiod over ADS what
+# a proxy gets, and mesh-dataplane, which stands in for Istio's data plane (sidecar, east-west
+# gateway, client) acting on istiod's xDS and CA.
 # Each group has a stamp of its inputs: a second run is a no-op, and a changed input rebuilds only
 # its group. Go's module and build caches make a rebuild after an input change incremental.
 set -euo pipefail
@@ -36,7 +37,7 @@ k8s_want="$gover|$K8S_VERSION|$KWOK_VERSION|$HELM_VERSION|$(sha256sum "$here/go/
 k8s_bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
 pd_stamp="$bin/.stamp-pilot-discovery"
 pd_want="$gover|$ISTIO_MODULE"
-# xds-probe's inputs: the pin, go.mod, go.sum and its (non-test) sources.
+# xds-probe's and mesh-dataplane's inputs: the pin, go.mod, go.sum and the module's (non-test) sources.
 xp_hash=$(cd "$here/go-istio" &&
   find . -type f \( -name go.mod -o -name go.sum -o \( -name '*.go' ! -name '*_test.go' \) \) |
   LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
@@ -45,7 +46,7 @@ xp_want="$gover|$ISTIO_MODULE|$xp_hash"
 
 if fresh "$k8s_stamp" "$k8s_want" "${k8s_bins[@]}" &&
   fresh "$pd_stamp" "$pd_want" pilot-discovery &&
-  fresh "$xp_stamp" "$xp_want" xds-probe; then
+  fresh "$xp_stamp" "$xp_want" xds-probe mesh-dataplane; then
   echo "testbed binaries up to date in $bin"
   exit 0
 fi
@@ -81,8 +82,8 @@ else
   echo "$k8s_want" > "$k8s_stamp"
 fi
 
-if ! fresh "$pd_stamp" "$pd_want" pilot-discovery || ! fresh "$xp_stamp" "$xp_want" xds-probe; then
-  # xds-probe must speak to the istiod it is built next to.
+if ! fresh "$pd_stamp" "$pd_want" pilot-discovery || ! fresh "$xp_stamp" "$xp_want" xds-probe mesh-dataplane; then
+  # xds-probe and mesh-dataplane must speak to the istiod they are built next to.
   grep -Eq "^[[:space:]]*(require[[:space:]]+)?istio\.io/istio $ISTIO_MODULE_VERSION([[:space:]]|$)" "$here/go-istio/go.mod" || {
     echo "test/testbed/go-istio/go.mod must require istio.io/istio $ISTIO_MODULE_VERSION (test/testbed/scripts/versions.sh)" >&2
     exit 1
@@ -91,7 +92,7 @@ if ! fresh "$pd_stamp" "$pd_want" pilot-discovery || ! fresh "$xp_stamp" "$xp_wa
   # common/scripts/gobuild.sh): the version is the module's VERSION file plus "-dev", as
   # Makefile.core.mk derives it for an untagged commit, and the revision is the commit the
   # pseudo-version names (it carries only 12 hex digits). `pilot-discovery version` reports
-  # these, and xds-probe sends the same version as its proxies' ISTIO_VERSION.
+  # these, and xds-probe and mesh-dataplane send the same version as their proxies' ISTIO_VERSION.
   istio_dir=$(cd "$here/go-istio" && go mod download -json "$ISTIO_MODULE" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
   istio_version="$(cat "$istio_dir/VERSION")-dev"
   ipkg=istio.io/istio/pkg/version
@@ -108,13 +109,15 @@ if ! fresh "$pd_stamp" "$pd_want" pilot-discovery || ! fresh "$xp_stamp" "$xp_wa
     echo "$pd_want" > "$pd_stamp"
   fi
 
-  if fresh "$xp_stamp" "$xp_want" xds-probe; then
-    step "xds-probe up to date"
+  if fresh "$xp_stamp" "$xp_want" xds-probe mesh-dataplane; then
+    step "xds-probe and mesh-dataplane up to date"
   else
     # -mod=readonly: the committed go.mod and go.sum must be complete.
     cd "$here/go-istio"
     step "building xds-probe"
     GOFLAGS=-mod=readonly go build -ldflags "$istio_ldflags" -o "$bin/xds-probe" ./cmd/xds-probe
+    step "building mesh-dataplane"
+    GOFLAGS=-mod=readonly go build -ldflags "$istio_ldflags" -o "$bin/mesh-dataplane" ./cmd/mesh-dataplane
     echo "$xp_want" > "$xp_stamp"
   fi
 fi

@@ -20,7 +20,11 @@
  *   trusts what pods trust (the tailnet's certificate authority, standing in for the public web
  *   PKI), e.g. through a cluster's egress proxy to a peer's API server proxy, as istiod's client
  *   would; the answer's status and body, or the connection error.
- * - `istiods`, `tailnet-devices`: what runs.
+ * - `mesh-request` {cluster, namespace, pod, host, port, count, path?}: requests from an injected
+ *   pod's sidecar, as its Envoy would send them (test/testbed/go-istio/cmd/mesh-dataplane client,
+ *   with the identity of the pod's running proxy: kubelet/proxyRunner.ts): the endpoints istiod
+ *   gave and, per request, where it went and who answered.
+ * - `istiods`, `proxies`, `tailnet-devices`: what runs.
  */
 import { execFile } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
@@ -31,6 +35,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ClusterControlPlane } from './controlPlane';
 import type { IstiodProcessState } from './kubelet/istiodRunner';
+import type { PodProcessState } from './kubelet/podProcesses';
 import { binDir } from './layout';
 import type { TailnetDeviceInfo } from './tailnet/tailnet';
 
@@ -39,6 +44,9 @@ const run = promisify(execFile);
 export interface ControlContext {
   clusters: ClusterControlPlane[];
   istiods(): IstiodProcessState[];
+  proxies(): PodProcessState[];
+  /** The identity flags of a pod's running proxy (proxyRunner.ts clientFlags). */
+  proxyClientFlags(cluster: string, namespace: string, pod: string): Promise<string[]>;
   tailnet(): TailnetDeviceInfo[];
   refreshTailnet(): void;
   /** The CA bundle pods trust (SSL_CERT_FILE of the pods the test bed runs). */
@@ -60,7 +68,18 @@ export type ControlRequest =
       from?: string;
       timeoutMs?: number;
     }
+  | {
+      command: 'mesh-request';
+      cluster: string;
+      namespace: string;
+      pod: string;
+      host: string;
+      port: number;
+      count: number;
+      path?: string;
+    }
   | { command: 'istiods' }
+  | { command: 'proxies' }
   | { command: 'tailnet-devices' };
 
 export async function handleControl(req: ControlRequest, ctx: ControlContext): Promise<unknown> {
@@ -83,6 +102,8 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
       return undefined;
     case 'istiods':
       return ctx.istiods();
+    case 'proxies':
+      return ctx.proxies();
     case 'tailnet-devices':
       ctx.refreshTailnet();
       return ctx.tailnet();
@@ -93,17 +114,24 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
     }
     case 'xds-probe': {
       const istiod = istiodOf(req.cluster);
-      try {
-        const { stdout, stderr } = await run(
-          path.join(binDir, 'xds-probe'),
-          ['--xds', `${istiod.podIP}:15010`, ...req.args],
-          { timeout: 60_000, maxBuffer: 32 * 1024 * 1024 },
-        );
-        return { code: 0, stdout, stderr };
-      } catch (err) {
-        const e = err as { code?: number; stdout?: string; stderr?: string };
-        return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+      return runTool('xds-probe', ['--xds', `${istiod.podIP}:15010`, ...req.args]);
+    }
+    case 'mesh-request': {
+      const name = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+      if (![req.namespace, req.pod, req.host].every(v => name.test(v))) throw new Error('bad namespace, pod or host');
+      if (!Number.isInteger(req.port) || !Number.isInteger(req.count) || req.count < 1 || req.count > 200) {
+        throw new Error('bad port or count');
       }
+      if (req.path !== undefined && !/^\/[A-Za-z0-9/_.?=&%-]*$/.test(req.path)) throw new Error(`bad path ${req.path}`);
+      const flags = await ctx.proxyClientFlags(req.cluster, req.namespace, req.pod);
+      return runTool('mesh-dataplane', [
+        'client',
+        ...flags,
+        `--host=${req.host}`,
+        `--port=${req.port}`,
+        `--count=${req.count}`,
+        ...(req.path ? [`--path=${req.path}`] : []),
+      ]);
     }
     case 'resolve': {
       const resolver = new Resolver({ timeout: 3000, tries: 1 });
@@ -201,4 +229,18 @@ function probeConnect(host: string, port: number, from: string | undefined, time
       ),
     );
   });
+}
+
+/** Runs one of the test bed's Go tools; its exit code, stdout and stderr, whatever the outcome. */
+async function runTool(tool: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(path.join(binDir, tool), args, {
+      timeout: 120_000,
+      maxBuffer: 32 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
 }

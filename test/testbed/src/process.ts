@@ -24,7 +24,7 @@ export class ManagedProcess {
   constructor(
     readonly name: string,
     private readonly command: string,
-    private readonly args: string[],
+    readonly args: string[],
     private readonly logPath: string,
     /** Working directory and environment; the supervisor's own by default. */
     private readonly spawnOptions: { cwd?: string; env?: NodeJS.ProcessEnv } = {},

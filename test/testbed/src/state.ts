@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { IstiodProcessState } from './kubelet/istiodRunner';
+import type { PodProcessState } from './kubelet/podProcesses';
 import { stateFile } from './layout';
 
 /** What a running test bed tells its users; no secret in here (kubeconfigs are separate 0600 files). */
@@ -35,6 +36,8 @@ export interface TestbedState {
   clusters: TestbedClusterState[];
   /** The real istiods running for the clusters' Ready istiod pods (test/testbed/src/kubelet). */
   istiods?: IstiodProcessState[];
+  /** The data-plane stand-ins running for injected pods (test/testbed/src/kubelet/proxyRunner.ts). */
+  proxies?: PodProcessState[];
   /** Every process the test bed started, by name, so `down` can account for each. */
   pids: Record<string, number>;
 }

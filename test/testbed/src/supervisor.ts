@@ -18,6 +18,7 @@ import { TestbedState, writeState } from './state';
 import { startTailscaleApi } from './standins/tailscaleApi';
 import { startOperatorStandIn } from './standins/operator';
 import { IstiodRunner, startIstiodRunner } from './kubelet/istiodRunner';
+import { ProxyRunner, startProxyRunner } from './kubelet/proxyRunner';
 import { LoopbackAddresses } from './network/loopbackAddresses';
 import { ClusterCache } from './kube/clusterCache';
 import { startOperatorProxies } from './standins/operatorProxies';
@@ -88,6 +89,7 @@ const servers: net.Server[] = [];
 let stopStandIns: Array<() => Promise<void>> = [];
 const addresses = new LoopbackAddresses();
 let istiods: IstiodRunner | undefined;
+let proxies: ProxyRunner | undefined;
 let tailnet: Tailnet | undefined;
 const inside = new AbortController();
 
@@ -117,6 +119,7 @@ function publish(extra: Partial<TestbedState> = {}) {
     dnsIp: c.shape.dnsIp,
   }));
   state.istiods = istiods?.list() ?? [];
+  state.proxies = proxies?.list() ?? [];
   writeState(state);
 }
 
@@ -239,6 +242,11 @@ function serveControl() {
         const result = await handleControl(JSON.parse(buf), {
           clusters,
           istiods: () => istiods?.list() ?? [],
+          proxies: () => proxies?.list() ?? [],
+          proxyClientFlags: (cluster, namespace, pod) => {
+            if (!proxies) throw new Error('no data plane runs in this test bed');
+            return proxies.clientFlags(cluster, namespace, pod);
+          },
           tailnet: () => tailnet?.devices() ?? [],
           refreshTailnet: () => tailnet?.refresh(),
           trustedCaPem: () => fs.readFileSync(trustBundlePath, 'utf8'),
@@ -263,6 +271,7 @@ async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
   log('stopping');
+  await proxies?.stop().catch(() => undefined);
   await istiods?.stop().catch(() => undefined);
   for (const stop of stopStandIns) await stop().catch(() => undefined);
   await Promise.all(clusters.map(c => c.stop()));
@@ -312,6 +321,15 @@ async function main() {
       trustBundlePath,
       addresses,
       log: msg => log(`[istiod] ${msg}`),
+    },
+    () => publish(),
+  );
+  proxies = startProxyRunner(
+    {
+      clusters: clusters.map(c => ({ name: c.name, kubeConfig: c.kubeConfig(), dir: c.dir })),
+      binary: path.join(binDir, 'mesh-dataplane'),
+      addresses,
+      log: msg => log(`[proxy] ${msg}`),
     },
     () => publish(),
   );

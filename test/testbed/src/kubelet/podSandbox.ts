@@ -46,6 +46,7 @@ export interface PodObject {
   };
   spec: {
     containers: V1Container[];
+    initContainers?: V1Container[];
     volumes?: V1Volume[];
     serviceAccountName?: string;
     nodeName?: string;

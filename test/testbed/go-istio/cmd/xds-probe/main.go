@@ -15,35 +15,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/util"
-	v3 "istio.io/istio/pilot/pkg/xds/v3"
-	"istio.io/istio/pkg/adsc"
-	"istio.io/istio/pkg/cluster"
-	"istio.io/istio/pkg/config/constants"
-	"istio.io/istio/pkg/log"
 	pm "istio.io/istio/pkg/model"
-	"istio.io/istio/pkg/network"
-	"istio.io/istio/pkg/version"
+
+	"tailmesh.dev/testbed-istio/internal/ads"
+	"tailmesh.dev/testbed-istio/internal/cli"
+	"tailmesh.dev/testbed-istio/internal/xdsnode"
 )
 
 const usageText = `xds-probe asks istiod over ADS (delta xDS, like pilot-agent) for exactly what a proxy with
@@ -80,44 +72,8 @@ type options struct {
 	verbose      bool
 }
 
-// kvFlag is a repeatable k=v flag.
-type kvFlag map[string]string
-
-func (f kvFlag) String() string { return "" }
-
-func (f kvFlag) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want key=value, got %q", s)
-	}
-	f[k] = v
-	return nil
-}
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (f *listFlag) String() string { return "" }
-
-func (f *listFlag) Set(s string) error {
-	if s == "" {
-		return errors.New("empty value")
-	}
-	*f = append(*f, s)
-	return nil
-}
-
-// defaultIstioVersion is what pilot-agent would report: the version stamped into the binary
-// (pkg/bootstrap/config.go SetIstioVersion uses version.Info.Version). build-binaries.sh stamps
-// xds-probe with the same istio.io/istio/pkg/version values as pilot-discovery. An unstamped
-// build (go run, go test) reports "unknown", which we do not send: adsc then sends its own
-// "65536.65536.65536" (pkg/adsc/adsc.go buildNode), which istiod treats as the newest proxy.
-func defaultIstioVersion() string {
-	if v := version.Info.Version; v != "" && v != "unknown" {
-		return v
-	}
-	return ""
-}
+// defaultIstioVersion is the version pilot-agent would report (xdsnode.DefaultIstioVersion).
+func defaultIstioVersion() string { return xdsnode.DefaultIstioVersion() }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{labels: map[string]string{}, meta: map[string]string{}}
@@ -132,12 +88,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.network, "network", "", "the proxy's Istio `network` (NETWORK)")
 	fs.StringVar(&o.meshID, "mesh-id", "cluster.local", "the mesh `id` (MESH_ID; the injector falls back to the trust domain)")
 	fs.StringVar(&o.workloadName, "workload-name", "", "WORKLOAD_NAME, the owning Deployment's `name` as the injector sets it (default: --pod)")
-	fs.Var(kvFlag(o.labels), "label", "a pod `key=value` label, repeatable (LABELS); e.g. istio=eastwestgateway so a router matches a Gateway's selector")
-	fs.Var(kvFlag(o.meta), "meta", "extra node metadata `KEY=value`, repeatable, as an ISTIO_META_KEY env var would set it (e.g. REQUESTED_NETWORK_VIEW=network1); overrides the fields above")
+	fs.Var(cli.KVFlag(o.labels), "label", "a pod `key=value` label, repeatable (LABELS); e.g. istio=eastwestgateway so a router matches a Gateway's selector")
+	fs.Var(cli.KVFlag(o.meta), "meta", "extra node metadata `KEY=value`, repeatable, as an ISTIO_META_KEY env var would set it (e.g. REQUESTED_NETWORK_VIEW=network1); overrides the fields above")
 	fs.StringVar(&o.locality, "locality", "", "the proxy's locality `region/zone[/subzone]`")
 	fs.StringVar(&o.istioVersion, "istio-version", defaultIstioVersion(), "the `version` the proxy reports (ISTIO_VERSION); defaults to the pinned istio module's version stamped into this binary")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Second, "how long to wait for istiod's complete answer")
-	fs.Var((*listFlag)(&o.services), "service", "a service `hostname` whose EDS clusters to report, repeatable (e.g. echo.default.svc.cluster.local); default: all")
+	fs.Var((*cli.ListFlag)(&o.services), "service", "a service `hostname` whose EDS clusters to report, repeatable (e.g. echo.default.svc.cluster.local); default: all")
 	fs.BoolVar(&o.verbose, "verbose", false, "log Istio's xDS client at info level on stderr")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -181,106 +137,32 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 // node is the identity the probe presents to istiod.
-type node struct {
-	ID       string
-	Type     pm.NodeType
-	Locality *corev3.Locality
-	Metadata *structpb.Struct
-}
+type node = xdsnode.Node
 
-// buildNode builds the node the way pilot-agent does for a pod:
-//   - ID: "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local", from Proxy.ServiceNode in
-//     pkg/istio-agent/agent.go with ID = podName.podNamespace and the default DNS domain from
-//     pilot/cmd/pilot-agent/app/cmd.go (initProxy, getDNSDomain); adsc's nodeID builds the same.
-//     istiod parses it back in pilot/pkg/model/context.go ParseServiceNodeWithMetadata.
-//   - Metadata: the JSON names of pkg/model/proxy.go BootstrapNodeMetadata/NodeMetadata, filled from
-//     what the injection templates (manifests/charts/istio-control/istio-discovery/files/
-//     injection-template.yaml and gateway-injection-template.yaml) put in ISTIO_META_* and
-//     POD_* env vars, which pkg/bootstrap/config.go GetNodeMetaData turns into metadata:
-//     CLUSTER_ID, NETWORK, WORKLOAD_NAME, MESH_ID, INTERCEPTION_MODE from ISTIO_META_*; NAME and
-//     NAMESPACE from POD_NAME/POD_NAMESPACE; INSTANCE_IPS from INSTANCE_IP; LABELS from the
-//     downward-API pod labels file; ISTIO_VERSION from the binary's version.
-//   - Locality: region/zone/subzone as pkg/model/proxy.go ConvertLocality splits it.
+// buildNode builds the node the way pilot-agent does for a pod (internal/xdsnode Build).
 func buildNode(o *options) (*node, error) {
-	meta := pm.BootstrapNodeMetadata{
-		NodeMetadata: pm.NodeMetadata{
-			IstioVersion:     o.istioVersion,
-			InstanceIPs:      pm.StringList{o.ip},
-			Namespace:        o.namespace,
-			WorkloadName:     o.workloadName,
-			InterceptionMode: model.InterceptionRedirect,
-			MeshID:           o.meshID,
-			ClusterID:        cluster.ID(o.clusterID),
-			Network:          network.ID(o.network),
-		},
-		InstanceName: o.pod,
-	}
-	if len(o.labels) > 0 {
-		meta.Labels = o.labels
-	}
-	raw, err := json.Marshal(meta)
-	if err != nil {
-		return nil, err
-	}
-	fields := map[string]any{}
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, err
-	}
-	for k, v := range o.meta {
-		fields[k] = v
-	}
-	st, err := structpb.NewStruct(fields)
-	if err != nil {
-		return nil, err
-	}
-	n := &node{
-		Type:     pm.NodeType(o.proxyType),
-		Metadata: st,
-	}
-	n.ID = strings.Join([]string{
-		o.proxyType, o.ip, o.pod + "." + o.namespace, o.namespace + ".svc." + constants.DefaultClusterLocalDomain,
-	}, "~")
-	if o.locality != "" {
-		n.Locality = pm.ConvertLocality(o.locality)
-	}
-	return n, nil
+	return xdsnode.Build(xdsnode.Options{
+		Type:         o.proxyType,
+		IP:           o.ip,
+		Pod:          o.pod,
+		Namespace:    o.namespace,
+		ClusterID:    o.clusterID,
+		Network:      o.network,
+		MeshID:       o.meshID,
+		WorkloadName: o.workloadName,
+		Labels:       o.labels,
+		Meta:         o.meta,
+		Locality:     o.locality,
+		IstioVersion: o.istioVersion,
+	})
 }
 
 // snapshot is what istiod sent: every CDS cluster and listener, and the endpoints of the EDS
-// clusters the probe subscribed to, keyed by name.
+// clusters the probe subscribed to, keyed by name (a copy of the session's ads.Snapshot).
 type snapshot struct {
 	clusters  map[string]*clusterv3.Cluster
 	listeners map[string]*listenerv3.Listener
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
-}
-
-// collector gathers istiod's answer from the delta client's handlers and decides when it is
-// complete: CDS and LDS handled, and an EDS answer for every cluster subscribed to.
-type collector struct {
-	mu       sync.Mutex
-	services serviceSet
-	snap     snapshot
-	wantEDS  map[string]bool
-	handled  map[string]bool
-	current  string
-	answered bool
-	err      error
-	changed  chan struct{}
-}
-
-func newCollector(services []string) *collector {
-	c := &collector{
-		snap: snapshot{
-			clusters:  map[string]*clusterv3.Cluster{},
-			listeners: map[string]*listenerv3.Listener{},
-			endpoints: map[string]*endpointv3.ClusterLoadAssignment{},
-		},
-		wantEDS:  map[string]bool{},
-		handled:  map[string]bool{},
-		changed:  make(chan struct{}, 1),
-		services: newServiceSet(services),
-	}
-	return c
 }
 
 // serviceSet holds the --service hostnames; nil means all services.
@@ -297,13 +179,6 @@ func newServiceSet(services []string) serviceSet {
 	return s
 }
 
-func (c *collector) notify() {
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
-}
-
 // wants reports whether an EDS cluster belongs to a requested service. Cluster names are
 // "outbound|80|subset|host" or, for a gateway's SNI-DNAT clusters, "outbound_.80_.subset_.host"
 // (pilot/pkg/model/service.go BuildSubsetKey, BuildDNSSrvSubsetKey); ParseSubsetKey reads both.
@@ -316,193 +191,33 @@ func (s serviceSet) wants(clusterName string) bool {
 }
 
 // edsName is the name a cluster's endpoints are requested and answered by.
-func edsName(cl *clusterv3.Cluster) string {
-	if n := cl.GetEdsClusterConfig().GetServiceName(); n != "" {
-		return n
-	}
-	return cl.GetName()
-}
+func edsName(cl *clusterv3.Cluster) string { return ads.EDSName(cl) }
 
-func (c *collector) onCluster(ctx adsc.HandlerContext, name, _ string, cl *clusterv3.Cluster, ev adsc.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ev == adsc.EventDelete {
-		delete(c.snap.clusters, name)
-		return
-	}
-	c.snap.clusters[name] = cl
-	if cl.GetType() == clusterv3.Cluster_EDS && c.services.wants(name) {
-		// The delta client subscribes to these once the CDS response is handled, as Envoy does.
-		ctx.RegisterDependency(v3.EndpointType, edsName(cl))
-		c.wantEDS[edsName(cl)] = true
-	}
-}
-
-func (c *collector) onListener(_ adsc.HandlerContext, name, _ string, l *listenerv3.Listener, ev adsc.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ev == adsc.EventDelete {
-		delete(c.snap.listeners, name)
-		return
-	}
-	c.snap.listeners[name] = l
-}
-
-func (c *collector) onEndpoints(_ adsc.HandlerContext, name, _ string, cla *endpointv3.ClusterLoadAssignment, ev adsc.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ev == adsc.EventDelete {
-		delete(c.snap.endpoints, name)
-		return
-	}
-	c.snap.endpoints[name] = cla
-}
-
-// complete reports whether the snapshot holds istiod's full answer. istiod answers every
-// subscribed EDS name, with an empty ClusterLoadAssignment when a cluster has no endpoints
-// (pilot/pkg/xds/eds.go buildEndpoints).
-func (c *collector) complete() bool {
-	if !c.handled[v3.ClusterType] || !c.handled[v3.ListenerType] {
-		return false
-	}
-	for name := range c.wantEDS {
-		if _, ok := c.snap.endpoints[name]; !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func (c *collector) progress() string {
-	got := 0
-	for name := range c.wantEDS {
-		if _, ok := c.snap.endpoints[name]; ok {
-			got++
-		}
-	}
-	return fmt.Sprintf("CDS handled: %t, LDS handled: %t, EDS answered: %d of %d",
-		c.handled[v3.ClusterType], c.handled[v3.ListenerType], got, len(c.wantEDS))
-}
-
-// intercept wraps the ADS stream the delta client opens. The client handles a response fully
-// (handlers, ACK, new subscriptions) before it asks the stream for the next one
-// (pkg/adsc/delta.go handleRecv), so a RecvMsg call marks the previous response as handled.
-// It also records the stream's error, which the client only logs.
-func (c *collector) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
-	streamer grpc.Streamer, opts ...grpc.CallOption,
-) (grpc.ClientStream, error) {
-	s, err := streamer(ctx, desc, cc, method, opts...)
-	if err != nil {
-		c.fail(err)
+// probe connects to istiod as the given node and returns its answer: CDS and LDS handled, and
+// an EDS answer for every cluster of the requested services (internal/ads Session).
+func probe(ctx context.Context, o *options, n *node) (*snapshot, error) {
+	services := newServiceSet(o.services)
+	s := ads.Start(ctx, ads.Config{
+		Address:        o.xds,
+		ClientName:     "xds-probe",
+		Node:           n,
+		Namespace:      o.namespace,
+		Pod:            o.pod,
+		IP:             o.ip,
+		WatchListeners: true,
+		WantEDS:        services.wants,
+	})
+	defer s.Close()
+	if err := s.Wait(ctx, o.timeout, nil); err != nil {
 		return nil, err
 	}
-	return &observedStream{ClientStream: s, c: c}, nil
-}
-
-type observedStream struct {
-	grpc.ClientStream
-	c *collector
-}
-
-func (s *observedStream) RecvMsg(m any) error {
-	s.c.mu.Lock()
-	if s.c.current != "" {
-		s.c.handled[s.c.current] = true
-		s.c.current = ""
-		s.c.notify()
-	}
-	s.c.mu.Unlock()
-	err := s.ClientStream.RecvMsg(m)
-	if err != nil {
-		s.c.fail(err)
-		return err
-	}
-	if r, ok := m.(*discovery.DeltaDiscoveryResponse); ok {
-		s.c.mu.Lock()
-		s.c.current = r.GetTypeUrl()
-		s.c.answered = true
-		s.c.mu.Unlock()
-	}
-	return nil
-}
-
-func (c *collector) fail(err error) {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = err
-	}
-	c.mu.Unlock()
-	c.notify()
-}
-
-// probe connects to istiod as the given node and returns its answer.
-func probe(ctx context.Context, o *options, n *node) (*snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	col := newCollector(o.services)
-	cfg := &adsc.DeltaADSConfig{Config: adsc.Config{
-		ClientName: "xds-probe",
-		Namespace:  o.namespace,
-		Workload:   o.pod,
-		NodeType:   n.Type,
-		IP:         o.ip,
-		Meta:       n.Metadata,
-		Locality:   n.Locality,
-		// Own dial options replace adsc's insecure default (pkg/adsc/adsc.go dialWithConfig), so
-		// plaintext is asked for explicitly: istiod's 15010 port is plaintext.
-		GrpcOpts: []grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithStreamInterceptor(col.intercept),
-		},
-	}}
-	client := adsc.NewDelta(o.xds, cfg,
-		adsc.Register(col.onCluster),
-		adsc.Register(col.onListener),
-		adsc.Register(col.onEndpoints),
-		adsc.Watch[*clusterv3.Cluster]("*"),
-		adsc.Watch[*listenerv3.Listener]("*"),
-	)
-	// NewDelta defaults to reconnecting forever; a probe reports the failure instead.
-	cfg.BackoffPolicy = nil
-	stopped := make(chan struct{})
-	go func() {
-		client.Run(ctx)
-		close(stopped)
-	}()
-	defer func() {
-		cancel()
-		<-stopped
-	}()
-
-	for {
-		select {
-		case <-col.changed:
-		case <-stopped:
-		case <-ctx.Done():
-			col.mu.Lock()
-			defer col.mu.Unlock()
-			if col.complete() {
-				return &col.snap, nil
-			}
-			return nil, fmt.Errorf("istiod at %s did not answer within %s (%s)", o.xds, o.timeout, col.progress())
-		}
-		col.mu.Lock()
-		done, err, answered := col.complete(), col.err, col.answered
-		col.mu.Unlock()
-		switch {
-		case done:
-			return &col.snap, nil
-		case err != nil && !answered && status.Code(err) == codes.Unavailable:
-			return nil, fmt.Errorf("cannot reach istiod at %s: %v", o.xds, err)
-		case err != nil:
-			return nil, fmt.Errorf("xDS stream with istiod at %s failed: %v", o.xds, err)
-		}
-		select {
-		case <-stopped:
-			return nil, fmt.Errorf("the xDS client for istiod at %s stopped before istiod answered (--verbose shows why)", o.xds)
-		default:
-		}
-	}
+	snap := &snapshot{}
+	s.View(func(v *ads.Snapshot) {
+		snap.clusters = maps.Clone(v.Clusters)
+		snap.listeners = maps.Clone(v.Listeners)
+		snap.endpoints = maps.Clone(v.Endpoints)
+	})
+	return snap, nil
 }
 
 // Output, printed as JSON. Field order is the JSON key order; lists are sorted.
@@ -685,20 +400,8 @@ func stringField(s *structpb.Struct, key string) *string {
 	return &str
 }
 
-// toAddress renders an endpoint or listener address. Besides IP sockets, istiod uses Envoy
-// internal addresses for HBONE tunnels (pilot/pkg/networking/util BuildInternalAddressWithIdentifier).
-func toAddress(a *corev3.Address) (string, uint32) {
-	switch {
-	case a.GetSocketAddress() != nil:
-		return a.GetSocketAddress().GetAddress(), a.GetSocketAddress().GetPortValue()
-	case a.GetEnvoyInternalAddress() != nil:
-		ia := a.GetEnvoyInternalAddress()
-		return "envoy_internal:" + ia.GetServerListenerName() + "/" + ia.GetEndpointId(), 0
-	case a.GetPipe() != nil:
-		return "unix:" + a.GetPipe().GetPath(), 0
-	}
-	return "", 0
-}
+// toAddress renders an endpoint or listener address (internal/ads ToAddress).
+func toAddress(a *corev3.Address) (string, uint32) { return ads.ToAddress(a) }
 
 func toListener(l *listenerv3.Listener) listenerJSON {
 	address, port := toAddress(l.GetAddress())
@@ -720,23 +423,8 @@ func toListener(l *listenerv3.Listener) listenerJSON {
 	return out
 }
 
-var logOnce sync.Once
-
-// configureLogging sends Istio's logs to stderr (its default is stdout, pkg/log/options.go),
-// keeping stdout for the JSON, and quiets them unless --verbose. Only the first call counts:
-// log.Configure swaps global loggers that running goroutines read.
-func configureLogging(verbose bool) {
-	logOnce.Do(func() {
-		o := log.DefaultOptions()
-		o.OutputPaths = []string{"stderr"}
-		level := log.ErrorLevel
-		if verbose {
-			level = log.InfoLevel
-		}
-		o.SetDefaultOutputLevel(log.OverrideScopeName, level)
-		_ = log.Configure(o)
-	})
-}
+// configureLogging sends Istio's logs to stderr, quiet unless verbose (internal/cli).
+func configureLogging(verbose bool) { cli.ConfigureLogging(verbose) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
