@@ -17,6 +17,9 @@ tsc --noEmit || status=1
 echo "== unit tests (every package)"
 CI=true backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
 
+echo "== Go unit tests (the test bed's Istio tools: xds-probe, mesh-dataplane)"
+(cd test/testbed/go-istio && go vet ./... && go test ./...) || status=1
+
 echo "== integration tests (real test bed, loopback-only network namespace)"
 ns=(unshare --net --fork)
 [ "$(id -u)" = 0 ] || ns=(unshare --user --map-root-user --net --fork)

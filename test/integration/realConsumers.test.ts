@@ -364,12 +364,14 @@ describe('the joins, judged by istiod', () => {
   });
 
   it('the mesh backend and mesh:verify report what istiod itself says about its remotes', async () => {
-    const views = Object.fromEntries(await Promise.all(clusters.map(async c => [c, await clusterz(c)] as const)));
-    for (const c of clusters) expect(Object.keys(views[c]).sort()).toEqual(peersOf(c));
+    // istiod's view moves (syncing, then timeout after PILOT_REMOTE_CLUSTER_TIMEOUT), so both are
+    // read afresh until they agree.
+    let views: Record<string, Record<string, string>> = {};
     // The backend reads istiod's metrics through the API server's service proxy.
     const status = await eventually(
       "the backend's view of every istiod",
       async () => {
+        views = Object.fromEntries(await Promise.all(clusters.map(async c => [c, await clusterz(c)] as const)));
         const res = await backend.get('/api/mesh/clusters');
         const body = res.body as ClustersResponse;
         const ok = clusters.every(c => {
@@ -384,6 +386,7 @@ describe('the joins, judged by istiod', () => {
       },
       { timeoutMs: 60_000 },
     );
+    for (const c of clusters) expect(Object.keys(views[c]).sort()).toEqual(peersOf(c));
     expect(status.clusters.filter(c => clusters.includes(c.name))).toHaveLength(3);
     const membership = (await backend.get('/api/mesh/membership')).body as MembershipResponse;
     for (const row of membership.matrix) {

@@ -204,8 +204,9 @@ class ClusterPods<C extends PodProcessCluster> {
     entry.stopped = true;
     clearTimeout(entry.restartTimer);
     clearTimeout(entry.probe);
-    this.running.delete(key);
     await entry.process.stop(10_000);
+    // Listed until the process is gone, so "not listed" means "not running".
+    this.running.delete(key);
     await entry.sandbox.dispose();
     await this.o.addresses.release(entry.podIP).catch(err => this.o.log(String(err)));
     this.o.log(`[${this.cluster.name}] ${this.program.what} ${key}: stopped`);

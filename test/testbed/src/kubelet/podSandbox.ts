@@ -173,6 +173,16 @@ export class PodSandbox {
     const mapKey = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
     if (mapKey) return metadata[mapKey[1] as 'labels' | 'annotations']?.[mapKey[2]] ?? '';
     switch (fieldPath) {
+      // The whole map, as the downward API writes it (kubernetes pkg/fieldpath/fieldpath.go
+      // FormatMap): sorted `key="value"` lines, Go-quoted values.
+      case 'metadata.labels':
+      case 'metadata.annotations': {
+        const map = metadata[fieldPath === 'metadata.labels' ? 'labels' : 'annotations'] ?? {};
+        return Object.keys(map)
+          .sort()
+          .map(k => `${k}=${JSON.stringify(map[k])}`)
+          .join('\n');
+      }
       case 'metadata.name':
         return metadata.name;
       case 'metadata.namespace':

@@ -123,10 +123,34 @@ async function istiodEndpoint(rest: KubeRest, env: Record<string, string>): Prom
   return ip;
 }
 
-/** The pod's traffic ports: the app containers' ports for a sidecar, the proxy's own for a gateway. */
-export function trafficPorts(pod: PodObject, container: V1Container, type: 'sidecar' | 'router'): number[] {
-  const containers = type === 'sidecar' ? pod.spec.containers.filter(c => c.name !== PROXY_CONTAINER) : [container];
-  const ports = containers.flatMap(c => (c.ports ?? []).filter(p => (p.protocol ?? 'TCP') === 'TCP').map(p => p.containerPort));
+interface ServiceLike {
+  spec?: {
+    selector?: Record<string, string>;
+    ports?: Array<{ port: number; targetPort?: number | string; protocol?: string }>;
+  };
+}
+
+/**
+ * The pod's traffic ports. A sidecar's are the app containers' ports. A gateway's Envoy listens
+ * where istiod's Gateway listeners say, which for a gateway Service's ports are their target
+ * ports (istio/istio pilot/pkg/model/gateway.go resolves a server port to the Service's
+ * targetPort); the gateway chart declares no container port for them, so they come from the
+ * Services that select the pod.
+ */
+export function trafficPorts(pod: PodObject, type: 'sidecar' | 'router', services: ServiceLike[]): number[] {
+  const tcp = (protocol?: string) => (protocol ?? 'TCP') === 'TCP';
+  const ports =
+    type === 'sidecar'
+      ? pod.spec.containers
+          .filter(c => c.name !== PROXY_CONTAINER)
+          .flatMap(c => (c.ports ?? []).filter(p => tcp(p.protocol)).map(p => p.containerPort))
+      : services
+          .filter(svc => {
+            const selector = Object.entries(svc.spec?.selector ?? {});
+            return selector.length > 0 && selector.every(([k, v]) => pod.metadata.labels?.[k] === v);
+          })
+          .flatMap(svc => (svc.spec?.ports ?? []).filter(p => tcp(p.protocol)))
+          .map(p => (typeof p.targetPort === 'number' ? p.targetPort : p.port));
   return [...new Set(ports)].filter(p => !PROXY_OWN_PORTS.has(p)).sort((a, b) => a - b);
 }
 
@@ -141,7 +165,17 @@ function proxyProgram(o: ProxyRunnerOptions): PodProgram<ProxyCluster> {
       const type = proxyType(sandbox.container)!;
       const env = await sandbox.environment();
       const istiodIP = await istiodEndpoint(rest, env);
-      const ports = trafficPorts(pod, sandbox.container, type);
+      const services =
+        type === 'router'
+          ? (
+              await rest.json<{ items: ServiceLike[] }>(
+                'GET',
+                `/api/v1/namespaces/${encodeURIComponent(pod.metadata.namespace)}/services`,
+              )
+            ).items
+          : [];
+      const ports = trafficPorts(pod, type, services);
+      if (type === 'router' && !ports.length) throw new Error('no Service selects this gateway pod yet');
       const portFlag = type === 'sidecar' ? '--app-port' : '--port';
       return {
         file: o.binary,

@@ -260,7 +260,7 @@ func TestEndToEnd(t *testing.T) {
 		case "127.0.10.7:5678", "127.0.20.20:15443":
 			wantCluster := map[string]string{"127.0.10.7:5678": "cluster1", "127.0.20.20:15443": "cluster2"}[r.Endpoint]
 			if !r.TLS || r.SNI != "outbound_.80_._.echo.default.svc.cluster.local" || r.PeerIdentity != echoID ||
-				r.ServerSawClient != sleepID || r.ServerSawIssuer != "CN=Intermediate CA,O=cluster.local,L=cluster1" ||
+				r.ServerSawClient != sleepID || !strings.HasPrefix(r.ServerSawIssuer, "CN=Intermediate CA,O=cluster.local,L=cluster1; sha256=") ||
 				r.Cluster != wantCluster || r.ALPN != "istio-peer-exchange" {
 				t.Errorf("mTLS request: %+v", r)
 			}

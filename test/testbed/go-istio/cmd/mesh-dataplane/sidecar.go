@@ -33,8 +33,7 @@ const (
 	headerXFCC = "X-Forwarded-Client-Cert"
 	// headerPeerIssuer names the issuer of the caller's leaf certificate (its intermediate CA):
 	// its subject and, since every member's intermediate may carry the same subject, the SHA-256
-	// fingerprint of the issuing certificate the caller presented in its chain (verified chain
-	// element 1), so tests can tell which cluster's CA issued the caller's identity. It is the
+	// fingerprint of the issuing certificate the caller presented in its chain, so tests can tell which cluster's CA issued the caller's identity. It is the
 	// test bed's own header; Envoy has no equivalent.
 	headerPeerIssuer = "X-Tailmesh-Peer-Issuer"
 )
@@ -189,8 +188,13 @@ func (in *inbound) handle(c net.Conn) {
 	}
 	cs := tc.ConnectionState()
 	p := &peerInfo{leaf: cs.PeerCertificates[0]}
-	if len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 1 {
-		p.issuer = cs.VerifiedChains[0][1]
+	// The issuer as the caller presented it in its chain (workload chains carry the
+	// intermediate: security/pkg/nodeagent/cache/secretcache.go), the one that signed the leaf.
+	for _, c := range cs.PeerCertificates[1:] {
+		if p.leaf.CheckSignatureFrom(c) == nil {
+			p.issuer = c
+			break
+		}
 	}
 	if own, err := in.cfg.Certificate(); err == nil {
 		if leaf, err := leafOf(own); err == nil {

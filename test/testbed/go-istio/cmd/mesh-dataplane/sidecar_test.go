@@ -144,7 +144,7 @@ func TestInboundMTLS(t *testing.T) {
 	if got := xfccURI(xfcc); got != sleepID {
 		t.Errorf("xfccURI = %q", got)
 	}
-	if got := r.RequestHeaders.Values(headerPeerIssuer); len(got) != 1 || got[0] != "CN=Intermediate CA,O=tailmesh,L=cluster1" {
+	if got := r.RequestHeaders.Values(headerPeerIssuer); len(got) != 1 || !strings.HasPrefix(got[0], "CN=Intermediate CA,O=tailmesh,L=cluster1; sha256=") {
 		t.Errorf("issuer header = %q", got)
 	}
 	if r.Cluster != "cluster1" || r.Version != "v1" || r.Host != "echo.default.svc.cluster.local" || r.URL != "/hello" {
