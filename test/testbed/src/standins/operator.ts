@@ -57,7 +57,7 @@
  * DNSConfig (cmd/k8s-operator/nameserver.go NameserverReconciler; CRD
  * deploy/crds/tailscale.com_dnsconfigs.yaml, cluster-scoped, status subresource):
  * - The status field is `status.nameserver.ip` (types_tsdnsconfig.go NameserverStatus, json
- *   `nameserver`), not `status.nameserverStatus.ip` as /work/shared/MESH-NOTES.md says; the CRD's
+ *   `nameserver`), not `status.nameserverStatus.ip`; the CRD's
  *   NameserverIP printer column reads `.status.nameserver.ip` too.
  * - Adds finalizer `tailscale.com/finalizer`; on deletion only removes it (the resources are
  *   owned by the DNSConfig and garbage-collected).

@@ -33,10 +33,9 @@
  *  - tailscale/terraform-provider-tailscale `docs/resources/oauth_client.md` (an OAuth client carries
  *    `tags`, "mandatory if the scopes include devices:core or auth_keys").
  *
- * Where the docs disagree with /work/shared/MESH-NOTES.md or with the brief this was written from
- * (the docs win):
+ * Where the docs disagree with common readings of them (the docs win):
  *  1. Response format of GET/POST `/acl`: HuJSON is the DEFAULT; JSON only when the `Accept` header
- *     names `application/json` (the brief said JSON unless `application/hujson` is asked for).
+ *     names `application/json` (not JSON unless `application/hujson` is asked for).
  *  2. POST body: both HuJSON and JSON are accepted whatever the Content-Type; the docs' own example
  *     sends HuJSON with comments as `Content-Type: application/json`. So the body is always parsed as
  *     HuJSON (JSON is a subset) and stored byte-for-byte.
@@ -47,7 +46,7 @@
  *     object without `message`; the Go client treats any non-empty body as a test error, so empty it
  *     is). A JSON *array* body is the documented "run ACL tests against the current policy" mode.
  *  4. Authentication: the docs accept the access token as a Bearer token OR as the username of HTTP
- *     Basic auth with a blank password; both are accepted here (the brief said Bearer only).
+ *     Basic auth with a blank password; both are accepted here (not Bearer only).
  *  5. `If-Match: ts-default` (quoted or not) replaces the policy only while it is still the untouched
  *     default the tailnet was created with. Here the initial policy counts as that default until the
  *     first successful write (option `initialPolicyIsDefault`, default true).
@@ -55,7 +54,7 @@
  *     General settings, "not to be confused with the tailnet name found in the DNS tab". The stand-in
  *     accepts `-` and the configured `tailnet` string; product code should use `-`.
  *  7. `acls` rows may use the legacy `users`/`ports` instead of `src`/`dst` (not both).
- *  8. Grant `app` values must be arrays of objects (the brief said arrays).
+ *  8. Grant `app` values must be arrays of objects (not arrays of strings).
  *  9. `GET /acl?details=1` returns `{"acl": <base64 HuJSON>, "warnings": [], "errors": null}`; the Go
  *     client's `ACLHuJSON` depends on it.
  * 10. Scopes: `all` covers everything, `all:read` every `*:read`, and a write scope covers its own
@@ -77,12 +76,12 @@
  * Not verified against a source, or simplified on purpose:
  *  - the exact text of Tailscale's error messages (only status codes and body shapes follow the docs);
  *  - that `acl/validate` needs `policy_file` rather than `policy_file:read` (kb/1623's row for it could
- *    not be read); here it needs `policy_file`, as the brief asked;
+ *    not be read); here it needs `policy_file`;
  *  - ACL tests (`tests`, `sshTests`, array mode of validate) are checked for shape but NOT evaluated;
  *  - top-level keys are matched case-sensitively (Tailscale's Go decoding may be more lenient);
  *  - when both a precondition and the body are wrong, 412 wins (RFC 9110 §13.2.2 order);
  *  - the scope names `feature_settings` / `feature_settings:read` (kb/1623's scope table could not be
- *    read in full from the stored copy; the names follow the brief and the newer scope scheme);
+ *    read in full from the stored copy; the names follow the newer scope scheme);
  *  - the defaults of the settings other than `httpsEnabled` (those of a fresh tailnet as far as
  *    known: approvals and logging off, key expiry 180 days, `member`, `active-passive-failover`);
  *  - PATCH strictness: an unknown field, a wrong type or an out-of-range value is answered 400 and
