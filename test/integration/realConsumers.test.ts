@@ -31,9 +31,10 @@ import {
   joinValues,
   startProductBackend,
 } from '../support/productBackend';
-import { kubeConfig, tailscaleCredentials, testbed } from '../support/testbed';
+import { kubeConfig, restartIstiod, tailscaleCredentials, testbed } from '../support/testbed';
 import type { ControlRequest } from '../testbed/src/control';
 import type { IstiodProcessState } from '../testbed/src/kubelet/istiodRunner';
+import type { PodProcessState } from '../testbed/src/kubelet/podProcesses';
 import type { TailnetDeviceInfo } from '../testbed/src/tailnet/tailnet';
 import { testbedRequest } from '../testbed/src/testbed';
 
@@ -232,9 +233,7 @@ interface MeshRequestResult {
 /** `count` requests from the client pod's sidecar to echo, sent where its Envoy would send them. */
 async function echoRequests(count = 20): Promise<MeshRequestResult> {
   const pod = await eventually('the client pod has a ready proxy', async () => {
-    const proxies = await ctl<Array<{ cluster: string; namespace: string; pod: string; readyAt?: string }>>({
-      command: 'proxies',
-    });
+    const proxies = await ctl<PodProcessState[]>({ command: 'proxies' });
     return proxies.find(
       p => p.cluster === CLIENT.cluster && p.namespace === CLIENT.namespace && p.pod.startsWith(`${CLIENT.name}-`) && p.readyAt,
     )?.pod;
@@ -544,20 +543,6 @@ describe('the enforcing tailnet, as a pod of a member sees it', () => {
 });
 
 describe('broken for real: istiod says so, and so do mesh:verify and the backend', () => {
-  /** Restarts cluster17's istiod so it reads its remotes afresh, as after any rollout. */
-  async function restartIstiod(cluster: string) {
-    await apps(cluster).patchNamespacedDeployment(
-      {
-        name: 'istiod',
-        namespace: ISTIO_NAMESPACE,
-        body: {
-          spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } },
-        },
-      },
-      mergePatch,
-    );
-  }
-
   async function expectIstiodAndProductSay(cluster: string, peer: string, status: string) {
     await eventually(`${cluster}'s istiod says ${peer} is ${status}`, async () =>
       (await clusterz(cluster).catch(() => ({}) as Record<string, string>))[peer] === status ? true : undefined,
@@ -658,9 +643,7 @@ describe('broken for real: istiod says so, and so do mesh:verify and the backend
 describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
   it('runs a data-plane stand-in for every injected pod, with a workload certificate from its own istiod', async () => {
     const proxies = await eventually('every injected pod has a ready proxy', async () => {
-      const now = await ctl<Array<{ cluster: string; namespace: string; pod: string; readyAt?: string }>>({
-        command: 'proxies',
-      });
+      const now = await ctl<PodProcessState[]>({ command: 'proxies' });
       const ready = (c: string, ns: string, prefix: string) =>
         now.filter(p => p.cluster === c && p.namespace === ns && p.pod.startsWith(prefix) && p.readyAt).length;
       const all =

@@ -2,7 +2,13 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { ISTIO_NAMESPACE } from '@tailmesh/plugin-mesh-common';
 import { binDir, chartsDir } from '../testbed/src/layout';
 import {
   readState,
@@ -34,6 +40,33 @@ export function kubeConfig(name: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(cluster(name).kubeconfigPath);
   return kc;
+}
+
+/**
+ * `kubectl rollout restart deployment/istiod -n istio-system`: a new pod, so the test bed starts a
+ * fresh istiod that reads its CA and remotes anew.
+ */
+export async function restartIstiod(name: string): Promise<void> {
+  await kubeConfig(name)
+    .makeApiClient(AppsV1Api)
+    .patchNamespacedDeployment(
+      {
+        name: 'istiod',
+        namespace: ISTIO_NAMESPACE,
+        body: {
+          spec: {
+            template: {
+              metadata: {
+                annotations: {
+                  'kubectl.kubernetes.io/restartedAt': new Date().toISOString(),
+                },
+              },
+            },
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
 }
 
 export function tailscaleCredentials(): {

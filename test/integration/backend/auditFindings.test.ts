@@ -60,6 +60,7 @@ import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedAppConfig, testbedSecrets } from '../../support/meshConfig';
 import {
   kubeConfig,
+  restartIstiod,
   tailscaleCredentials,
   testbed,
 } from '../../support/testbed';
@@ -555,35 +556,16 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
     // istiod takes a new root only when it starts: its file watch refuses to swap to a root that
     // is not a superset or subset of the old one ("Updating new ROOT-CA not supported", istio/istio
     // pilot/pkg/bootstrap/istio_ca.go handleEvent), so the admin restarts it, as the fix says.
-    const restartIstiod = () =>
-      apps(B).patchNamespacedDeployment(
-        {
-          name: 'istiod',
-          namespace: ISTIO_NAMESPACE,
-          body: {
-            spec: {
-              template: {
-                metadata: {
-                  annotations: {
-                    'kubectl.kubernetes.io/restartedAt': new Date().toISOString(),
-                  },
-                },
-              },
-            },
-          },
-        },
-        mergePatch,
-      );
     await induceAndClear({
       kind: 'root-ca-mismatch',
       clusters: [B],
       induce: async () => {
         await setCacerts(impostor!);
-        await restartIstiod();
+        await restartIstiod(B);
       },
       undo: async () => {
         await setCacerts(original);
-        await restartIstiod();
+        await restartIstiod(B);
       },
     });
   });

@@ -109,7 +109,7 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
       return ctx.tailnet();
     case 'istiod-get': {
       const istiod = istiodOf(req.cluster);
-      if (!/^\/[A-Za-z0-9/_.?=&%-]*$/.test(req.path)) throw new Error(`bad path ${req.path}`);
+      checkPath(req.path);
       return httpGet(istiod.podIP, req.port ?? 15014, req.path, '127.0.0.1');
     }
     case 'xds-probe': {
@@ -122,7 +122,7 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
       if (!Number.isInteger(req.port) || !Number.isInteger(req.count) || req.count < 1 || req.count > 200) {
         throw new Error('bad port or count');
       }
-      if (req.path !== undefined && !/^\/[A-Za-z0-9/_.?=&%-]*$/.test(req.path)) throw new Error(`bad path ${req.path}`);
+      if (req.path !== undefined) checkPath(req.path);
       const flags = await ctx.proxyClientFlags(req.cluster, req.namespace, req.pod);
       return runTool('mesh-dataplane', [
         'client',
@@ -243,4 +243,9 @@ async function runTool(tool: string, args: string[]): Promise<{ code: number; st
     const e = err as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
   }
+}
+
+/** An absolute URL path of plain characters: nothing a caller could smuggle a second request in. */
+function checkPath(p: string) {
+  if (!/^\/[A-Za-z0-9/_.?=&%-]*$/.test(p)) throw new Error(`bad path ${p}`);
 }
