@@ -63,6 +63,7 @@ async function join(cluster: string, existing: string[], network: string) {
     results.push(run);
     return run;
   };
+  await r('mesh:check-join', { cluster, network });
   await r('mesh:tailscale:install-operator', { cluster, timeoutSeconds: 120 });
   await r('mesh:tailscale:grant-access', {});
   await r('mesh:tailscale:configure-dns', {
@@ -152,7 +153,7 @@ async function rejoinEach() {
 }
 
 describe('joining three clusters one by one with every action', () => {
-  it('has the ten recipe actions registered (beside the membership and removal ones)', () => {
+  it('has the ten recipe actions registered (beside the membership, precondition and removal ones)', () => {
     expect([...actions.keys()]).toEqual(
       expect.arrayContaining([
         'mesh:ca:issue-intermediate',
@@ -225,16 +226,27 @@ describe('joining three clusters one by one with every action', () => {
     expect(policy.text).toContain('tailmesh:istio-remote-readers');
   });
 
-  // Fails today: every istiod reports its peers `timeout`, which mesh:verify reports.
-  test.failing(
-    'and mesh:verify passes: every istiod syncs every peer (issue 13)',
-    () => {
-      expect(
-        first.filter(r => r.output.ok === false).map(r => r.error?.message),
-      ).toEqual([]);
-      expect(first.at(-1)!.output.ok).toBe(true);
-    },
-  );
+  it('and mesh:verify passes: every istiod syncs every peer', () => {
+    expect(
+      first.filter(r => r.output.ok === false).map(r => r.error?.message),
+    ).toEqual([]);
+    expect(first.at(-1)!.output.ok).toBe(true);
+  });
+
+  it("refuses, before anything is written, a join on another member's network", async () => {
+    // cluster3 re-joining with cluster1's network: mesh:check-join reads every other member.
+    await expect(
+      step('mesh:check-join', {
+        cluster: 'cluster3',
+        network: networkOf('cluster1'),
+      }),
+    ).rejects.toThrow(
+      `network "${networkOf('cluster1')}" is already cluster1's; every member needs a network of its own`,
+    );
+    await expect(
+      step('mesh:check-join', { cluster: 'cluster3', network: networkOf('cluster3') }),
+    ).resolves.toMatchObject({ output: { warnings: [] } });
+  });
 
   it('changes nothing on a second full run, the policy file included', async () => {
     const policyBefore = await TailscaleClient.fromConfig(config).getPolicy();
@@ -272,10 +284,10 @@ describe('joining three clusters one by one with every action', () => {
       ['cluster1', 'cluster2'],
       networkOf('cluster3'),
     );
-    // Converged: only what istiod reports is left for mesh:verify to find (issue 13).
+    // Converged: mesh:verify finds nothing, istiod's own view included.
     const verify = rerun.at(-1)!;
-    const problems = (verify.output.problems as string[] | undefined) ?? [];
-    expect(problems.filter(p => !/istiod reports/.test(p))).toEqual([]);
+    expect(verify.output.problems ?? []).toEqual([]);
+    expect(verify.output.ok).toBe(true);
     for (const peer of ['cluster1', 'cluster2']) {
       await expect(
         core3.readNamespacedSecret({

@@ -9,9 +9,9 @@ import {
   parseMeshNetworks,
   remoteSecretName,
 } from '@tailmesh/plugin-mesh-common';
+import { TailscaleClient } from '@tailmesh/plugin-mesh-node';
 import request from 'supertest';
 import { parse } from 'yaml';
-import { wiredButUnverified } from '../product/demoMesh';
 import {
   ProductBackend,
   TaskResult,
@@ -19,7 +19,8 @@ import {
   startProductBackend,
   template,
 } from '../support/productBackend';
-import { kubeConfig, testbed } from '../support/testbed';
+import { testbedConfig } from '../support/meshConfig';
+import { kubeConfig, setTailnetHttps, testbed } from '../support/testbed';
 
 // The templates run by the real scaffolder engine (plugin-scaffolder-backend in a test backend
 // with the mesh module), on clusters 10-12, which only this file uses.
@@ -45,12 +46,9 @@ const runTemplate = async (name: string, values: Record<string, unknown>) => {
   return task;
 };
 
-/**
- * Every step ran; the last one, mesh:verify, judges by what the real istiods report, which until
- * issue 13 fails (asserted on its own below).
- */
+/** Every step ran, the last one, mesh:verify, judging by what the real istiods report. */
 function expectJoined(task: TaskResult) {
-  if (task.status !== 'completed' && !wiredButUnverified(task))
+  if (task.status !== 'completed')
     throw new Error(`task ${task.status}:\n${task.log.slice(-30).join('\n')}`);
 }
 
@@ -165,9 +163,55 @@ describe('the templates, run by the real scaffolder engine', () => {
     await expectFullMesh();
   });
 
-  // Fails today: mesh:verify reports every istiod's peers `timeout`.
-  test.failing('completes every task, mesh:verify included (issue 13)', () => {
+  it('completes every task, mesh:verify included', () => {
     expect(tasks.length).toBeGreaterThan(0);
     expect(tasks.map(t => t.status)).toEqual(tasks.map(() => 'completed'));
+  });
+
+  /** What a join could have written first: the operator release and the policy file. */
+  async function writableState(cluster: string) {
+    const core = kubeConfig(cluster).makeApiClient(CoreV1Api);
+    const secrets = await core.listNamespacedSecret({ namespace: 'tailscale' });
+    const ns = await core.readNamespace({ name: ISTIO_NAMESPACE });
+    return {
+      releases: secrets.items
+        .filter(x => x.type === 'helm.sh/release.v1')
+        .map(x => x.metadata!.name)
+        .sort(),
+      labels: ns.metadata?.labels,
+      policy: (await TailscaleClient.fromConfig(testbedConfig(clusters)).getPolicy()).etag,
+    };
+  }
+
+  it("refuses a join on another member's network at its first step, before any write", async () => {
+    const before = await writableState('cluster12');
+    const task = await backend.runTemplate('join-cluster-to-mesh', {
+      ...joinValues('cluster12'),
+      network: networkOf('cluster10'),
+    });
+    expect(task.status).toBe('failed');
+    expect(task.steps.preconditions).toBe('failed');
+    expect(task.steps.operator).toBeUndefined();
+    expect(task.log.join('\n')).toContain(
+      `network "${networkOf('cluster10')}" is already cluster10's`,
+    );
+    expect(await writableState('cluster12')).toEqual(before);
+  });
+
+  it('refuses a join while tailnet HTTPS is off, before any write', async () => {
+    const before = await writableState('cluster12');
+    await setTailnetHttps(false);
+    try {
+      const task = await backend.runTemplate(
+        'join-cluster-to-mesh',
+        joinValues('cluster12'),
+      );
+      expect(task.status).toBe('failed');
+      expect(task.steps.preconditions).toBe('failed');
+      expect(task.log.join('\n')).toContain('Tailnet HTTPS is off');
+    } finally {
+      await setTailnetHttps(true);
+    }
+    expect(await writableState('cluster12')).toEqual(before);
   });
 });

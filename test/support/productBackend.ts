@@ -58,8 +58,22 @@ export type ProductBackend = Awaited<ReturnType<typeof startProductBackend>>;
  */
 export async function startProductBackend(
   clusters: string[],
-  opts: { meshBackend?: boolean } = {},
+  opts: { meshBackend?: boolean; policyPollIntervalSeconds?: number } = {},
 ) {
+  const base = testbedAppConfig(clusters);
+  const config =
+    opts.policyPollIntervalSeconds === undefined
+      ? base
+      : {
+          ...base,
+          mesh: {
+            ...base.mesh,
+            tailscale: {
+              ...base.mesh.tailscale,
+              policyPollIntervalSeconds: opts.policyPollIntervalSeconds,
+            },
+          },
+        };
   const backend = await startTestBackend({
     features: [
       scaffolderPlugin,
@@ -68,7 +82,7 @@ export async function startProductBackend(
       catalogServiceMock.factory({
         entities: [template('join-cluster-to-mesh'), template('leave-mesh')],
       }),
-      mockServices.rootConfig.factory({ data: testbedAppConfig(clusters) }),
+      mockServices.rootConfig.factory({ data: config }),
     ],
   });
   const auth = () => mockCredentials.user.header();

@@ -10,6 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import { ISTIO_NAMESPACE } from '@tailmesh/plugin-mesh-common';
 import { binDir, chartsDir } from '../testbed/src/layout';
+import { testbedRequest } from '../testbed/src/testbed';
 import {
   readState,
   TestbedClusterState,
@@ -76,6 +77,25 @@ export function tailscaleCredentials(): {
   const file = testbed().tailscaleApi?.credentialsPath;
   if (!file) throw new Error('test bed has no Tailscale API stand-in');
   return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+/** The tailnet's HTTPS setting, through the API stand-in (`PATCH /tailnet/-/settings`), as an admin would. */
+export async function setTailnetHttps(enabled: boolean): Promise<void> {
+  const { url } = testbed().tailscaleApi!;
+  const { clientId, clientSecret } = tailscaleCredentials();
+  const token = await fetch(`${url}/api/v2/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }),
+  }).then(r => r.json() as Promise<{ access_token: string }>);
+  const res = await fetch(`${url}/api/v2/tailnet/-/settings`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ httpsEnabled: enabled }),
+  });
+  if (!res.ok) throw new Error(`PATCH settings: ${res.status} ${await res.text()}`);
+  // The tailnet model re-reads at once.
+  await testbedRequest(testbed().stateDir, { command: 'tailnet-devices' });
 }
 
 export const chart = (name: string) => path.join(chartsDir, name);

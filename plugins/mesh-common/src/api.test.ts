@@ -76,6 +76,14 @@ describe('API vocabulary', () => {
           fromCluster: 'cluster1',
           via: 'gateway',
           gateway: { cluster: 'cluster2', address: '100.64.0.2' },
+          destinations: [
+            {
+              cluster: 'cluster2',
+              via: 'gateway',
+              address: '100.64.0.2',
+              endpoints: 2,
+            },
+          ],
         },
       ],
       summary: {

@@ -146,6 +146,7 @@ export const AUDIT_FINDING_KINDS = [
   'mesh-networks-wrong-address',
   'remote-secrets-missing',
   'egress-missing',
+  'grant-missing',
   'operator-not-ready',
   'tailnet-dns-missing',
   'grant-too-broad',
@@ -257,16 +258,36 @@ export interface ServiceEndpointsInCluster {
 }
 
 /**
- * How requests for the Service leave one cluster: to local endpoints, through another cluster's
- * east-west gateway, or nowhere.
+ * One place requests for the Service go from a cluster, as istiod programs its sidecars: the
+ * cluster's own ready endpoints, or another network's east-west gateway standing for that
+ * cluster's ready endpoints (istiod sends one endpoint per gateway, weighted by how many endpoints
+ * it stands for: `pilot/pkg/xds/endpoints/endpoint_builder.go` EndpointsByNetworkFilter).
+ *
+ * @public
+ */
+export interface ServiceRouteDestination {
+  cluster: string;
+  via: 'local' | 'gateway';
+  /** The gateway's address in meshNetworks; set when `via` is `gateway`. */
+  address?: string;
+  /** Ready endpoints this destination stands for: its share of requests without locality rules. */
+  endpoints: number;
+}
+
+/**
+ * How requests for the Service leave one cluster: every destination istiod gives its sidecars, and
+ * in short `local` (it has ready endpoints of its own; `destinations` lists any gateways it also
+ * balances over), `gateway` (only other clusters' gateways) or `unreachable`.
  *
  * @public
  */
 export interface ServiceRoute {
   fromCluster: string;
   via: 'local' | 'gateway' | 'unreachable';
-  /** Set when `via` is `gateway`. */
+  /** The first gateway of `destinations`, set when `via` is `gateway`. */
   gateway?: { cluster: string; address: string };
+  /** Local endpoints first, then gateways by cluster name; empty when unreachable. */
+  destinations: ServiceRouteDestination[];
 }
 
 /**

@@ -30,7 +30,10 @@ function member(
     gateway: { hostname: hostname(cluster), ip: '100.64.0.1' },
     rootFingerprint: ROOT,
     remoteSecretsFor: peers,
-    egressFor: peers.map(peer => ({ peer, ready: true })),
+    egressFor: peers.flatMap(peer => [
+      { peer, to: 'api-server-proxy' as const, ready: true },
+      { peer, to: 'east-west-gateway' as const, ready: true },
+    ]),
     meshNetworks: networks,
     tailnetDns: true,
     ...overrides,
@@ -124,14 +127,83 @@ describe('auditMesh', () => {
     expect(kinds(withCluster('west', { operator: { ready: false } }))).toEqual([
       'operator-not-ready west',
     ]);
-    expect(
-      kinds(
-        withCluster('west', { egressFor: [{ peer: 'east', ready: false }] }),
-      ),
-    ).toEqual(['egress-missing west,central', 'egress-missing west,east']);
     expect(kinds(withCluster('west', { tailnetDns: false }))).toEqual([
       'tailnet-dns-missing west',
     ]);
+  });
+
+  it('finds missing and unwired egress Services, one finding per peer listing each problem', () => {
+    const findings = auditMesh(
+      withCluster('west', {
+        egressFor: [
+          { peer: 'east', to: 'api-server-proxy', ready: false },
+          { peer: 'east', to: 'east-west-gateway', ready: true },
+        ],
+      }),
+    );
+    expect(findings.map(f => [f.id, f.severity])).toEqual([
+      ['egress-missing:west,central', 'error'],
+      ['egress-missing:west,east', 'error'],
+    ]);
+    expect(findings[0].message).toBe(
+      "West has no egress Service for central's API proxy; west has no egress Service for central's east-west gateway",
+    );
+    expect(findings[1].message).toBe(
+      "The egress Service in west for east's API proxy is not wired by the operator yet",
+    );
+    expect(findings[1].fix).toBe(
+      'Run mesh:tailscale:create-egress for west with peer east.',
+    );
+  });
+
+  it("finds a missing egress Service for a peer's east-west gateway alone", () => {
+    const findings = auditMesh(
+      withCluster('west', {
+        egressFor: member('west').egressFor.filter(
+          e => !(e.peer === 'east' && e.to === 'east-west-gateway'),
+        ),
+      }),
+    );
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({
+      id: 'egress-missing:west,east',
+      kind: 'egress-missing',
+      severity: 'error',
+      clusters: ['west', 'east'],
+      message: "West has no egress Service for east's east-west gateway",
+    });
+  });
+
+  it("finds an unwired egress Service for a peer's east-west gateway", () => {
+    const [f, ...rest] = auditMesh(
+      withCluster('west', {
+        egressFor: member('west').egressFor.map(e =>
+          e.peer === 'central' && e.to === 'east-west-gateway'
+            ? { ...e, ready: false }
+            : e,
+        ),
+      }),
+    );
+    expect(rest).toEqual([]);
+    expect(f.id).toBe('egress-missing:west,central');
+    expect(f.message).toBe(
+      "The egress Service in west for central's east-west gateway is not wired by the operator yet",
+    );
+  });
+
+  it('does not take an egress Service named like neither target for either', () => {
+    const egressFor = member('west').egressFor.map(e =>
+      e.peer === 'east' ? { peer: e.peer, ready: true } : e,
+    );
+    expect(kinds(withCluster('west', { egressFor }))).toEqual([
+      'egress-missing west,east',
+    ]);
+  });
+
+  it('leaves egress alone where the operator is not installed', () => {
+    expect(
+      kinds(withCluster('west', { operator: undefined, egressFor: [] })),
+    ).toEqual([]);
   });
 
   it('finds meshNetworks missing a member or pointing at an old address', () => {

@@ -6,10 +6,17 @@ import {
   MembershipCell,
 } from './api';
 import { compareStrings, mostCommon } from './compareStrings';
-import { auditTailnetPolicy } from './auditTailnetPolicy';
+import { auditMissingGrants, auditTailnetPolicy } from './auditTailnetPolicy';
 import { auditFindingId, sortFindings } from './findings';
 import type { IstiodRemoteView } from './istiodView';
 import { MeshNetworks } from './meshNetworks';
+import type { EgressTarget } from './names';
+
+/** The egress Services a member needs per peer, and how messages name what each leads to. */
+const EGRESS_TARGETS: ReadonlyArray<{ to: EgressTarget; what: string }> = [
+  { to: 'api-server-proxy', what: 'API proxy' },
+  { to: 'east-west-gateway', what: 'east-west gateway' },
+];
 
 /**
  * What Tailmesh needs to know of one cluster to judge the mesh. The backend builds it from its
@@ -40,8 +47,11 @@ export interface MeshClusterSnapshot {
   rootFingerprint?: string;
   /** Clusters this one holds an Istio remote secret for. */
   remoteSecretsFor: string[];
-  /** Peers this one has an egress Service for, and whether the operator wired it. */
-  egressFor: Array<{ peer: string; ready: boolean }>;
+  /**
+   * Tailmesh's egress Services of this cluster: the peer, which of its devices the Service leads
+   * to (undefined for one named like neither), and whether the operator wired it.
+   */
+  egressFor: Array<{ peer: string; to?: EgressTarget; ready: boolean }>;
   /** Parsed meshNetworks of istiod's ConfigMap; undefined when absent. */
   meshNetworks?: MeshNetworks;
   /** Whether CoreDNS forwards the tailnet domain; undefined when not checked. */
@@ -287,16 +297,25 @@ export function auditMesh(
           ),
         );
       }
-      const egress = a.egressFor.find(e => e.peer === b.cluster);
-      if (a.operator && (!egress || !egress.ready)) {
+      const egressProblems = a.operator
+        ? EGRESS_TARGETS.flatMap(({ to, what }) => {
+            const egress = a.egressFor.find(
+              e => e.peer === b.cluster && e.to === to,
+            );
+            if (!egress) return [`${a.cluster} has no egress Service for ${b.cluster}'s ${what}`];
+            return egress.ready
+              ? []
+              : [`the egress Service in ${a.cluster} for ${b.cluster}'s ${what} is not wired by the operator yet`];
+          })
+        : [];
+      if (egressProblems.length) {
+        const message = egressProblems.join('; ');
         out.push(
           finding(
             'egress-missing',
             'error',
             [a.cluster, b.cluster],
-            egress
-              ? `The egress Service in ${a.cluster} for ${b.cluster}'s API proxy is not wired by the operator yet`
-              : `${a.cluster} has no egress Service for ${b.cluster}'s API proxy`,
+            message.charAt(0).toUpperCase() + message.slice(1),
             `Run mesh:tailscale:create-egress for ${a.cluster} with peer ${b.cluster}.`,
           ),
         );
@@ -345,12 +364,11 @@ export function auditMesh(
     }
   }
   if (context.tailnetPolicy !== undefined) {
-    out.push(
-      ...auditTailnetPolicy(
-        context.tailnetPolicy,
-        members.map(m => m.cluster),
-      ),
-    );
+    const clusters = members.map(m => m.cluster);
+    out.push(...auditTailnetPolicy(context.tailnetPolicy, clusters));
+    // One member has no peer to reach, so no flow to grant.
+    if (clusters.length > 1)
+      out.push(...auditMissingGrants(context.tailnetPolicy, clusters));
   }
   return sortFindings(out);
 }

@@ -1,11 +1,12 @@
 import { AuditFinding } from './api';
 import { auditFindingId } from './findings';
-import { EAST_WEST_GATEWAY_PORTS } from './istio';
+import { EAST_WEST_TLS_PORT } from './istio';
 import { ISTIO_REMOTE_READERS_GROUP } from './remoteAccess';
 import {
   TAG_ISTIO_EAST_WEST_GATEWAY,
   TAG_K8S_OPERATOR,
   TAG_K8S_PROXY,
+  TAG_MESH_EGRESS,
   TAILSCALE_KUBERNETES_CAPABILITY,
 } from './tailscale';
 
@@ -28,15 +29,19 @@ const BROAD_SOURCES = new Set(['*', 'autogroup:member', 'autogroup:tagged']);
 /** Device tags of the mesh, whose grants are Tailmesh's to judge. */
 const MESH_DEVICE_TAGS = new Set([
   TAG_K8S_PROXY,
+  TAG_MESH_EGRESS,
   TAG_K8S_OPERATOR,
   TAG_ISTIO_EAST_WEST_GATEWAY,
 ]);
 
 type MeshTarget = 'gateway' | 'operator';
 
-/** What the mesh itself needs to reach on each kind of its devices. */
+/**
+ * What the mesh itself needs to reach on each kind of its devices: the gateways' cross-network
+ * mTLS port (their readiness port serves the cluster, not the tailnet) and the API server proxy.
+ */
 const NEEDED_PORTS: Record<MeshTarget, ReadonlySet<number>> = {
-  gateway: new Set(EAST_WEST_GATEWAY_PORTS.map(p => p.port)),
+  gateway: new Set([EAST_WEST_TLS_PORT]),
   operator: new Set([TAILSCALE_API_PROXY_PORT]),
 };
 const TARGET_TAG: Record<MeshTarget, string> = {
@@ -186,7 +191,7 @@ function problemsOf(rule: Rule): Problem[] {
   // Kubernetes capability or names the mesh's tags.
   const namesMeshTag = rule.dst.some(d => MESH_DEVICE_TAGS.has(d));
   if (broad.length > 0 && (namesMeshTag || capability)) {
-    const needed = capability ? TAG_K8S_PROXY : TAG_ISTIO_EAST_WEST_GATEWAY;
+    const needed = TAG_MESH_EGRESS;
     problems.push({
       text: `${rule.label} lets ${broad.join(', ')} reach ${reached}, where the mesh needs only ${needed}`,
       fix: `use src ["${needed}"] in ${rule.label}`,
@@ -220,6 +225,107 @@ export function auditTailnetPolicy(
       clusters: [...clusters],
       message: `The tailnet policy file grants more than the mesh needs: ${problems.map(p => p.text).join('; ')}`,
       fix: `In the tailnet policy file, ${problems.map(p => p.fix).join('; ')}. The grants mesh:tailscale:grant-access writes are exactly what the mesh needs.`,
+    },
+  ];
+}
+
+/** Sources that take in a device tagged `tag` (kb/1337: `*` is everyone, `autogroup:tagged` every tagged device). */
+function sourceTakesIn(src: string[], tag: string): boolean {
+  return src.some(s => s === tag || s === '*' || s === 'autogroup:tagged');
+}
+
+/** Whether an `ip` entry (`*`, `443`, `tcp:*`, `tcp:15000-16000`, `tcp:443,8443`) opens tcp:`port`. */
+function opensTcpPort(entry: string, port: number): boolean {
+  const colon = entry.indexOf(':');
+  const proto = colon >= 0 ? entry.slice(0, colon) : '';
+  // Without a protocol an entry means TCP, UDP and ICMP; `6` is TCP's IANA number.
+  if (proto !== '' && proto !== 'tcp' && proto !== '6' && proto !== '*') return false;
+  const ports = colon >= 0 ? entry.slice(colon + 1) : entry;
+  return ports.split(',').some(part => {
+    if (part === '*') return true;
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    if (range) return Number(range[1]) <= port && port <= Number(range[2]);
+    return Number(part) === port;
+  });
+}
+
+/** A flow the mesh depends on, from Tailmesh's egress proxies. */
+interface NeededFlow {
+  what: string;
+  dst: string;
+  port: number;
+  /** Whether the Kubernetes capability (impersonating the remote readers' group) is needed too. */
+  capability: boolean;
+}
+
+const NEEDED_FLOWS: NeededFlow[] = [
+  {
+    what: "istiod's calls to peers' API server proxies",
+    dst: TAG_K8S_OPERATOR,
+    port: TAILSCALE_API_PROXY_PORT,
+    capability: true,
+  },
+  {
+    what: "pods' requests to peers' east-west gateways",
+    dst: TAG_ISTIO_EAST_WEST_GATEWAY,
+    port: EAST_WEST_TLS_PORT,
+    capability: false,
+  },
+];
+
+/**
+ * Judges the tailnet policy file for what the mesh's traffic needs and does not get, by the rules
+ * a Tailscale node filters with (kb/1538, kb/1337): network access is an `ip` grant (or an ACL
+ * row) from a source that takes in `tag:tailmesh-egress` to a destination that takes in the
+ * target's tag, on a port entry that takes in the port; an `app` grant alone opens no port. The
+ * API server proxy also needs the `tailscale.com/cap/kubernetes` capability impersonating
+ * {@link ISTIO_REMOTE_READERS_GROUP}, or it impersonates the caller's tags, which no RBAC binds
+ * (`cmd/k8s-operator/api-proxy/proxy.go`). Yields at most one `grant-missing` error for the
+ * members, naming each missing flow.
+ *
+ * @public
+ */
+export function auditMissingGrants(
+  policy: unknown,
+  clusters: ReadonlyArray<string>,
+): AuditFinding[] {
+  const rules = rulesOf(policy);
+  const reaches = (flow: NeededFlow) =>
+    rules.filter(
+      r =>
+        sourceTakesIn(r.src, TAG_MESH_EGRESS) &&
+        (r.dst.includes(flow.dst) || r.dst.includes('*')),
+    );
+  const missing: string[] = [];
+  for (const flow of NEEDED_FLOWS) {
+    const candidates = reaches(flow);
+    if (!candidates.some(r => r.ip.some(e => opensTcpPort(e, flow.port)))) {
+      missing.push(
+        `network access from ${TAG_MESH_EGRESS} to tcp:${flow.port} on ${flow.dst} (${flow.what})`,
+      );
+    }
+    if (
+      flow.capability &&
+      !candidates.some(r =>
+        impersonatedGroups(r.kubernetes).includes(ISTIO_REMOTE_READERS_GROUP),
+      )
+    ) {
+      missing.push(
+        `the ${TAILSCALE_KUBERNETES_CAPABILITY} capability from ${TAG_MESH_EGRESS} to ${flow.dst} impersonating ${ISTIO_REMOTE_READERS_GROUP} (${flow.what})`,
+      );
+    }
+  }
+  if (missing.length === 0) return [];
+  return [
+    {
+      id: auditFindingId('grant-missing', clusters),
+      kind: 'grant-missing',
+      severity: 'error',
+      clusters: [...clusters],
+      message: `The tailnet policy file lacks what the mesh's traffic needs, so the tailnet drops it: ${missing.join('; ')}`,
+      fix: 'Run mesh:tailscale:grant-access (the Join template does), or add the grants by hand: {"src": ["tag:tailmesh-egress"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"], "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["' +
+        ISTIO_REMOTE_READERS_GROUP +
+        '"]}}]}} and {"src": ["tag:tailmesh-egress"], "dst": ["tag:istio-eastwestgateway"], "ip": ["tcp:15443"]}.',
     },
   ];
 }

@@ -42,12 +42,12 @@ describe('Istio names', () => {
     expect(EAST_WEST_GATEWAY_HOSTNAME_SUFFIX).toBe('-istio-eastwestgateway');
   });
 
-  it('lists the four east-west ports under the gateway chart names', () => {
+  it('lists only the readiness and cross-network mTLS ports under the gateway chart names', () => {
+    // Multi-primary needs neither tls-istiod (15012) nor tls-webhook (15017): they would only
+    // expose istiod on the tailnet.
     expect(EAST_WEST_GATEWAY_PORTS).toEqual([
       { name: 'status-port', port: 15021 },
       { name: 'tls', port: 15443 },
-      { name: 'tls-istiod', port: 15012 },
-      { name: 'tls-webhook', port: 15017 },
     ]);
   });
 

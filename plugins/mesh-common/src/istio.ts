@@ -84,20 +84,6 @@ export const EAST_WEST_STATUS_PORT = 15021;
 export const EAST_WEST_TLS_PORT = 15443;
 
 /**
- * East-west gateway port exposing istiod's xDS (used by remote, not primary, clusters).
- *
- * @public
- */
-export const EAST_WEST_TLS_ISTIOD_PORT = 15012;
-
-/**
- * East-west gateway port exposing istiod's webhooks (used by remote, not primary, clusters).
- *
- * @public
- */
-export const EAST_WEST_TLS_WEBHOOK_PORT = 15017;
-
-/**
  * A named port of the east-west gateway Service.
  *
  * @public
@@ -108,16 +94,17 @@ export interface EastWestGatewayPort {
 }
 
 /**
- * The east-west gateway Service's ports, named as the gateway chart names them when
- * `networkGateway` is set.
+ * The east-west gateway Service's ports, named as the gateway chart names them for a network
+ * gateway (istio/istio `manifests/charts/gateway/templates/service.yaml`). Multi-primary needs
+ * only the readiness port and the cross-network mTLS port: the chart's `tls-istiod` (15012) and
+ * `tls-webhook` (15017) serve remote (primary-remote) clusters, and exposing istiod on the
+ * tailnet would only widen what a peer can reach.
  *
  * @public
  */
 export const EAST_WEST_GATEWAY_PORTS: ReadonlyArray<EastWestGatewayPort> = [
   { name: 'status-port', port: EAST_WEST_STATUS_PORT },
   { name: 'tls', port: EAST_WEST_TLS_PORT },
-  { name: 'tls-istiod', port: EAST_WEST_TLS_ISTIOD_PORT },
-  { name: 'tls-webhook', port: EAST_WEST_TLS_WEBHOOK_PORT },
 ];
 
 /**

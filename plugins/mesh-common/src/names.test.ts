@@ -12,6 +12,8 @@ import {
   eastWestGatewayFqdn,
   eastWestGatewayHostname,
   egressServiceName,
+  egressTargetOf,
+  gatewayEgressServiceName,
   operatorApiUrl,
   operatorFqdn,
   operatorHostname,
@@ -39,6 +41,9 @@ describe('name builders', () => {
     );
     expect(remoteSecretName('cluster2')).toBe('istio-remote-secret-cluster2');
     expect(egressServiceName('cluster2')).toBe('cluster2-k8s-operator');
+    expect(gatewayEgressServiceName('cluster2')).toBe(
+      'cluster2-istio-eastwestgateway',
+    );
     expect(EGRESS_SERVICE_NAMESPACE).toBe('tailscale');
   });
 
@@ -48,6 +53,9 @@ describe('name builders', () => {
     expect(validateDnsLabel(eastWestGatewayHostname(cluster))).toBeUndefined();
     expect(eastWestGatewayHostname(cluster)).toHaveLength(63);
     expect(DNS1035_LABEL_PATTERN.test(egressServiceName(cluster))).toBe(true);
+    expect(DNS1035_LABEL_PATTERN.test(gatewayEgressServiceName(cluster))).toBe(
+      true,
+    );
     expect(validateDnsSubdomain(remoteSecretName(cluster))).toBeUndefined();
     const longTailnet = `${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
     expect(
@@ -67,6 +75,7 @@ describe('name builders', () => {
       eastWestGatewayHostname,
       remoteSecretName,
       egressServiceName,
+      gatewayEgressServiceName,
       (c: string) => operatorFqdn(c, tailnet),
       (c: string) => eastWestGatewayFqdn(c, tailnet),
       (c: string) => operatorApiUrl(c, tailnet),
@@ -89,6 +98,31 @@ describe('name builders', () => {
       'Invalid tailnet hostname "Host": must be lowercase',
     );
     expect(() => tailnetFqdn('host', 'TAIL.ts.net')).toThrow(InputError);
+  });
+});
+
+describe('egressTargetOf', () => {
+  it('inverts both egress Service names', () => {
+    for (const peer of ['cluster2', 'a', 'eu-west-1']) {
+      expect(egressTargetOf(egressServiceName(peer), peer)).toBe(
+        'api-server-proxy',
+      );
+      expect(egressTargetOf(gatewayEgressServiceName(peer), peer)).toBe(
+        'east-west-gateway',
+      );
+    }
+  });
+
+  it.each([
+    ['cluster3-k8s-operator', 'cluster2'],
+    ['cluster3-istio-eastwestgateway', 'cluster2'],
+    ['cluster2', 'cluster2'],
+    ['cluster2-k8s-operator-extra', 'cluster2'],
+    ['my-egress', 'cluster2'],
+    ['Cluster2-k8s-operator', 'Cluster2'],
+    ['-k8s-operator', ''],
+  ])('returns undefined for %j with peer %j', (name, peer) => {
+    expect(egressTargetOf(name, peer)).toBeUndefined();
   });
 });
 

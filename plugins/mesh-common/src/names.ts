@@ -118,6 +118,41 @@ export function egressServiceName(peer: string): string {
 }
 
 /**
+ * Name of the ExternalName Service (in {@link EGRESS_SERVICE_NAMESPACE}) through which a cluster's
+ * pods reach `peer`'s east-west gateway; named like the gateway's hostname, so the operator's
+ * nameserver answers the gateway's MagicDNS name (meshNetworks' address) with this cluster's
+ * egress proxy (tailscale `cmd/k8s-operator/dnsrecords.go`).
+ *
+ * @public
+ */
+export function gatewayEgressServiceName(peer: string): string {
+  return eastWestGatewayHostname(peer);
+}
+
+/**
+ * What an egress Service of Tailmesh leads to: a peer's API server proxy or its east-west gateway.
+ *
+ * @public
+ */
+export type EgressTarget = 'api-server-proxy' | 'east-west-gateway';
+
+/**
+ * Which of a peer's devices the egress Service `name` leads to, by its name; undefined for a
+ * Service that is neither.
+ *
+ * @public
+ */
+export function egressTargetOf(
+  name: string,
+  peer: string,
+): EgressTarget | undefined {
+  if (validateClusterName(peer) !== undefined) return undefined;
+  if (name === egressServiceName(peer)) return 'api-server-proxy';
+  if (name === gatewayEgressServiceName(peer)) return 'east-west-gateway';
+  return undefined;
+}
+
+/**
  * First and last comment lines of the one CoreDNS server block Tailmesh owns in a Corefile.
  *
  * @public

@@ -79,3 +79,14 @@ export const TAILSCALE_PROXY_READY_CONDITION = 'TailscaleProxyReady';
  * @public
  */
 export const TAG_K8S_PROXY = 'tag:k8s';
+
+/**
+ * Tag of the egress proxies Tailmesh creates (the `tailscale.com/tags` annotation of its egress
+ * Services): the only devices that send mesh traffic (istiod's API calls to peers, and pods'
+ * requests to peers' east-west gateways), so the mesh's grants name exactly them and no other
+ * proxy of the operator. Owned by {@link TAG_K8S_OPERATOR}, as the operator may only create
+ * devices with tags it owns (tailscale.com/kb/1236).
+ *
+ * @public
+ */
+export const TAG_MESH_EGRESS = 'tag:tailmesh-egress';

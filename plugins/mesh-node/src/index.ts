@@ -21,6 +21,8 @@ export {
 export { parsePolicyFile } from './tailscale/parsePolicyFile';
 export type {
   PolicyFile,
+  PolicyValidation,
+  TailnetSettings,
   TailscaleClientOptions,
 } from './tailscale/TailscaleClient';
 export {

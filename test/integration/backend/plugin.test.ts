@@ -127,7 +127,11 @@ describe('the mesh backend plugin, against real apiservers', () => {
       endpoints: { ready: 0, notReady: 0 },
       zones: [],
     });
-    expect(body.routes[0]).toEqual({ fromCluster: 'cluster13', via: 'local' });
+    expect(body.routes[0]).toMatchObject({
+      fromCluster: 'cluster13',
+      via: 'local',
+      destinations: [{ cluster: 'cluster13', via: 'local', endpoints: expect.any(Number) }],
+    });
     expect(body.routes[1].fromCluster).toBe('cluster14');
     // Gateway only if both joined the mesh and cluster13's gateway has an address.
     if (body.routes[1].via === 'gateway') {

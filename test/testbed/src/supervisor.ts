@@ -26,6 +26,7 @@ import { TailnetDeviceRegistry } from './standins/operatorReconcile';
 import { startClusterDns } from './dns/clusterDns';
 import { createTailnetCertificateAuthority } from './tailnet/httpsCertificates';
 import { startTailnet, type Tailnet } from './tailnet/tailnet';
+import { startKubeProxy } from './network/kubeProxy';
 import { handleControl } from './control';
 
 const { values } = parseArgs({
@@ -192,6 +193,7 @@ async function startStandIns() {
       startClusterDns(c, clusters[i].shape.dnsIp, addresses, msg => log(`[dns] ${msg}`)),
     ),
   );
+  const kubeProxy = startKubeProxy(caches, addresses, msg => log(`[kube-proxy] ${msg}`));
 
   // The tailnet's HTTPS certificates stand in for Let's Encrypt's: processes the test bed runs
   // trust their root as a container image trusts the public web PKI.
@@ -215,6 +217,7 @@ async function startStandIns() {
       await tailnet?.stop();
       for (const stop of stopProxies) stop();
       await Promise.all(dns.map(d => d.stop()));
+      await kubeProxy.stop();
       inside.abort();
       for (const c of caches) c.stop();
       await Promise.allSettled(informerRuns);

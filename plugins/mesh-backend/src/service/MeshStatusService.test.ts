@@ -139,7 +139,7 @@ describe('MeshStatusService', () => {
     expect(res.tailnetPolicy).toBeUndefined();
   });
 
-  it('reports grant-too-broad and how reading the policy file goes, without auditing per request', () => {
+  it('reports grant-missing, grant-too-broad and how reading the policy file goes, without auditing per request', () => {
     const state = new FakeMeshState(threeClusters());
     const policy = {
       policy: () => ({ grants: [{ src: ['*'], dst: ['*'], ip: ['*'] }] }),
@@ -159,7 +159,13 @@ describe('MeshStatusService', () => {
       now,
     });
     const res = service.membership();
+    // "*" → "*" on every port opens the network but grants no Kubernetes capability.
     expect(res.findings).toEqual([
+      expect.objectContaining({
+        kind: 'grant-missing',
+        severity: 'error',
+        clusters: ['cluster1', 'cluster2'],
+      }),
       expect.objectContaining({
         kind: 'grant-too-broad',
         severity: 'warning',
@@ -181,13 +187,26 @@ describe('MeshStatusService', () => {
     ]);
     expect(res.clusters[0].zones).toHaveLength(2);
     expect(res.routes).toEqual([
-      { fromCluster: 'cluster1', via: 'local' },
+      {
+        fromCluster: 'cluster1',
+        via: 'local',
+        destinations: [{ cluster: 'cluster1', via: 'local', endpoints: 2 }],
+      },
       {
         fromCluster: 'cluster2',
         via: 'gateway',
         gateway: { cluster: 'cluster1', address: '100.64.0.1' },
+        destinations: [
+          {
+            cluster: 'cluster1',
+            via: 'gateway',
+            address: '100.64.0.1',
+            endpoints: 2,
+          },
+        ],
       },
-      { fromCluster: 'cluster3', via: 'unreachable' },
+      // Not a member: no remote secret, no meshNetworks, so no way to cluster1's endpoints.
+      { fromCluster: 'cluster3', via: 'unreachable', destinations: [] },
     ]);
     expect(res.summary).toEqual({
       servingClusters: 1,
@@ -197,34 +216,80 @@ describe('MeshStatusService', () => {
     });
   });
 
-  it('routes through the first serving member by name, never through itself', () => {
+  it("gives every destination istiod would: local endpoints, then each reachable member's gateway by name, weighted by its endpoints", () => {
+    const networks = {
+      networks: Object.fromEntries(
+        ['a', 'b', 'c'].map((c, i) => [
+          `network${i + 1}`,
+          {
+            endpoints: [{ fromRegistry: c }],
+            gateways: [{ address: `${c}-gw.ts.net`, port: 15443 }],
+          },
+        ]),
+      ),
+    };
     const snapshots = [
-      { ...memberSnapshot('b', 2, []), gateway: { hostname: 'b.ts.net' } },
-      memberSnapshot('a', 1, []),
-      memberSnapshot('c', 3, []),
+      { ...memberSnapshot('b', 2, ['a', 'c']), meshNetworks: networks },
+      { ...memberSnapshot('a', 1, ['b', 'c']), meshNetworks: networks },
+      // c holds no remote secret for b: its istiod knows only a's endpoints.
+      { ...memberSnapshot('c', 3, ['a']), meshNetworks: networks },
     ];
-    const row = (cluster: string, serving: boolean) => ({
+    const row = (cluster: string, ready: number) => ({
       cluster,
       reachable: true,
-      serving,
-      endpoints: { ready: serving ? 1 : 0, notReady: 0 },
+      serving: ready > 0,
+      endpoints: { ready, notReady: 0 },
       zones: [],
       network: '',
     });
     expect(
-      serviceRoutes(
-        [row('c', false), row('b', true), row('a', true)],
-        snapshots,
-      ),
+      serviceRoutes([row('c', 0), row('b', 3), row('a', 1)], snapshots),
     ).toEqual([
       {
         fromCluster: 'c',
         via: 'gateway',
-        gateway: { cluster: 'a', address: '100.64.0.1' },
+        gateway: { cluster: 'a', address: 'a-gw.ts.net' },
+        destinations: [
+          { cluster: 'a', via: 'gateway', address: 'a-gw.ts.net', endpoints: 1 },
+        ],
       },
-      { fromCluster: 'b', via: 'local' },
-      { fromCluster: 'a', via: 'local' },
+      {
+        fromCluster: 'b',
+        via: 'local',
+        destinations: [
+          { cluster: 'b', via: 'local', endpoints: 3 },
+          { cluster: 'a', via: 'gateway', address: 'a-gw.ts.net', endpoints: 1 },
+        ],
+      },
+      {
+        fromCluster: 'a',
+        via: 'local',
+        destinations: [
+          { cluster: 'a', via: 'local', endpoints: 1 },
+          { cluster: 'b', via: 'gateway', address: 'b-gw.ts.net', endpoints: 3 },
+        ],
+      },
     ]);
+  });
+
+  it('leaves out a member whose network has no gateway in meshNetworks, as istiod drops it', () => {
+    const snapshots = [
+      memberSnapshot('a', 1, ['b']),
+      memberSnapshot('b', 2, ['a']),
+    ];
+    const row = (cluster: string, ready: number) => ({
+      cluster,
+      reachable: true,
+      serving: ready > 0,
+      endpoints: { ready, notReady: 0 },
+      zones: [],
+      network: '',
+    });
+    expect(serviceRoutes([row('a', 0), row('b', 2)], snapshots)[0]).toEqual({
+      fromCluster: 'a',
+      via: 'unreachable',
+      destinations: [],
+    });
   });
 
   it('resolves an entity to its Service with the caller credentials', async () => {

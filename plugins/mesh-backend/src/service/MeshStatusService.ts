@@ -10,6 +10,7 @@ import {
   MeshClusterStatus,
   ServiceEndpointsInCluster,
   ServiceRoute,
+  ServiceRouteDestination,
   ServiceStatusResponse,
   compareStrings,
   gatewayAddressOf,
@@ -195,9 +196,13 @@ export class MeshStatusService {
 }
 
 /**
- * How each cluster reaches the Service: its own ready endpoints first; else, if it is a member,
- * the east-west gateway of the first serving member (by name) that has a gateway address; else
- * nowhere. Deterministic on purpose, rather than guessing at locality the mesh may not apply.
+ * How each cluster reaches the Service, as istiod programs a sidecar there (multi-primary,
+ * one network per member): its own ready endpoints, plus, for a member, the east-west gateway of
+ * every other serving member whose endpoints its istiod can know and reach: it holds a remote
+ * secret for that member and its meshNetworks names a gateway for that member's network
+ * (istiod drops endpoints of a network without a gateway: `pilot/pkg/xds/endpoints/
+ * endpoint_builder.go`). Each gateway is weighted by the ready endpoints it stands for. Locality
+ * rules (a DestinationRule's failover) order these destinations; they do not change the set.
  */
 export function serviceRoutes(
   clusters: ReadonlyArray<ServiceEndpointsInCluster>,
@@ -206,22 +211,47 @@ export function serviceRoutes(
   const members = new Map(
     snapshots.filter(s => isMeshMember(s)).map(s => [s.cluster, s] as const),
   );
-  const servingGateways = clusters
-    .filter(c => c.reachable && c.serving && members.has(c.cluster))
-    .map(c => ({
-      cluster: c.cluster,
-      address: gatewayAddressOf(members.get(c.cluster)!),
-    }))
-    .filter((g): g is { cluster: string; address: string } => !!g.address)
+  const serving = clusters
+    .filter(c => c.reachable && c.serving && c.endpoints.ready > 0)
     .sort((a, b) => compareStrings(a.cluster, b.cluster));
   return clusters.map((c): ServiceRoute => {
-    if (c.reachable && c.serving)
-      return { fromCluster: c.cluster, via: 'local' };
-    const gateway = members.has(c.cluster)
-      ? servingGateways.find(g => g.cluster !== c.cluster)
-      : undefined;
-    return gateway
-      ? { fromCluster: c.cluster, via: 'gateway', gateway }
-      : { fromCluster: c.cluster, via: 'unreachable' };
+    const destinations: ServiceRouteDestination[] = [];
+    if (c.reachable && c.serving && c.endpoints.ready > 0)
+      destinations.push({
+        cluster: c.cluster,
+        via: 'local',
+        endpoints: c.endpoints.ready,
+      });
+    const from = members.get(c.cluster);
+    if (from) {
+      for (const s of serving) {
+        const to = members.get(s.cluster);
+        if (!to || to.cluster === from.cluster) continue;
+        if (!from.remoteSecretsFor.includes(to.cluster)) continue;
+        const address = to.network
+          ? from.meshNetworks?.networks[to.network]?.gateways.find(
+              g => g.address,
+            )?.address
+          : undefined;
+        if (!address) continue;
+        destinations.push({
+          cluster: s.cluster,
+          via: 'gateway',
+          address,
+          endpoints: s.endpoints.ready,
+        });
+      }
+    }
+    const firstGateway = destinations.find(d => d.via === 'gateway');
+    if (destinations[0]?.via === 'local')
+      return { fromCluster: c.cluster, via: 'local', destinations };
+    return firstGateway
+      ? {
+          fromCluster: c.cluster,
+          via: 'gateway',
+          gateway: { cluster: firstGateway.cluster, address: firstGateway.address! },
+          destinations,
+        }
+      : { fromCluster: c.cluster, via: 'unreachable', destinations };
   });
 }

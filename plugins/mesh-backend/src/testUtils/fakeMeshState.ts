@@ -114,7 +114,10 @@ export function memberSnapshot(
     gateway: { ip: `100.64.0.${n}` },
     rootFingerprint: ROOT,
     remoteSecretsFor: peers,
-    egressFor: peers.map(peer => ({ peer, ready: true })),
+    egressFor: peers.flatMap(peer => [
+      { peer, to: 'api-server-proxy' as const, ready: true },
+      { peer, to: 'east-west-gateway' as const, ready: true },
+    ]),
   };
 }
 
@@ -128,9 +131,21 @@ export const OK: ClusterSyncHealth = {
  * `shop/web`; cluster3 is configured but not a member.
  */
 export function threeClusters(): FakeCluster[] {
+  // What configure-networks gives both members: each network with its gateway.
+  const meshNetworks = {
+    networks: Object.fromEntries(
+      [1, 2].map(n => [
+        `network${n}`,
+        {
+          endpoints: [{ fromRegistry: `cluster${n}` }],
+          gateways: [{ address: `100.64.0.${n}`, port: 15443 }],
+        },
+      ]),
+    ),
+  };
   return [
     {
-      snapshot: memberSnapshot('cluster1', 1, ['cluster2']),
+      snapshot: { ...memberSnapshot('cluster1', 1, ['cluster2']), meshNetworks },
       health: OK,
       nodes: [
         { region: 'region1', zone: 'region1-b' },
@@ -150,7 +165,7 @@ export function threeClusters(): FakeCluster[] {
       },
     },
     {
-      snapshot: memberSnapshot('cluster2', 2, ['cluster1']),
+      snapshot: { ...memberSnapshot('cluster2', 2, ['cluster1']), meshNetworks },
       health: OK,
       nodes: [{ region: 'region2', zone: 'region2-a' }],
     },

@@ -34,6 +34,7 @@ import {
   TAILSCALE_PROXY_READY_CONDITION,
   clusterOfRemoteSecret,
   coreDnsStanzaMarkers,
+  egressTargetOf,
   parseIstiodRemoteSync,
   parseMeshNetworks,
 } from '@tailmesh/plugin-mesh-common';
@@ -251,6 +252,10 @@ export async function readClusterSnapshot(
         .sort(),
       egressFor: egress.items.map(s => ({
         peer: s.metadata!.labels![LABEL_PEER],
+        to: egressTargetOf(
+          s.metadata?.name ?? '',
+          s.metadata!.labels![LABEL_PEER],
+        ),
         ready: (s.status?.conditions ?? []).some(
           c =>
             c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True',

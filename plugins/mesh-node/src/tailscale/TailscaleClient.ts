@@ -7,6 +7,21 @@ export interface PolicyFile {
   etag: string;
 }
 
+/**
+ * What the Tailscale API finds in a candidate policy file: errors refuse it, warnings do not.
+ */
+export interface PolicyValidation {
+  errors: string[];
+  warnings: string[];
+}
+
+/**
+ * The tailnet settings Tailmesh reads (tailscale/tailscale-client-go-v2 `TailnetSettings`).
+ */
+export interface TailnetSettings {
+  httpsEnabled?: boolean;
+}
+
 export interface TailscaleClientOptions {
   apiUrl: string;
   /** The tailnet in API paths; `-` is the OAuth client's own tailnet. */
@@ -99,7 +114,11 @@ export class TailscaleClient {
     return body.access_token;
   }
 
-  private async call(path: string, init: RequestInit = {}): Promise<Response> {
+  private async call(
+    path: string,
+    init: RequestInit = {},
+    scope = 'policy_file',
+  ): Promise<Response> {
     const token = await this.accessToken();
     const res = await this.fetchImpl(this.url(path), {
       signal: this.timeout(),
@@ -111,7 +130,7 @@ export class TailscaleClient {
     });
     if (res.status === 401 || res.status === 403) {
       throw new NotAllowedError(
-        `Tailscale API ${init.method ?? 'GET'} ${path} was refused (HTTP ${res.status}): ${await apiMessage(res)}; the OAuth client needs the policy_file scope`,
+        `Tailscale API ${init.method ?? 'GET'} ${path} was refused (HTTP ${res.status}): ${await apiMessage(res)}; the OAuth client needs the ${scope} scope`,
       );
     }
     return res;
@@ -137,18 +156,43 @@ export class TailscaleClient {
     return { text: await res.text(), etag };
   }
 
-  /** Problems the API finds in a candidate policy, or an empty list. */
-  async validatePolicy(text: string): Promise<string[]> {
+  /**
+   * What the API finds in a candidate policy. `POST /acl/validate` answers 200 with a `message`
+   * both for errors and for "warning(s) found" (e.g. groups synced by SCIM), the details in `data`
+   * (tailscale.com/api, "Validate and test policy file"): warnings do not stop a write.
+   */
+  async validatePolicy(text: string): Promise<PolicyValidation> {
     const res = await this.call(this.aclPath('/validate'), {
       method: 'POST',
       headers: { 'content-type': 'application/hujson' },
       body: text,
     });
     const body = (await res.text()).trim();
-    if (!res.ok) return [`HTTP ${res.status}: ${messageOf(body)}`];
-    if (!body || body === '{}') return [];
+    if (!res.ok)
+      return { errors: [`HTTP ${res.status}: ${messageOf(body)}`], warnings: [] };
+    if (!body || body === '{}') return { errors: [], warnings: [] };
     const message = messageOf(body);
-    return message ? [message] : [];
+    if (!message) return { errors: [], warnings: [] };
+    const details = detailsOf(body);
+    const text_ = details.length ? `${message}: ${details.join('; ')}` : message;
+    return /^warning/i.test(message)
+      ? { errors: [], warnings: [text_] }
+      : { errors: [text_], warnings: [] };
+  }
+
+  /**
+   * The tailnet's settings (`GET /tailnet/{tailnet}/settings`; the OAuth client needs the
+   * `feature_settings:read` scope); Tailmesh reads `httpsEnabled`, without which no API server
+   * proxy can serve TLS (tailscale.com/kb/1437).
+   */
+  async getSettings(): Promise<TailnetSettings> {
+    const path = `/tailnet/${encodeURIComponent(this.options.tailnet)}/settings`;
+    const res = await this.call(path, {}, 'feature_settings:read');
+    if (!res.ok)
+      throw new Error(
+        `Reading the tailnet settings failed (HTTP ${res.status}): ${await apiMessage(res)}`,
+      );
+    return (await res.json()) as TailnetSettings;
   }
 
   /** Replaces the policy if it still has `etag`; PolicyChangedError when someone wrote meanwhile. */
@@ -177,6 +221,27 @@ export class TailscaleClient {
         `Writing the tailnet policy file failed (HTTP ${res.status}): ${await apiMessage(res)}`,
       );
     return { text: await res.text(), etag: res.headers.get('etag') ?? '' };
+  }
+}
+
+/** The `data` of a validation answer: entries of `{user, errors: [...]}` or plain strings. */
+function detailsOf(body: string): string[] {
+  try {
+    const parsed = JSON.parse(body) as { data?: unknown };
+    if (!Array.isArray(parsed.data)) return [];
+    return parsed.data.flatMap(d => {
+      if (typeof d === 'string') return [d];
+      if (d && typeof d === 'object') {
+        const e = d as { user?: unknown; errors?: unknown };
+        const errors = Array.isArray(e.errors)
+          ? e.errors.filter((x): x is string => typeof x === 'string')
+          : [];
+        return errors.map(x => (typeof e.user === 'string' && e.user ? `${e.user}: ${x}` : x));
+      }
+      return [];
+    });
+  } catch {
+    return [];
   }
 }
 

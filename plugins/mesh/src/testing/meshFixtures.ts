@@ -189,12 +189,39 @@ export function echoServedByTwoOfThree(): ServiceStatusResponse {
       },
     ],
     routes: [
-      { fromCluster: 'cluster1', via: 'local' },
-      { fromCluster: 'cluster2', via: 'local' },
+      {
+        fromCluster: 'cluster1',
+        via: 'local',
+        destinations: [
+          { cluster: 'cluster1', via: 'local', endpoints: 3 },
+          {
+            cluster: 'cluster2',
+            via: 'gateway',
+            address: 'cluster2-istio-eastwestgateway.tail1234.ts.net',
+            endpoints: 2,
+          },
+        ],
+      },
+      {
+        fromCluster: 'cluster2',
+        via: 'local',
+        destinations: [{ cluster: 'cluster2', via: 'local', endpoints: 2 }],
+      },
       {
         fromCluster: 'cluster3',
         via: 'gateway',
-        gateway: { cluster: 'cluster1', address: '100.64.0.11' },
+        gateway: {
+          cluster: 'cluster1',
+          address: 'cluster1-istio-eastwestgateway.tail1234.ts.net',
+        },
+        destinations: [
+          {
+            cluster: 'cluster1',
+            via: 'gateway',
+            address: 'cluster1-istio-eastwestgateway.tail1234.ts.net',
+            endpoints: 3,
+          },
+        ],
       },
     ],
     summary: {
@@ -220,8 +247,8 @@ export function echoServedNowhere(): ServiceStatusResponse {
       network: `network${i + 1}`,
     })),
     routes: [
-      { fromCluster: 'cluster1', via: 'unreachable' },
-      { fromCluster: 'cluster2', via: 'unreachable' },
+      { fromCluster: 'cluster1', via: 'unreachable', destinations: [] },
+      { fromCluster: 'cluster2', via: 'unreachable', destinations: [] },
     ],
     summary: {
       servingClusters: 0,

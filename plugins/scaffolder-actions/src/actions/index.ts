@@ -7,6 +7,7 @@ import { createIstioInstallAction } from './istio/install';
 import { createIstioLeaveAction } from './istio/leave';
 import { createIstioRemoveRemoteSecretsAction } from './istio/removeRemoteSecrets';
 import { createIstioUninstallAction } from './istio/uninstall';
+import { createMeshCheckJoinAction } from './mesh/checkJoin';
 import { createMeshMembersAction } from './mesh/listMembers';
 import { createVerifyAction } from './mesh/verify';
 import { createTailscaleConfigureDnsAction } from './tailscale/configureDns';
@@ -19,6 +20,7 @@ import { createTailscaleRemoveEgressAction } from './tailscale/removeEgress';
 export function createMeshActions(deps: MeshActionDeps) {
   return [
     createMeshMembersAction(deps),
+    createMeshCheckJoinAction(deps),
     createTailscaleInstallOperatorAction(deps),
     createTailscaleGrantAccessAction(deps),
     createTailscaleConfigureDnsAction(deps),

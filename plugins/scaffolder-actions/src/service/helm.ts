@@ -18,6 +18,37 @@ export interface HelmReleaseSpec {
   namespace: string;
   chart: ChartRef;
   values: Record<string, unknown>;
+  /**
+   * Keep the values the deployed release already has (as `helm upgrade --reuse-values` would)
+   * and merge `values` over them, so an upgrade changes only what Tailmesh sets. Objects merge
+   * key by key; at the `replace` paths (e.g. `['global', 'meshNetworks']`) Tailmesh's value
+   * replaces the deployed one whole, so an entry removed on purpose does not survive the merge.
+   */
+  keepDeployedValues?: { replace?: ReadonlyArray<ReadonlyArray<string>> };
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `ours` merged over `theirs` (objects key by key, anything else replaced), with `replace` paths taken whole from `ours`. */
+export function mergeValues(
+  theirs: Record<string, unknown>,
+  ours: Record<string, unknown>,
+  replace: ReadonlyArray<ReadonlyArray<string>> = [],
+  at: ReadonlyArray<string> = [],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...theirs };
+  for (const [key, value] of Object.entries(ours)) {
+    const path = [...at, key];
+    const whole = replace.some(
+      r => r.length === path.length && r.every((k, i) => k === path[i]),
+    );
+    out[key] =
+      !whole && isPlainObject(value) && isPlainObject(theirs[key])
+        ? mergeValues(theirs[key] as Record<string, unknown>, value, replace, path)
+        : value;
+  }
+  return out;
 }
 
 export interface HelmRunOptions {
@@ -219,21 +250,28 @@ export class Helm {
     spec: HelmReleaseSpec,
     opts: HelmRunOptions & { dryRun?: boolean },
   ): Promise<{ outcome: HelmOutcome; manifests?: string }> {
-    return this.withFiles(opts, spec.values, async files => {
+    return this.withFiles(opts, undefined, async files => {
       const current = await this.deployed(
         spec,
         files.kubeconfig,
         files.dir,
         opts,
       );
+      const values =
+        current && spec.keepDeployedValues
+          ? mergeValues(
+              current.values,
+              spec.values,
+              spec.keepDeployedValues.replace,
+            )
+          : spec.values;
+      const valuesFile = path.join(files.dir, 'values.yaml');
+      await fs.writeFile(valuesFile, stringify(values), { mode: 0o600 });
       const chartVersion = await this.chartVersion(spec, files.dir, opts);
       if (
         current?.release.status === 'deployed' &&
         current.release.chart === chartVersion &&
-        isDeepStrictEqual(
-          current.values,
-          JSON.parse(JSON.stringify(spec.values)),
-        )
+        isDeepStrictEqual(current.values, JSON.parse(JSON.stringify(values)))
       ) {
         opts.logger.info(
           `${opts.cluster}: helm release ${spec.namespace}/${spec.release} (${chartVersion}) unchanged`,
@@ -251,7 +289,7 @@ export class Helm {
         spec.namespace,
         '--create-namespace',
         '-f',
-        files.values!,
+        valuesFile,
         ...(opts.dryRun ? ['--dry-run=server', '-o', 'json'] : []),
       ];
       const out = await this.run(args, files.dir, opts);

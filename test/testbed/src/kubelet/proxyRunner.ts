@@ -15,9 +15,10 @@
  * manifests/charts/istio-control/istio-discovery/files/injection-template.yaml). The kubelet part
  * (these files, their refresh, the pod's environment) is podSandbox.ts.
  *
- * The discovery address of the injected PROXY_CONFIG (`istiod.<ns>.svc:15012`) is a Service;
- * with no kube-proxy here, the runner picks a ready endpoint of that Service as kube-proxy would,
- * and uses its 15010 (plaintext xDS) for ADS and 15012 for the CA, the ports of the same pod.
+ * The discovery address of the injected PROXY_CONFIG (`istiod.<ns>.svc:15012`) is a Service:
+ * the stand-in dials its ClusterIP, 15010 (plaintext xDS) for ADS and 15012 for the CA, and the
+ * test bed's kube-proxy (network/kubeProxy.ts) forwards each connection to a ready istiod pod, so
+ * a restarted istiod is found again on reconnect.
  * Every connection the stand-ins open leaves from the pod's own IP, so the tailnet model sees
  * the pod as the source, as it would see a pod's packets.
  */
@@ -81,7 +82,7 @@ export function identityFlags(o: {
   env: Record<string, string>;
   pod: PodObject;
   sandbox: PodSandbox;
-  istiodIP: string;
+  istiodAddress: string;
 }): string[] {
   const { env, pod, sandbox } = o;
   const labels = Object.entries(pod.metadata.labels ?? {}).map(([k, v]) => `--label=${k}=${v}`);
@@ -97,8 +98,8 @@ export function identityFlags(o: {
     `--cluster-id=${env.ISTIO_META_CLUSTER_ID ?? 'Kubernetes'}`,
     `--network=${env.ISTIO_META_NETWORK ?? ''}`,
     `--service-account=${pod.spec.serviceAccountName ?? 'default'}`,
-    `--xds=${o.istiodIP}:15010`,
-    `--ca=${o.istiodIP}:15012`,
+    `--xds=${o.istiodAddress}:15010`,
+    `--ca=${o.istiodAddress}:15012`,
     `--root-cert=${sandbox.inPod(ROOT_CERT_PATH)}`,
     `--token-file=${sandbox.inPod(TOKEN_PATH)}`,
     ...labels,
@@ -106,8 +107,12 @@ export function identityFlags(o: {
   ];
 }
 
-/** A ready endpoint of the istiod Service, as kube-proxy would pick for the Service's ClusterIP. */
-async function istiodEndpoint(rest: KubeRest, env: Record<string, string>): Promise<string> {
+/**
+ * The istiod Service's ClusterIP, once it has a ready endpoint: the proxy dials the Service, and
+ * the test bed's kube-proxy (network/kubeProxy.ts) sends each connection to a ready istiod pod,
+ * so a stand-in reconnects to a restarted istiod as Envoy does.
+ */
+async function istiodServiceAddress(rest: KubeRest, env: Record<string, string>): Promise<string> {
   const { service, namespace } = discoveryAddress(env);
   const slices = await rest.json<{
     items: Array<{ endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }> }>;
@@ -118,8 +123,13 @@ async function istiodEndpoint(rest: KubeRest, env: Record<string, string>): Prom
     )}`,
   );
   const ready = slices.items.flatMap(s => (s.endpoints ?? []).filter(e => e.conditions?.ready !== false));
-  const ip = ready[Math.floor(Math.random() * ready.length)]?.addresses[0];
-  if (!ip) throw new Error(`no ready endpoint of ${service}.${namespace} to connect to yet`);
+  if (!ready.length) throw new Error(`no ready endpoint of ${service}.${namespace} to connect to yet`);
+  const svc = await rest.json<{ spec?: { clusterIP?: string } }>(
+    'GET',
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(service)}`,
+  );
+  const ip = svc.spec?.clusterIP;
+  if (!ip || ip === 'None') throw new Error(`Service ${service}.${namespace} has no ClusterIP`);
   return ip;
 }
 
@@ -164,7 +174,7 @@ function proxyProgram(o: ProxyRunnerOptions): PodProgram<ProxyCluster> {
     async command(_cluster, pod, sandbox, rest) {
       const type = proxyType(sandbox.container)!;
       const env = await sandbox.environment();
-      const istiodIP = await istiodEndpoint(rest, env);
+      const istiodAddress = await istiodServiceAddress(rest, env);
       const services =
         type === 'router'
           ? (
@@ -181,7 +191,7 @@ function proxyProgram(o: ProxyRunnerOptions): PodProgram<ProxyCluster> {
         file: o.binary,
         args: [
           type === 'sidecar' ? 'sidecar' : 'gateway',
-          ...identityFlags({ env, pod, sandbox, istiodIP }),
+          ...identityFlags({ env, pod, sandbox, istiodAddress }),
           ...ports.map(p => `${portFlag}=${p}`),
         ],
         // Only what the stand-in needs: nothing of the pod's environment is a secret, but the

@@ -40,7 +40,12 @@ const member: ClusterProjections = {
     {
       namespace: 'tailscale',
       name: 'c2-k8s-operator',
-      egress: { peer: 'c2', ready: true },
+      egress: { peer: 'c2', to: 'api-server-proxy', ready: true },
+    },
+    {
+      namespace: 'tailscale',
+      name: 'c2-istio-eastwestgateway',
+      egress: { peer: 'c2', to: 'east-west-gateway', ready: false },
     },
     { namespace: 'tailscale', name: 'unrelated' },
   ],
@@ -70,7 +75,8 @@ describe('assembleSnapshot', () => {
       rootFingerprint: 'AA:BB',
       remoteSecretsFor: ['c2', 'c3'],
       egressFor: [
-        { peer: 'c2', ready: true },
+        { peer: 'c2', to: 'api-server-proxy', ready: true },
+        { peer: 'c2', to: 'east-west-gateway', ready: false },
         { peer: 'c3', ready: false },
       ],
       meshNetworks: { networks: {} },

@@ -87,7 +87,11 @@ export function assembleSnapshot(p: ClusterProjections): MeshClusterSnapshot {
     egressFor: [...p.egress]
       .flatMap(s => (s.egress ? [s.egress] : []))
       .sort((a, b) => byString(a.peer, b.peer))
-      .map(e => ({ peer: e.peer, ready: e.ready })),
+      .map(e => ({
+        peer: e.peer,
+        ...(e.to ? { to: e.to } : {}),
+        ready: e.ready,
+      })),
     meshNetworks: p.meshConfig?.meshNetworks,
     tailnetDns:
       p.tailnetChecked && p.coreDns ? p.coreDns.tailnetStanza : undefined,

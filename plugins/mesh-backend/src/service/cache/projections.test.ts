@@ -102,7 +102,7 @@ describe('projections', () => {
     ).toEqual({
       namespace: 'tailscale',
       name: 'c2-k8s-operator',
-      egress: { peer: 'c2', ready: true },
+      egress: { peer: 'c2', to: 'api-server-proxy', ready: true },
     });
     expect(
       projectService({
@@ -115,6 +115,39 @@ describe('projections', () => {
         status: { loadBalancer: { ingress } },
       }),
     ).toEqual({ namespace: 'shop', name: 'web' });
+  });
+
+  it('keeps which of the peer an egress Service leads to, by its name', () => {
+    const egress = (name: string, ready: boolean) =>
+      projectService({
+        metadata: {
+          namespace: 'tailscale',
+          name,
+          labels: { 'tailmesh.dev/peer': 'c2' },
+        },
+        status: {
+          conditions: [
+            {
+              type: 'TailscaleProxyReady',
+              status: ready ? 'True' : 'False',
+              lastTransitionTime: new Date(0),
+              message: '',
+              reason: '',
+            },
+          ],
+        },
+      });
+    expect(egress('c2-istio-eastwestgateway', false)).toEqual({
+      namespace: 'tailscale',
+      name: 'c2-istio-eastwestgateway',
+      egress: { peer: 'c2', to: 'east-west-gateway', ready: false },
+    });
+    // Labelled for c2 but named like neither of its egress Services: no target.
+    expect(egress('c3-k8s-operator', true)).toEqual({
+      namespace: 'tailscale',
+      name: 'c3-k8s-operator',
+      egress: { peer: 'c2', ready: true },
+    });
   });
 
   it('reduces an EndpointSlice to ready and not-ready counts per zone', () => {

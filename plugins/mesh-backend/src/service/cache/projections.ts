@@ -18,10 +18,12 @@ import {
   LABEL_PEER,
   LABEL_TOPOLOGY_REGION,
   LABEL_TOPOLOGY_ZONE,
+  EgressTarget,
   MeshNetworks,
   TAILSCALE_PROXY_READY_CONDITION,
   clusterOfRemoteSecret,
   coreDnsStanzaMarkers,
+  egressTargetOf,
   parseMeshNetworks,
 } from '@tailmesh/plugin-mesh-common';
 import {
@@ -62,8 +64,8 @@ export interface ServiceProjection {
   name: string;
   /** Load balancer ingress, kept only for the east-west gateway. */
   ingress?: { hostname?: string; ip?: string };
-  /** Peer and wiring state, kept only for egress Services. */
-  egress?: { peer: string; ready: boolean };
+  /** Peer, what of it the Service leads to, and wiring state, kept only for egress Services. */
+  egress?: { peer: string; to?: EgressTarget; ready: boolean };
 }
 
 export function isEastWestGateway(s: {
@@ -88,8 +90,10 @@ export function projectService(s: V1Service): ServiceProjection {
   }
   const peer = s.metadata?.labels?.[LABEL_PEER];
   if (namespace === EGRESS_SERVICE_NAMESPACE && peer !== undefined) {
+    const to = egressTargetOf(name, peer);
     out.egress = {
       peer,
+      ...(to ? { to } : {}),
       ready: (s.status?.conditions ?? []).some(
         c => c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True',
       ),

@@ -156,7 +156,12 @@ describe('EntityMeshCard', () => {
     expect(cluster1.getByText('region1 / region1-a: 2/2')).toBeInTheDocument();
     expect(cluster1.getByText('region1 / region1-b: 1/2')).toBeInTheDocument();
     expect(cluster1.getByText('network1')).toBeInTheDocument();
-    expect(cluster1.getByText('local endpoints')).toBeInTheDocument();
+    // As istiod programs it: the local endpoints and cluster2's gateway, each with its share.
+    expect(
+      cluster1.getByText(
+        "local endpoints (3) + cluster2's gateway (2, cluster2-istio-eastwestgateway.tail1234.ts.net)",
+      ),
+    ).toBeInTheDocument();
 
     const cluster3 = within(rowOf('cluster3'));
     expect(cluster3.getByText(/unreachable: Timed out/)).toBeInTheDocument();
@@ -167,7 +172,9 @@ describe('EntityMeshCard', () => {
     ).toBeInTheDocument();
     expect(cluster3.getByText('unknown')).toBeInTheDocument();
     expect(
-      cluster3.getByText("via cluster1's gateway (100.64.0.11)"),
+      cluster3.getByText(
+        "cluster1's gateway (3, cluster1-istio-eastwestgateway.tail1234.ts.net)",
+      ),
     ).toBeInTheDocument();
   });
 

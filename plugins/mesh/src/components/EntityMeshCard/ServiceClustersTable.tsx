@@ -43,18 +43,18 @@ function localityText(zone: ZoneEndpoints): string {
   return `${where || 'no zone label'}: ${zone.ready}/${zone.ready + zone.notReady}`;
 }
 
+/** Where istiod sends this cluster's requests: each destination with its share (ready endpoints). */
 function routeText(route: ServiceRoute | undefined): string {
   if (!route) return 'unknown';
-  switch (route.via) {
-    case 'local':
-      return 'local endpoints';
-    case 'gateway':
-      return route.gateway
-        ? `via ${route.gateway.cluster}'s gateway (${route.gateway.address})`
-        : 'via a gateway';
-    default:
-      return 'unreachable: no ready endpoint it can route to';
-  }
+  if (route.via === 'unreachable' || route.destinations.length === 0)
+    return 'unreachable: no ready endpoint it can route to';
+  return route.destinations
+    .map(d =>
+      d.via === 'local'
+        ? `local endpoints (${d.endpoints})`
+        : `${d.cluster}'s gateway (${d.endpoints}, ${d.address})`,
+    )
+    .join(' + ');
 }
 
 /**

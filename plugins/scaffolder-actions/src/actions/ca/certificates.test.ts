@@ -35,7 +35,7 @@ describe('CA certificates', () => {
     expect(rootPem.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
   });
 
-  it('issues a cluster intermediate signed by the root, valid for 730 days', async () => {
+  it('issues a cluster intermediate signed by the root, valid for 3650 days (Istio tools/certs/common.mk INTERMEDIATE_DAYS)', async () => {
     const root = await loadCa(rootPem, 'the test root', now);
     const issued = await issueIntermediateCa(root, 'east', now);
     const cert = new X509Certificate(issued.certPem);
@@ -46,7 +46,8 @@ describe('CA certificates', () => {
     expect(cert.checkIssued(root.cert)).toBe(true);
     expect(cert.verify(root.cert.publicKey)).toBe(true);
     expect(cert.publicKey.asymmetricKeyDetails?.modulusLength).toBe(4096);
-    expect(issued.notAfter.toISOString()).toBe('2032-01-01T00:00:00.000Z');
+    // 3650 days from now is the root's own end, which it never outlives.
+    expect(issued.notAfter.toISOString()).toBe('2039-12-30T00:00:00.000Z');
     expect(issued.fingerprint).toBe(fingerprintOf(cert));
     expect(issued.fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     expect(issued.serialNumber).toBe(cert.serialNumber);

@@ -16,7 +16,7 @@ import {
 // The values of Istio's tools/certs/common.mk, which Makefile.selfsigned.mk uses to make the
 // root and the per-cluster intermediates of a plugged-in CA.
 export const ROOT_CA_DAYS = 3650;
-export const INTERMEDIATE_CA_DAYS = 730;
+export const INTERMEDIATE_CA_DAYS = 3650;
 export const CA_KEY_BITS = 4096;
 export const CA_ORGANIZATION = 'Istio';
 export const ROOT_CA_COMMON_NAME = 'Root CA';

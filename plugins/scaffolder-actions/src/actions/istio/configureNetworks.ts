@@ -14,6 +14,7 @@ import {
   ISTIO_MESH_NETWORKS_KEY,
   ISTIO_NAMESPACE,
   ISTIOD_DEPLOYMENT,
+  ISTIOD_RELEASE,
   LABEL_ISTIO_NETWORK,
   MeshNetworkMember,
   MeshNetworks,
@@ -31,8 +32,17 @@ import {
 import {
   MeshActionDeps,
   TargetCluster,
+  helmOptionsFor,
   targetCluster,
 } from '../../service/MeshActionDeps';
+
+/** Whether the istio ConfigMap belongs to the istiod helm release (helm's ownership annotation). */
+function helmOwned(configMap: V1ConfigMap): boolean {
+  return (
+    configMap.metadata?.annotations?.['meta.helm.sh/release-name'] ===
+    ISTIOD_RELEASE
+  );
+}
 import {
   assertClusterList,
   checkInputs,
@@ -235,7 +245,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: ISTIO_CONFIGURE_NETWORKS_ACTION_ID,
     description:
-      "Writes the same meshNetworks (each member's network with its registry and east-west gateway address) into every member's istio ConfigMap, and restarts istiod where it changed.",
+      "Gives every member the same meshNetworks (each member's network with its registry and the MagicDNS name of its east-west gateway, which each other member resolves to its own egress proxy): through the istiod helm release's global.meshNetworks (other values kept as deployed), so it survives helm upgrades, or, for an istiod not installed by helm, in the istio ConfigMap directly. istiod reloads it by itself; restartIstiod: true restarts it as the recipe does.",
     examples,
     supportsDryRun: true,
     schema: {
@@ -258,9 +268,9 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
         restartIstiod: z =>
           z
             .boolean()
-            .default(true)
+            .default(false)
             .describe(
-              'Restart istiod in the members whose meshNetworks changed, as the recipe does (default true)',
+              'Also restart istiod in the members whose meshNetworks changed, as the recipe does (default false: istiod watches the key and reloads it itself, pkg/kube/kubemesh/watcher.go)',
             ),
         timeoutSeconds: z => timeoutInput(z),
       },
@@ -295,7 +305,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
     },
     async handler(ctx) {
       const { members, timeoutSeconds } = ctx.input;
-      const restart = ctx.input.restartIstiod ?? true;
+      const restart = ctx.input.restartIstiod ?? false;
       checkInputs(ctx.input, { members: validateClusterName });
       assertClusterList('members', members);
       const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
@@ -348,7 +358,32 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
             `${cluster}: ${CONFIGMAP} is not valid meshNetworks, replacing it: ${state.unreadable}`,
           );
         let outcome: 'configured' | 'unchanged';
-        if (dryRun) {
+        if (helmOwned(configMap)) {
+          // Through the istiod release's own values (global.meshNetworks, which the chart
+          // renders into this key: istio-discovery templates/configmap.yaml), so a later
+          // `helm upgrade istiod --reuse-values` keeps it; every other value stays as deployed.
+          const run = () =>
+            deps.helm.upgradeInstall(
+              {
+                release: ISTIOD_RELEASE,
+                namespace: ISTIO_NAMESPACE,
+                chart: deps.charts.istiod,
+                values: { global: { meshNetworks: desired.networks } },
+                keepDeployedValues: { replace: [['global', 'meshNetworks']] },
+              },
+              helmOptionsFor(target, ctx, dryRun),
+            );
+          const release = dryRun
+            ? await run()
+            : await ctx.checkpoint({
+                key: meshNetworksCheckpointKey('helm', cluster, rendered),
+                fn: async () => ({ outcome: (await run()).outcome }),
+              });
+          outcome =
+            release.outcome === 'unchanged' && state.agrees
+              ? 'unchanged'
+              : 'configured';
+        } else if (dryRun) {
           outcome = state.agrees ? 'unchanged' : 'configured';
         } else {
           // Through a checkpoint for every member, even one that agrees now: on a retried task

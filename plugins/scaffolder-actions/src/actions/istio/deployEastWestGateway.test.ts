@@ -18,7 +18,7 @@ describe('eastWestGatewayValues', () => {
     expect(values).toEqual({
       name: 'istio-eastwestgateway',
       labels: { app: 'istio-eastwestgateway', istio: 'eastwestgateway' },
-      networkGateway: 'east-net',
+      env: { ISTIO_META_REQUESTED_NETWORK_VIEW: 'east-net' },
       service: {
         type: 'LoadBalancer',
         loadBalancerClass: 'tailscale',
@@ -26,18 +26,32 @@ describe('eastWestGatewayValues', () => {
           'tailscale.com/hostname': 'east-istio-eastwestgateway',
           'tailscale.com/tags': 'tag:istio-eastwestgateway',
         },
-      },
-      networkGatewayPorts: {
-        'status-port': { port: 15021, targetPort: 15021 },
-        tls: { port: 15443, targetPort: 15443 },
-        'tls-istiod': { port: 15012, targetPort: 15012 },
-        'tls-webhook': { port: 15017, targetPort: 15017 },
+        ports: [
+          {
+            name: 'status-port',
+            port: 15021,
+            protocol: 'TCP',
+            targetPort: 15021,
+          },
+          { name: 'tls', port: 15443, protocol: 'TCP', targetPort: 15443 },
+        ],
       },
     });
   });
 
-  it('leaves the network label to networkGateway, which the chart renders it from', () => {
-    expect(values.labels).not.toHaveProperty('topology.istio.io/network');
+  it('labels nothing with the network: istiod would take the gateway address from the load balancer status', () => {
+    // With networkGateway set the chart labels the Service topology.istio.io/network, and istiod
+    // then uses the Service's 100.x load-balancer address, which pods cannot route to.
+    expect(values).not.toHaveProperty('networkGateway');
+    expect(values).not.toHaveProperty('networkGatewayPorts');
+    expect(values.labels).not.toHaveProperty(['topology.istio.io/network']);
+    expect(JSON.stringify(values)).not.toContain('topology.istio.io/network');
+  });
+
+  it("exposes neither istiod's xDS nor its webhook port on the tailnet", () => {
+    const ports = JSON.stringify(values);
+    expect(ports).not.toContain('15012');
+    expect(ports).not.toContain('15017');
   });
 
   it('selects the pods the cross-network Gateway selects', () => {

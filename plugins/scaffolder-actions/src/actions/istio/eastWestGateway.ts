@@ -21,15 +21,20 @@ import {
 
 /**
  * Values of Istio's gateway chart for the east-west gateway of `cluster` (recipe step 7), keyed
- * as the chart's values.yaml and templates read them:
- * - `labels` is a map, so the dotted network label is one key (the recipe's
- *   `--set labels.topology.istio.io/network=...` would nest it under `topology`). The chart adds
- *   `topology.istio.io/network` itself from `networkGateway` to the Service and the pods, and
- *   renders `labels` onto the same objects again, so giving it in both places writes the key
- *   twice in one mapping (helm 3 keeps the last one; stricter YAML readers refuse it).
- *   `networkGateway` alone labels every object istiod looks at.
- * - With `networkGateway` set the chart ignores `service.ports` and renders
- *   `networkGatewayPorts` (a map by port name), so the ports go there.
+ * as the chart's values.yaml and templates read them (istio/istio
+ * `manifests/charts/gateway/templates/service.yaml` and `deployment.yaml`, the same in the 1.28
+ * and 1.29 releases and the development chart):
+ * - No `networkGateway`: the chart would label the Service `topology.istio.io/network`, and istiod
+ *   then takes that network's gateway address from the Service's load-balancer status
+ *   (`pilot/pkg/serviceregistry/kube/controller/network.go`), which the Tailscale operator fills
+ *   with the device's 100.x address: pods cannot route there. The gateways are stated in
+ *   meshNetworks instead, by MagicDNS name, which each member resolves to its own egress proxy.
+ * - So the ports go in `service.ports` (with `networkGateway` set the chart ignores them; the
+ *   `networkGatewayPorts` map exists only from Istio 1.30 and the 1.28/1.29 schemas refuse unknown
+ *   values), and the network view the chart would set from `networkGateway`
+ *   (`ISTIO_META_REQUESTED_NETWORK_VIEW`: the gateway only forwards to its own network) goes in
+ *   `env`. The pods' network comes from the injector (`global.network` of the istiod install).
+ * - `labels` carries the selector (`istio: eastwestgateway`) the cross-network Gateway selects.
  * - `service.loadBalancerClass` is rendered only when the key is present (`hasKey`).
  */
 export function eastWestGatewayValues(
@@ -39,7 +44,7 @@ export function eastWestGatewayValues(
   return {
     name: EAST_WEST_GATEWAY_SERVICE,
     labels: { app: EAST_WEST_GATEWAY_SERVICE, ...EAST_WEST_GATEWAY_SELECTOR },
-    networkGateway: network,
+    env: { ISTIO_META_REQUESTED_NETWORK_VIEW: network },
     service: {
       type: 'LoadBalancer',
       loadBalancerClass: TAILSCALE_LOAD_BALANCER_CLASS,
@@ -47,13 +52,13 @@ export function eastWestGatewayValues(
         [ANNOTATION_TAILSCALE_HOSTNAME]: eastWestGatewayHostname(cluster),
         [ANNOTATION_TAILSCALE_TAGS]: TAG_ISTIO_EAST_WEST_GATEWAY,
       },
-    },
-    networkGatewayPorts: Object.fromEntries(
-      EAST_WEST_GATEWAY_PORTS.map(({ name, port }) => [
+      ports: EAST_WEST_GATEWAY_PORTS.map(({ name, port }) => ({
         name,
-        { port, targetPort: port },
-      ]),
-    ),
+        port,
+        protocol: 'TCP',
+        targetPort: port,
+      })),
+    },
   };
 }
 

@@ -97,6 +97,7 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
           namespace: ISTIO_NAMESPACE,
           chart: deps.charts.istioBase,
           values: {},
+          keepDeployedValues: {},
         },
         helmOpts,
       );
@@ -114,6 +115,9 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
               network,
             },
           },
+          // What the release already has stays: an admin's own values, and the mesh networks
+          // mesh:istio:configure-networks keeps in global.meshNetworks.
+          keepDeployedValues: {},
         },
         helmOpts,
       );

@@ -112,7 +112,7 @@ export function memberDiff(
  * step it already did, while a later change of the networks is a new step.
  */
 export function meshNetworksCheckpointKey(
-  step: 'update' | 'restart',
+  step: 'update' | 'helm' | 'restart',
   cluster: string,
   rendered: string,
 ): string {

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 export const examples: TemplateExample[] = [
   {
     description:
-      'Let cluster east reach the API server proxies of west and north through the tailnet',
+      'Let cluster east reach the API server proxies and east-west gateways of west and north through the tailnet (two egress Services per peer)',
     example: stringify({
       steps: [
         {

@@ -1,13 +1,20 @@
 import { CoreV1Api, V1Service } from '@kubernetes/client-node';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import {
+  ANNOTATION_TAILSCALE_TAGS,
   ANNOTATION_TAILSCALE_TAILNET_FQDN,
+  EAST_WEST_TLS_PORT,
   EGRESS_SERVICE_NAMESPACE,
+  EgressTarget,
   FIELD_MANAGER,
   LABEL_MANAGED_BY,
   LABEL_PEER,
   MANAGED_BY_TAILMESH,
+  TAG_MESH_EGRESS,
+  TAILSCALE_API_PROXY_PORT,
+  eastWestGatewayFqdn,
   egressServiceName,
+  gatewayEgressServiceName,
   operatorFqdn,
 } from '@tailmesh/plugin-mesh-common';
 import { applyObject } from '../../service/apply';
@@ -38,31 +45,64 @@ export const EGRESS_EXTERNAL_NAME_PLACEHOLDER = 'placeholder';
 /** Read-apply rounds per Service before giving up when the operator keeps rewriting it. */
 const MAX_EGRESS_ATTEMPTS = 5;
 
+/** What each egress Service leads to: the peer device's MagicDNS name and the port it serves. */
+const EGRESS_TARGETS: Record<
+  EgressTarget,
+  {
+    name: (peer: string) => string;
+    fqdn: (peer: string, tailnet: string) => string;
+    port: { name: string; port: number };
+  }
+> = {
+  'api-server-proxy': {
+    name: egressServiceName,
+    fqdn: operatorFqdn,
+    port: { name: 'https', port: TAILSCALE_API_PROXY_PORT },
+  },
+  'east-west-gateway': {
+    name: gatewayEgressServiceName,
+    fqdn: eastWestGatewayFqdn,
+    port: { name: 'tls', port: EAST_WEST_TLS_PORT },
+  },
+};
+
+/** Both egress Services a cluster needs per peer, API server proxy first. */
+export const EGRESS_TARGET_KINDS: ReadonlyArray<EgressTarget> = [
+  'api-server-proxy',
+  'east-west-gateway',
+];
+
 /**
- * The egress Service to `peer`'s API server proxy. `externalName` is left out once the operator
- * has rewritten it: asserting the placeholder would revert the operator, and asserting the
- * operator's value would make Tailmesh a co-owner of a field it does not decide.
+ * An egress Service to one of `peer`'s devices: its API server proxy (istiod's remote-secret
+ * kubeconfig names it) or its east-west gateway (meshNetworks names it). Tagged
+ * {@link TAG_MESH_EGRESS}, so the tailnet grants name exactly these proxies. `externalName` is
+ * left out once the operator has rewritten it: asserting the placeholder would revert the
+ * operator, and asserting the operator's value would make Tailmesh a co-owner of a field it does
+ * not decide.
  */
 export function egressService(
   peer: string,
   tailnet: string,
   externalName: string | undefined,
+  target: EgressTarget = 'api-server-proxy',
 ): V1Service {
+  const t = EGRESS_TARGETS[target];
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: {
-      name: egressServiceName(peer),
+      name: t.name(peer),
       namespace: EGRESS_SERVICE_NAMESPACE,
       labels: { [LABEL_PEER]: peer, [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
       annotations: {
-        [ANNOTATION_TAILSCALE_TAILNET_FQDN]: operatorFqdn(peer, tailnet),
+        [ANNOTATION_TAILSCALE_TAILNET_FQDN]: t.fqdn(peer, tailnet),
+        [ANNOTATION_TAILSCALE_TAGS]: TAG_MESH_EGRESS,
       },
     },
     spec: {
       type: 'ExternalName',
       ...(externalName === undefined ? {} : { externalName }),
-      ports: [{ name: 'https', port: 443, protocol: 'TCP' }],
+      ports: [{ ...t.port, protocol: 'TCP' }],
     },
   };
 }
@@ -89,12 +129,12 @@ export function externalNameToApply(
     : undefined;
 }
 
-/** Step 4 of the recipe: ExternalName Services through which this cluster reaches its peers' API servers. */
+/** Step 4 of the recipe: ExternalName Services through which this cluster reaches its peers' API servers and east-west gateways. */
 export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_CREATE_EGRESS_ACTION_ID,
     description:
-      "Creates, in the tailscale namespace, one egress Service per peer cluster (ExternalName, annotated tailscale.com/tailnet-fqdn: <peer>-k8s-operator.<tailnet>, port https 443), through which this cluster's istiod reaches the peer's API server proxy. The operator rewrites spec.externalName to its egress proxy; re-runs leave that field to it. Needs mesh:tailscale:install-operator first.",
+      "Creates, in the tailscale namespace, two egress Services per peer cluster (ExternalName, tagged tag:tailmesh-egress): <peer>-k8s-operator (tailscale.com/tailnet-fqdn <peer>-k8s-operator.<tailnet>, port 443), through which this cluster's istiod reaches the peer's API server proxy, and <peer>-istio-eastwestgateway (<peer>-istio-eastwestgateway.<tailnet>, port 15443), through which this cluster's pods reach the peer's east-west gateway; the operator's nameserver answers both MagicDNS names with the egress proxies. The operator rewrites spec.externalName to its egress proxy; re-runs leave that field to it. Needs mesh:tailscale:install-operator first.",
     examples,
     supportsDryRun: true,
     schema: {
@@ -145,8 +185,10 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
         );
       }
 
-      for (const peer of peers) {
-        const name = egressServiceName(peer);
+      for (const [peer, kind] of peers.flatMap(p =>
+        EGRESS_TARGET_KINDS.map(k => [p, k] as const),
+      )) {
+        const name = EGRESS_TARGETS[kind].name(peer);
         for (let attempt = 1; ; attempt++) {
           let current: V1Service | undefined;
           try {
@@ -165,6 +207,7 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
             peer,
             tailnet,
             externalNameToApply(current),
+            kind,
           );
           // Applied under the read's resourceVersion: if the operator rewrote the Service in
           // between, the apply fails (409) and is redone from a fresh read instead of reverting it.

@@ -33,7 +33,7 @@ class FakeStore implements PolicyStore {
     return file;
   }
   async validatePolicy() {
-    return this.problems;
+    return { errors: this.problems, warnings: [] };
   }
   async setPolicy(text: string, etag: string) {
     if (etag !== `"v${this.version}"`) throw new PolicyChangedError('changed');
@@ -56,7 +56,14 @@ describe('updatePolicy', () => {
     const result = await updatePolicy(store, edit(), { dryRun: false, logger });
     expect(store.writes).toBe(1);
     expect(store.text).toContain('// kept');
-    expect(result.changes).toHaveLength(5);
+    // Four tag owners (tag:tailmesh-egress among them) and the two grants.
+    expect(result.changes).toHaveLength(6);
+    expect(result.changes).toContain(
+      'tagOwners: added tag:tailmesh-egress owned by tag:k8s-operator',
+    );
+    expect(store.text).toContain(
+      '{"src": ["tag:tailmesh-egress"], "dst": ["tag:istio-eastwestgateway"], "ip": ["tcp:15443"]}',
+    );
     expect(result.diff).toMatch(/^--- policy.hujson \(current\)\n\+\+\+ /);
   });
 

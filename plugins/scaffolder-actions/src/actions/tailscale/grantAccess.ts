@@ -2,7 +2,11 @@ import { LoggerService } from '@backstage/backend-plugin-api';
 import { ConflictError, InputError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { ISTIO_REMOTE_READERS_GROUP } from '@tailmesh/plugin-mesh-common';
-import { PolicyChangedError, PolicyFile } from '@tailmesh/plugin-mesh-node';
+import {
+  PolicyChangedError,
+  PolicyFile,
+  PolicyValidation,
+} from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
 import { checkInputs } from '../inputs';
 import { examples } from './grantAccess.examples';
@@ -33,7 +37,7 @@ export function validateTagOwner(value: string): string | undefined {
 /** The parts of the Tailscale API the edit needs; TailscaleClient in production. */
 export interface PolicyStore {
   getPolicy(): Promise<PolicyFile>;
-  validatePolicy(text: string): Promise<string[]>;
+  validatePolicy(text: string): Promise<PolicyValidation>;
   setPolicy(text: string, etag: string): Promise<PolicyFile>;
 }
 
@@ -73,12 +77,15 @@ export async function updatePolicy(
         opts.logger.info(`tailnet policy file: would ${line} (dry run)`);
       return { changes: next.changes, diff };
     }
-    const problems = await store.validatePolicy(next.text);
-    if (problems.length) {
+    const { errors, warnings } = await store.validatePolicy(next.text);
+    if (errors.length) {
       throw new InputError(
-        `Tailscale rejects the edited policy file, nothing was written: ${problems.join('; ')}`,
+        `Tailscale rejects the edited policy file, nothing was written: ${errors.join('; ')}`,
       );
     }
+    // Warnings (say, groups synced by SCIM) are the admin's to read; Tailscale accepts the file.
+    for (const w of warnings)
+      opts.logger.warn(`tailnet policy file: Tailscale warns: ${w}`);
     try {
       await store.setPolicy(next.text, current.etag);
     } catch (e) {
@@ -103,12 +110,12 @@ export function createTailscaleGrantAccessAction(deps: MeshActionDeps) {
     id: TAILSCALE_GRANT_ACCESS_ACTION_ID,
     description:
       'Adds to the tailnet policy file what the mesh needs, keeping every comment and entry already there: ' +
-      'tag owners for tag:k8s-operator, tag:k8s (owned by tag:k8s-operator, as the operator may only create devices with tags it owns) ' +
+      'tag owners for tag:k8s-operator, tag:k8s and tag:tailmesh-egress (both owned by tag:k8s-operator, as the operator may only create devices with tags it owns) ' +
       'and tag:istio-eastwestgateway (also owned by tag:k8s-operator, which creates the gateways); ' +
-      `a grant from tag:k8s (the operators' proxies: a cluster's istiod reaches a peer's API server proxy through its own egress proxy) to tag:k8s-operator ` +
-      `that impersonates only the group ${ISTIO_REMOTE_READERS_GROUP}, bound in each cluster to Istio's reader ClusterRole ` +
+      "a grant from tag:tailmesh-egress (Tailmesh's egress proxies: a cluster's istiod reaches a peer's API server proxy through its own egress proxy) to tag:k8s-operator " +
+      `with network access to tcp:443 and the Kubernetes capability impersonating only the group ${ISTIO_REMOTE_READERS_GROUP}, bound in each cluster to Istio's reader ClusterRole ` +
       "(the recipe's system:masters made every cluster an admin of every other); " +
-      "and a grant between tag:istio-eastwestgateway devices on Istio's east-west ports only. " +
+      "and a grant from tag:tailmesh-egress to tag:istio-eastwestgateway on tcp:15443 only (pods reach peers' gateways through their egress proxy). " +
       'Writes with the ETag it read, re-reading on a concurrent change. Needs an OAuth client with the policy_file scope ' +
       '(task secrets tailscaleClientId / tailscaleClientSecret, else mesh.tailscale.oauth).',
     examples,

@@ -2,14 +2,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '@backstage/errors';
 import {
-  EAST_WEST_GATEWAY_PORTS,
   ISTIO_REMOTE_READERS_GROUP,
   TAG_ISTIO_EAST_WEST_GATEWAY,
   TAG_K8S_OPERATOR,
   TAG_K8S_PROXY,
+  TAG_MESH_EGRESS,
+  auditMissingGrants,
+  auditTailnetPolicy,
 } from '@tailmesh/plugin-mesh-common';
 import { parse } from 'jsonc-parser';
-import { addMeshPolicy, meshPolicy, unifiedDiff } from './policyEdit';
+import {
+  addMeshPolicy,
+  inlineJson,
+  meshPolicy,
+  unifiedDiff,
+} from './policyEdit';
 
 const fixture = fs.readFileSync(
   path.resolve(
@@ -22,17 +29,21 @@ const fixture = fs.readFileSync(
 const values = (text: string) => parse(text, [], { allowTrailingComma: true });
 
 describe('meshPolicy', () => {
-  it('grants Istio reader impersonation from the proxies to the operators, and east-west ports only', () => {
+  it('grants the egress proxies tcp:443 and Istio reader impersonation on the operators, and tcp:15443 only on the gateways', () => {
     const policy = meshPolicy(['autogroup:admin']);
     expect(policy.tagOwners).toEqual({
       [TAG_K8S_OPERATOR]: ['autogroup:admin'],
       [TAG_K8S_PROXY]: [TAG_K8S_OPERATOR],
+      [TAG_MESH_EGRESS]: [TAG_K8S_OPERATOR],
       [TAG_ISTIO_EAST_WEST_GATEWAY]: ['autogroup:admin', TAG_K8S_OPERATOR],
     });
-    const [api, eastWest] = policy.grants.map(g => g.grant);
+    expect(TAG_MESH_EGRESS).toBe('tag:tailmesh-egress');
+    const [api, eastWest, ...rest] = policy.grants.map(g => g.grant);
+    expect(rest).toEqual([]);
     expect(api).toEqual({
-      src: [TAG_K8S_PROXY],
+      src: [TAG_MESH_EGRESS],
       dst: [TAG_K8S_OPERATOR],
+      ip: ['tcp:443'],
       app: {
         'tailscale.com/cap/kubernetes': [
           { impersonate: { groups: [ISTIO_REMOTE_READERS_GROUP] } },
@@ -40,10 +51,19 @@ describe('meshPolicy', () => {
       },
     });
     expect(JSON.stringify(api)).not.toContain('system:masters');
-    expect(eastWest.ip).toEqual(
-      EAST_WEST_GATEWAY_PORTS.map(p => `tcp:${p.port}`),
-    );
-    expect(eastWest.ip).not.toContain('*');
+    expect(eastWest).toEqual({
+      src: [TAG_MESH_EGRESS],
+      dst: [TAG_ISTIO_EAST_WEST_GATEWAY],
+      ip: ['tcp:15443'],
+    });
+  });
+
+  it('is exactly what the audit asks for: nothing missing, nothing too broad', () => {
+    const policy = {
+      grants: meshPolicy(['autogroup:admin']).grants.map(g => g.grant),
+    };
+    expect(auditMissingGrants(policy, ['east', 'west'])).toEqual([]);
+    expect(auditTailnetPolicy(policy, ['east', 'west'])).toEqual([]);
   });
 });
 
@@ -52,7 +72,13 @@ describe('addMeshPolicy', () => {
 
   it("adds the mesh's entries and keeps every line of the admin's file", () => {
     const { text, changes } = addMeshPolicy(fixture, wanted);
-    expect(changes).toHaveLength(5);
+    expect(changes).toEqual([
+      `tagOwners: added ${TAG_K8S_OPERATOR} owned by autogroup:admin`,
+      `tagOwners: added ${TAG_K8S_PROXY} owned by ${TAG_K8S_OPERATOR}`,
+      `tagOwners: added ${TAG_MESH_EGRESS} owned by ${TAG_K8S_OPERATOR}`,
+      `tagOwners: added ${TAG_ISTIO_EAST_WEST_GATEWAY} owned by autogroup:admin, ${TAG_K8S_OPERATOR}`,
+      ...wanted.grants.map(g => `grants: added ${inlineJson(g.grant)}`),
+    ]);
     const diff = unifiedDiff(fixture, text, 'a', 'b');
     expect(
       diff.split('\n').filter(l => l.startsWith('-') && !l.startsWith('---')),
@@ -69,6 +95,7 @@ describe('addMeshPolicy', () => {
     );
     const policy = values(text);
     expect(policy.tagOwners[TAG_K8S_PROXY]).toEqual([TAG_K8S_OPERATOR]);
+    expect(policy.tagOwners[TAG_MESH_EGRESS]).toEqual([TAG_K8S_OPERATOR]);
     expect(policy.grants).toHaveLength(4);
     expect(policy.grants.slice(2)).toEqual(wanted.grants.map(g => g.grant));
     expect(policy.groups).toEqual(values(fixture).groups);
@@ -96,11 +123,11 @@ describe('addMeshPolicy', () => {
   });
 
   it('recognises a grant that is already there in another order', () => {
-    const policy = `{"grants": [{"dst": ["${TAG_ISTIO_EAST_WEST_GATEWAY}"], "ip": ${JSON.stringify(
-      [...EAST_WEST_GATEWAY_PORTS].reverse().map(p => `tcp:${p.port}`),
-    )}, "src": ["${TAG_ISTIO_EAST_WEST_GATEWAY}"]}]}`;
+    const policy = `{"grants": [{"app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["${ISTIO_REMOTE_READERS_GROUP}"]}}]}, "ip": ["tcp:443"], "dst": ["${TAG_K8S_OPERATOR}"], "src": ["${TAG_MESH_EGRESS}", "${TAG_MESH_EGRESS}"]}]}`;
     const { changes } = addMeshPolicy(policy, wanted);
-    expect(changes.filter(c => c.startsWith('grants'))).toHaveLength(1);
+    expect(changes.filter(c => c.startsWith('grants'))).toEqual([
+      `grants: added {"src": ["${TAG_MESH_EGRESS}"], "dst": ["${TAG_ISTIO_EAST_WEST_GATEWAY}"], "ip": ["tcp:15443"]}`,
+    ]);
   });
 
   it('creates missing sections in a space-indented JSON file', () => {

@@ -1,10 +1,12 @@
 import { InputError } from '@backstage/errors';
 import {
-  EAST_WEST_GATEWAY_PORTS,
+  EAST_WEST_TLS_PORT,
   ISTIO_REMOTE_READERS_GROUP,
   TAG_ISTIO_EAST_WEST_GATEWAY,
   TAG_K8S_OPERATOR,
   TAG_K8S_PROXY,
+  TAG_MESH_EGRESS,
+  TAILSCALE_API_PROXY_PORT,
   TAILSCALE_KUBERNETES_CAPABILITY,
 } from '@tailmesh/plugin-mesh-common';
 import {
@@ -34,27 +36,32 @@ export interface MeshPolicy {
 }
 
 /**
- * The mesh's tag owners and grants.
- * - The operator may only create devices with tags it owns (Tailscale's operator docs): `tag:k8s`
- *   for its proxies and `tag:istio-eastwestgateway` for the east-west gateways it exposes.
- * - Peers' egress proxies may reach the operators' API server proxies and impersonate only the
- *   group bound to Istio's reader ClusterRole, not `system:masters` as in the recipe.
- * - East-west gateways reach each other on the east-west ports only, not on every port.
+ * The mesh's tag owners and grants, for the flows the mesh really has (tailscale.com/kb/1236, kb/1437 and kb/1538; `cmd/k8s-operator/api-proxy/proxy.go`):
+ * - The operator may only create devices with tags it owns: `tag:k8s` for its proxies (the
+ *   chart's default), `tag:tailmesh-egress` for Tailmesh's egress proxies and
+ *   `tag:istio-eastwestgateway` for the east-west gateways.
+ * - Only Tailmesh's egress proxies send mesh traffic: istiod's calls to a peer's API server proxy
+ *   (network access to tcp:443, which the proxy needs besides the capability, and the Kubernetes
+ *   capability impersonating only the group bound to Istio's reader ClusterRole, not the recipe's
+ *   `system:masters`), and pods' requests to a peer's east-west gateway (tcp:15443 only). Gateways
+ *   and API server proxies only receive.
  */
 export function meshPolicy(owners: string[]): MeshPolicy {
   return {
     tagOwners: {
       [TAG_K8S_OPERATOR]: owners,
       [TAG_K8S_PROXY]: [TAG_K8S_OPERATOR],
+      [TAG_MESH_EGRESS]: [TAG_K8S_OPERATOR],
       [TAG_ISTIO_EAST_WEST_GATEWAY]: [...owners, TAG_K8S_OPERATOR],
     },
     grants: [
       {
         comment:
-          "Tailmesh: istiod reads peer clusters through their operators' API server proxies, as Istio's reader role only.",
+          "Tailmesh: istiod reads peer clusters through their operators' API server proxies (from its own cluster's egress proxy), as Istio's reader role only.",
         grant: {
-          src: [TAG_K8S_PROXY],
+          src: [TAG_MESH_EGRESS],
           dst: [TAG_K8S_OPERATOR],
+          ip: [`tcp:${TAILSCALE_API_PROXY_PORT}`],
           app: {
             [TAILSCALE_KUBERNETES_CAPABILITY]: [
               { impersonate: { groups: [ISTIO_REMOTE_READERS_GROUP] } },
@@ -64,11 +71,11 @@ export function meshPolicy(owners: string[]): MeshPolicy {
       },
       {
         comment:
-          "Tailmesh: east-west gateways reach each other on Istio's east-west ports only.",
+          "Tailmesh: pods reach peers' east-west gateways (through their cluster's egress proxy) on the cross-network mTLS port only.",
         grant: {
-          src: [TAG_ISTIO_EAST_WEST_GATEWAY],
+          src: [TAG_MESH_EGRESS],
           dst: [TAG_ISTIO_EAST_WEST_GATEWAY],
-          ip: EAST_WEST_GATEWAY_PORTS.map(p => `tcp:${p.port}`),
+          ip: [`tcp:${EAST_WEST_TLS_PORT}`],
         },
       },
     ],

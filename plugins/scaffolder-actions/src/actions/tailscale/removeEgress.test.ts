@@ -2,6 +2,7 @@ import { ConfigReader } from '@backstage/config';
 import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
 import { ClusterAccess } from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
+import { depsAt, FakeServiceApi } from './__testUtils__/fakeServiceApi';
 import { egressService } from './createEgress';
 import {
   TAILSCALE_REMOVE_EGRESS_ACTION_ID,
@@ -28,16 +29,26 @@ const run = (input: Record<string, unknown>) =>
   );
 
 describe('egressServiceRef', () => {
-  it('names the Service create-egress makes', () => {
-    const made = egressService('west', 'tail1234.ts.net', undefined);
-    expect(egressServiceRef('west')).toEqual({
-      apiVersion: made.apiVersion,
-      kind: made.kind,
-      metadata: {
-        name: made.metadata!.name,
-        namespace: made.metadata!.namespace,
-      },
-    });
+  it.each([['api-server-proxy'], ['east-west-gateway']] as const)(
+    'names the Service create-egress makes to the %s',
+    target => {
+      const made = egressService('west', 'tail1234.ts.net', undefined, target);
+      expect(egressServiceRef('west', target)).toEqual({
+        apiVersion: made.apiVersion,
+        kind: made.kind,
+        metadata: {
+          name: made.metadata!.name,
+          namespace: made.metadata!.namespace,
+        },
+      });
+    },
+  );
+
+  it('names the API server proxy one by default', () => {
+    expect(egressServiceRef('west').metadata?.name).toBe('west-k8s-operator');
+    expect(egressServiceRef('west', 'east-west-gateway').metadata?.name).toBe(
+      'west-istio-eastwestgateway',
+    );
   });
 });
 
@@ -97,6 +108,86 @@ describe('mesh:tailscale:remove-egress', () => {
   it('names the unreachable cluster it could not read', async () => {
     await expect(run({ cluster: 'east', peers: ['west'] })).rejects.toThrow(
       /Reading Service tailscale\/west-k8s-operator failed on east: cannot connect/,
+    );
+  });
+});
+
+describe('mesh:tailscale:remove-egress against an API server', () => {
+  let api: FakeServiceApi;
+  let url: string;
+  beforeEach(async () => {
+    api = new FakeServiceApi();
+    url = await api.start();
+  });
+  afterEach(() => api.stop());
+
+  /** Stores the Services create-egress makes for `peer`, as the API server would. */
+  const created = (peer: string) => {
+    for (const target of ['api-server-proxy', 'east-west-gateway'] as const) {
+      const svc = egressService(peer, 'tail1234.ts.net', 'placeholder', target);
+      api.services.set(`tailscale/${svc.metadata!.name}`, {
+        ...svc,
+        metadata: { ...svc.metadata, uid: `uid-${svc.metadata!.name}` },
+      });
+    }
+  };
+  // The mock context drops isDryRun, so it is set on the context it builds.
+  const runAt = (input: Record<string, unknown>, isDryRun = false) =>
+    createTailscaleRemoveEgressAction(depsAt(url)).handler({
+      ...createMockActionContext({ input: input as never }),
+      isDryRun,
+    } as never);
+
+  it('deletes both egress Services of each peer, as read, and waits until they are gone', async () => {
+    created('west');
+    created('central');
+    await runAt({ cluster: 'east', peers: ['west'] });
+    expect([...api.services.keys()].sort()).toEqual([
+      'tailscale/central-istio-eastwestgateway',
+      'tailscale/central-k8s-operator',
+    ]);
+    expect(api.writes().map(r => [r.method, r.path, r.body])).toEqual(
+      ['west-k8s-operator', 'west-istio-eastwestgateway'].map(name => [
+        'DELETE',
+        `/api/v1/namespaces/tailscale/services/${name}`,
+        { preconditions: { uid: `uid-${name}` } },
+      ]),
+    );
+  });
+
+  it('deletes the one that is there when the other is already gone', async () => {
+    created('west');
+    api.services.delete('tailscale/west-k8s-operator');
+    await runAt({ cluster: 'east', peers: ['west'] });
+    expect(api.services.size).toBe(0);
+    expect(api.writes().map(r => r.path)).toEqual([
+      '/api/v1/namespaces/tailscale/services/west-istio-eastwestgateway',
+    ]);
+  });
+
+  it("refuses a Service at the gateway egress name that is not create-egress's, deleting nothing", async () => {
+    created('west');
+    api.services.set('tailscale/west-istio-eastwestgateway', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'west-istio-eastwestgateway', namespace: 'tailscale' },
+    });
+    await expect(runAt({ cluster: 'east', peers: ['west'] })).rejects.toThrow(
+      'Refusing to delete Service tailscale/west-istio-eastwestgateway on east',
+    );
+    expect(api.writes()).toEqual([]);
+    expect(api.services.size).toBe(2);
+  });
+
+  it('deletes nothing in a dry run, asking the server about both', async () => {
+    created('west');
+    await runAt({ cluster: 'east', peers: ['west'] }, true);
+    expect(api.services.size).toBe(2);
+    expect(api.writes().map(r => [r.path, r.body])).toEqual(
+      ['west-k8s-operator', 'west-istio-eastwestgateway'].map(name => [
+        `/api/v1/namespaces/tailscale/services/${name}`,
+        { preconditions: { uid: `uid-${name}` }, dryRun: ['All'] },
+      ]),
     );
   });
 });

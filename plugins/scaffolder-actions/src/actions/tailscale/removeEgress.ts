@@ -3,8 +3,10 @@ import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { CoreV1Api, V1Service } from '@kubernetes/client-node';
 import {
   EGRESS_SERVICE_NAMESPACE,
+  EgressTarget,
   LABEL_PEER,
   egressServiceName,
+  gatewayEgressServiceName,
 } from '@tailmesh/plugin-mesh-common';
 import { describeObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
@@ -18,13 +20,22 @@ import { examples } from './removeEgress.examples';
 
 export const TAILSCALE_REMOVE_EGRESS_ACTION_ID = 'mesh:tailscale:remove-egress';
 
-/** The egress Service create-egress made for `peer`, as a reference for reading and deleting it. */
-export function egressServiceRef(peer: string): V1Service {
+/**
+ * An egress Service create-egress made for `peer` (to its API server proxy by default, or to its
+ * east-west gateway), as a reference for reading and deleting it.
+ */
+export function egressServiceRef(
+  peer: string,
+  target: EgressTarget = 'api-server-proxy',
+): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: {
-      name: egressServiceName(peer),
+      name:
+        target === 'api-server-proxy'
+          ? egressServiceName(peer)
+          : gatewayEgressServiceName(peer),
       namespace: EGRESS_SERVICE_NAMESPACE,
     },
   };
@@ -42,7 +53,7 @@ export function isEgressServiceFor(service: V1Service, peer: string): boolean {
 export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_REMOVE_EGRESS_ACTION_ID,
-    description: `Deletes, in the ${EGRESS_SERVICE_NAMESPACE} namespace of a cluster, the egress Services to its peers' API server proxies that mesh:tailscale:create-egress made (only Services labelled ${LABEL_PEER}=<peer>; any other Service of that name stops the action before anything is deleted), and waits until the Tailscale operator has removed its egress proxy and released them. Absent Services are left as they are. One direction only: run it for each side.`,
+    description: `Deletes, in the ${EGRESS_SERVICE_NAMESPACE} namespace of a cluster, the egress Services to its peers' API server proxies and east-west gateways that mesh:tailscale:create-egress made (only Services labelled ${LABEL_PEER}=<peer>; any other Service of that name stops the action before anything is deleted), and waits until the Tailscale operator has removed its egress proxy and released them. Absent Services are left as they are. One direction only: run it for each side.`,
     examples,
     supportsDryRun: true,
     schema: {
@@ -89,8 +100,11 @@ export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
         ref: V1Service;
         current?: V1Service;
       }> = [];
-      for (const peer of peers) {
-        const ref = egressServiceRef(peer);
+      for (const [peer, ref] of peers.flatMap(p =>
+        (['api-server-proxy', 'east-west-gateway'] as const).map(
+          t => [p, egressServiceRef(p, t)] as const,
+        ),
+      )) {
         try {
           found.push({ peer, ref, current: await read(ref) });
         } catch (e) {
