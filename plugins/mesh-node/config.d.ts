@@ -67,8 +67,23 @@ export interface Config {
        * scope.
        */
       policyPollIntervalSeconds?: number;
-      /** OAuth client with the `policy_file` scope (grants), and `devices:core` + `auth_keys` (operator). */
+      /**
+       * Backstage's own OAuth client: the `policy_file` scope (the mesh's grants, and the backend's
+       * grant audit) and `feature_settings:read` (the join's tailnet HTTPS check). It never leaves
+       * Backstage.
+       */
       oauth?: {
+        clientId: string;
+        /** @visibility secret */
+        clientSecret: string;
+      };
+      /**
+       * The Tailscale operator's OAuth client, installed into every member (scopes `auth_keys`,
+       * `devices:core`, `services`, tag `tag:k8s-operator`). A client of its own: every mesh peer
+       * can read the operator's Secret through Istio's reader role, so it must never have
+       * `policy_file`; mesh:tailscale:install-operator refuses one whose token carries it.
+       */
+      operatorOauth?: {
         clientId: string;
         /** @visibility secret */
         clientSecret: string;

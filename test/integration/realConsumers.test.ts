@@ -713,6 +713,50 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
     }
   });
 
+  const reachesCluster18 = async () => answeredBy(await echoRequests(6)).includes('cluster18');
+
+  it("stops reaching cluster18 when the grant to the east-west gateways goes, and the backend names the grant", async () => {
+    const restore = await editPolicy(p => {
+      for (const g of p.grants as Array<{ dst?: string[]; ip?: string[] }>) {
+        if (g.dst?.includes('tag:istio-eastwestgateway')) g.ip = g.ip?.map(e => (e === 'tcp:15443' ? 'tcp:15444' : e));
+      }
+    });
+    try {
+      // The tailnet drops the egress proxy's connections to the gateway: only local answers.
+      const cut = await eventually('requests stay in cluster17', async () => {
+        const r = await echoRequests(6);
+        return answeredBy(r).includes('cluster18') ? undefined : r;
+      });
+      expect(cut.requests.filter(q => q.cluster === 'cluster17').length).toBeGreaterThan(0);
+      expect(cut.requests.filter(q => !q.cluster).every(q => Boolean(q.error))).toBe(true);
+      const finding = await eventually('the backend names the missing grant', async () => {
+        const m = (await backend.get('/api/mesh/membership')).body as MembershipResponse;
+        return m.findings.find(f => f.kind === 'grant-missing');
+      });
+      expect(finding.message).toContain('tcp:15443 on tag:istio-eastwestgateway');
+    } finally {
+      await restore();
+    }
+    await eventually('cluster18 answers again', async () => ((await reachesCluster18()) ? true : undefined));
+  });
+
+  it("stops reaching cluster18 while its east-west gateway has no ready pod, and reaches it again after", async () => {
+    const scaleGateway = (replicas: number) =>
+      apps('cluster18').patchNamespacedDeploymentScale(
+        { name: 'istio-eastwestgateway', namespace: ISTIO_NAMESPACE, body: { spec: { replicas } } },
+        mergePatch,
+      );
+    await scaleGateway(0);
+    try {
+      await eventually('requests stay in cluster17', async () => ((await reachesCluster18()) ? undefined : true));
+    } finally {
+      await scaleGateway(1);
+    }
+    await eventually('cluster18 answers again', async () => ((await reachesCluster18()) ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+  });
+
   describe("with the recipe's locality DestinationRule (and outlier detection)", () => {
     const destinationRule = {
       apiVersion: 'networking.istio.io/v1',

@@ -14,8 +14,8 @@ export default async function globalSetup() {
   // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch
   // cache, routes and history (cluster14 joining and leaving), cluster15-16 the audit findings
   // induced one by one, cluster17-19 the mesh judged by its real consumers (istiod, the enforcing
-  // tailnet).
-  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 19);
+  // tailnet), cluster20 the chart-driven actions with Istio's release charts.
+  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 20);
   const started = Date.now();
   // PostgreSQL starts beside the clusters, for the tests that run database code on it too.
   const [testbedStart, postgres] = await Promise.all([

@@ -135,6 +135,7 @@ export interface MembershipCell {
  */
 export const AUDIT_FINDING_KINDS = [
   'root-ca-mismatch',
+  'ca-expiring',
   'one-way-remote-secret',
   'remote-secret-for-non-member',
   'mesh-id-clash',

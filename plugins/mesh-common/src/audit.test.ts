@@ -242,6 +242,42 @@ describe('auditMesh', () => {
   });
 });
 
+describe('auditMesh: CA expiry', () => {
+  const now = new Date('2030-01-01T00:00:00Z');
+  const inDays = (d: number) =>
+    new Date(now.getTime() + d * 24 * 60 * 60 * 1000).toISOString();
+  const audit = (caNotAfter: MeshClusterSnapshot['caNotAfter']) =>
+    auditMesh(withCluster('west', { caNotAfter }), { now }).filter(
+      f => f.kind === 'ca-expiring',
+    );
+
+  it('says nothing while both certificates have more than 90 days', () => {
+    expect(audit({ root: inDays(3000), intermediate: inDays(91) })).toEqual([]);
+    expect(audit(undefined)).toEqual([]);
+  });
+
+  it("warns when a member's intermediate nears its end, naming the date and the fix", () => {
+    const [f] = audit({ root: inDays(3000), intermediate: inDays(30) });
+    expect(f).toMatchObject({ severity: 'warning', clusters: ['west'] });
+    expect(f.message).toBe(
+      `west's intermediate CA expires on ${inDays(30)} (in 30 days)`,
+    );
+    expect(f.fix).toContain('mesh:ca:issue-intermediate for west');
+  });
+
+  it('is an error once a certificate has expired, and names the root too', () => {
+    const [f] = audit({ root: inDays(10), intermediate: inDays(-1) });
+    expect(f.severity).toBe('error');
+    expect(f.message).toContain("west's intermediate CA expired on");
+    expect(f.message).toContain("west's mesh root CA expires on");
+    expect(f.fix).toContain('Rotate the mesh root');
+  });
+
+  it('ignores a date it cannot read', () => {
+    expect(audit({ intermediate: 'soon' })).toEqual([]);
+  });
+});
+
 describe('membershipMatrix', () => {
   it('is an N x N matrix of members in name order', () => {
     const snapshots = withCluster('east', {

@@ -45,6 +45,11 @@ export interface MeshClusterSnapshot {
   gateway?: { hostname?: string; ip?: string };
   /** SHA-256 fingerprint of the mesh root this cluster's istiod uses. */
   rootFingerprint?: string;
+  /**
+   * When the CA certificates expire (ISO 8601), where known: the root istiod publishes, and the
+   * intermediate Tailmesh recorded on `cacerts` when it issued it.
+   */
+  caNotAfter?: { root?: string; intermediate?: string };
   /** Clusters this one holds an Istio remote secret for. */
   remoteSecretsFor: string[];
   /**
@@ -128,12 +133,67 @@ function routedGateways(
  *
  * @public
  */
+/**
+ * How long before a CA certificate expires the audit warns (`ca-expiring`): time to issue a new
+ * intermediate (mesh:ca:issue-intermediate renews ahead of expiry) or to rotate the root.
+ *
+ * @public
+ */
+export const CA_EXPIRY_WARNING_DAYS = 90;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** `ca-expiring` findings of one member: expired is an error, within the warning window a warning. */
+function caExpiryFindings(m: MeshClusterSnapshot, now: Date): AuditFinding[] {
+  const out: AuditFinding[] = [];
+  const certs = [
+    {
+      what: 'intermediate CA',
+      at: m.caNotAfter?.intermediate,
+      fix: `Issue a new intermediate: run mesh:ca:issue-intermediate for ${m.cluster} (or the Join template again); istiod reloads cacerts by itself.`,
+    },
+    {
+      what: 'mesh root CA',
+      at: m.caNotAfter?.root,
+      fix: 'Rotate the mesh root: a new root in the CA store, then a new intermediate for every member (workloads trust both roots during the change).',
+    },
+  ];
+  const problems = certs.flatMap(c => {
+    const at = c.at ? Date.parse(c.at) : NaN;
+    if (Number.isNaN(at)) return [];
+    const days = Math.floor((at - now.getTime()) / DAY_MS);
+    if (days >= CA_EXPIRY_WARNING_DAYS) return [];
+    return [{ ...c, expired: at <= now.getTime(), days, on: new Date(at).toISOString() }];
+  });
+  if (problems.length) {
+    const expired = problems.some(p => p.expired);
+    out.push(
+      finding(
+        'ca-expiring',
+        expired ? 'error' : 'warning',
+        [m.cluster],
+        problems
+          .map(p =>
+            p.expired
+              ? `${m.cluster}'s ${p.what} expired on ${p.on}: istiod cannot issue workload certificates others trust`
+              : `${m.cluster}'s ${p.what} expires on ${p.on} (in ${p.days} days)`,
+          )
+          .join('; '),
+        problems.map(p => p.fix).join(' '),
+      ),
+    );
+  }
+  return out;
+}
+
 export interface MeshAuditContext {
   /**
    * The tailnet policy file, parsed from HuJSON; undefined when it is not known (no Tailscale
    * client configured, or not read yet), which skips the grant checks.
    */
   tailnetPolicy?: unknown;
+  /** The time CA expiry is judged at; default now. */
+  now?: Date;
 }
 
 /**
@@ -363,6 +423,8 @@ export function auditMesh(
       }
     }
   }
+  const now = context.now ?? new Date();
+  for (const m of members) out.push(...caExpiryFindings(m, now));
   if (context.tailnetPolicy !== undefined) {
     const clusters = members.map(m => m.cluster);
     out.push(...auditTailnetPolicy(context.tailnetPolicy, clusters));

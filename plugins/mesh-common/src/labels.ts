@@ -49,6 +49,16 @@ export const ANNOTATION_TAILSCALE_HOSTNAME = 'tailscale.com/hostname';
 export const ANNOTATION_TAILSCALE_TAGS = 'tailscale.com/tags';
 
 /**
+ * Annotation mesh:ca:issue-intermediate puts on the `cacerts` Secret: when the intermediate in it
+ * expires (ISO 8601). The mesh backend reads it from the Secret's metadata, so it never needs the
+ * Secret's data (which holds the intermediate's key).
+ *
+ * @public
+ */
+export const ANNOTATION_INTERMEDIATE_NOT_AFTER =
+  'tailmesh.dev/intermediate-not-after';
+
+/**
  * Well-known node label for the locality region.
  *
  * @public

@@ -21,6 +21,7 @@ import {
   AuditFinding,
   AuditFindingKind,
   CACERTS_KEYS,
+  ANNOTATION_INTERMEDIATE_NOT_AFTER,
   CACERTS_SECRET,
   COREDNS_CONFIGMAP,
   COREDNS_COREFILE_KEY,
@@ -864,6 +865,29 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
     expect(m.tailnetPolicy).toEqual({
       state: 'ok',
       lastReadAt: expect.any(String),
+    });
+  });
+
+  it("ca-expiring: cluster15's intermediate, as recorded on cacerts, nears its end", async () => {
+    const read = () => core(A).readNamespacedSecret({ name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE });
+    const recorded = (await read()).metadata?.annotations?.[ANNOTATION_INTERMEDIATE_NOT_AFTER];
+    // mesh:ca:issue-intermediate recorded the intermediate's real end (3650 days at most).
+    expect(Date.parse(recorded!)).toBeGreaterThan(Date.now() + 3000 * 24 * 3600 * 1000);
+    const annotate = (at: string) =>
+      core(A).patchNamespacedSecret(
+        {
+          name: CACERTS_SECRET,
+          namespace: ISTIO_NAMESPACE,
+          body: { metadata: { annotations: { [ANNOTATION_INTERMEDIATE_NOT_AFTER]: at } } },
+        },
+        mergePatch,
+      );
+    await induceAndClear({
+      kind: 'ca-expiring',
+      clusters: [A],
+      severity: 'warning',
+      induce: () => annotate(new Date(Date.now() + 20 * 24 * 3600 * 1000).toISOString()).then(() => undefined),
+      undo: () => annotate(recorded!).then(() => undefined),
     });
   });
 

@@ -26,6 +26,7 @@ export type TestbedMeshConfig = {
       tailnet: string;
       dnsName: string;
       oauth: { clientId: string; clientSecret: string };
+      operatorOauth: { clientId: string; clientSecret: string };
     };
     charts: {
       istioBase: { chart: string };
@@ -65,9 +66,13 @@ export function testbedMeshConfig(
         caData: kc.clusters[0].cluster['certificate-authority-data'],
       };
     });
-  const { clientId, clientSecret } = JSON.parse(
+  const { clientId, clientSecret, operator } = JSON.parse(
     fs.readFileSync(state.tailscaleApi.credentialsPath, 'utf8'),
-  ) as { clientId: string; clientSecret: string };
+  ) as {
+    clientId: string;
+    clientSecret: string;
+    operator: { clientId: string; clientSecret: string };
+  };
   return {
     mesh: {
       clusters,
@@ -76,6 +81,7 @@ export function testbedMeshConfig(
         tailnet: '-',
         dnsName: state.tailnet,
         oauth: { clientId, clientSecret },
+        operatorOauth: operator,
       },
       charts: {
         istioBase: { chart: path.join(chartsDir, 'istio-base') },
@@ -102,5 +108,6 @@ export function testbedSecretValues(config: TestbedMeshConfig): string[] {
   return [
     ...config.mesh.clusters.map(c => c.serviceAccountToken),
     config.mesh.tailscale.oauth.clientSecret,
+    config.mesh.tailscale.operatorOauth.clientSecret,
   ];
 }

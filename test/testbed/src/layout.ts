@@ -11,7 +11,7 @@ export const defaultStateDir = path.join(repoRoot, '.testbed', 'run');
 export const testbedTailnet = 'tailmesh-test.ts.net';
 
 export const defaultBasePort = 31000;
-export const maxClusters = 19;
+export const maxClusters = 20;
 
 /** Ports inside the test bed's network namespace; only apiservers and the Tailscale API are bridged out. */
 export function ports(basePort: number) {
@@ -20,9 +20,9 @@ export function ports(basePort: number) {
     etcdPeer: basePort + 1,
     tailscaleApi: basePort + 2,
     apiserver: (index: number) => basePort + 10 + index,
-    controllerManager: (index: number) => basePort + 30 + index,
-    scheduler: (index: number) => basePort + 50 + index,
-    kwok: (index: number) => basePort + 70 + index,
+    controllerManager: (index: number) => basePort + 40 + index,
+    scheduler: (index: number) => basePort + 70 + index,
+    kwok: (index: number) => basePort + 100 + index,
   };
 }
 

@@ -138,22 +138,29 @@ function bridge(fd: number, port: number) {
 }
 
 async function startStandIns() {
-  const clientId = `k${crypto.randomBytes(8).toString('hex')}CNTRL`;
-  const clientSecret = `tskey-client-${clientId}-${crypto.randomBytes(24).toString('hex')}`;
+  const newClient = () => {
+    const id = `k${crypto.randomBytes(8).toString('hex')}CNTRL`;
+    return { clientId: id, clientSecret: `tskey-client-${id}-${crypto.randomBytes(24).toString('hex')}` };
+  };
+  // Two OAuth clients, as Tailmesh asks a platform team for: Backstage's own (the policy file, the
+  // tailnet settings), and the operator's, which goes into every member and so gets only what the
+  // operator needs (tailscale cmd/k8s-operator/e2e/setup.go: auth_keys, devices:core, services).
+  const backstageClient = newClient();
+  const operatorClient = newClient();
   const credentialsPath = path.join(stateDir, 'tailscale-oauth.json');
   fs.writeFileSync(
     credentialsPath,
-    JSON.stringify({ clientId, clientSecret }),
+    JSON.stringify({ ...backstageClient, operator: operatorClient }),
     { mode: 0o600 },
   );
   const api = await startTailscaleApi({
     port: p.tailscaleApi,
     tailnet: testbedTailnet,
     oauthClients: [
+      { ...backstageClient, scopes: ['policy_file', 'feature_settings'], tags: [] },
       {
-        clientId,
-        clientSecret,
-        scopes: ['policy_file', 'devices:core', 'auth_keys', 'feature_settings'],
+        ...operatorClient,
+        scopes: ['auth_keys', 'devices:core', 'services'],
         // An OAuth client that mints auth keys carries tags; the operator's docs make it
         // tag:k8s-operator (tailscale.com/kb/1236), the tag the fixture policy defines for it.
         tags: ['tag:k8s-operator'],

@@ -217,6 +217,14 @@ export async function readClusterSnapshot(
       rootPem = data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
     }
 
+    const rootNotAfter = (() => {
+      if (!rootPem) return undefined;
+      try {
+        return new Date(new X509Certificate(rootPem).validTo).toISOString();
+      } catch {
+        return undefined;
+      }
+    })();
     const istiodRemotes = istiod
       ? await readIstiodRemoteView(core, cluster, server)
       : undefined;
@@ -242,6 +250,7 @@ export async function readClusterSnapshot(
           }
         : undefined,
       rootFingerprint: rootPem ? certificateFingerprint(rootPem) : undefined,
+      ...(rootNotAfter ? { caNotAfter: { root: rootNotAfter } } : {}),
       remoteSecretsFor: remoteSecrets.items
         .map(
           s =>

@@ -43,7 +43,7 @@ export class PolicyChangedError extends ConflictError {}
  * API's own message and status, never the client secret or a token.
  */
 export class TailscaleClient {
-  private token?: { value: string; expiresAt: number };
+  private token?: { value: string; expiresAt: number; scopes?: string[] };
   private readonly fetchImpl: typeof fetch;
 
   static fromConfig(
@@ -106,12 +106,26 @@ export class TailscaleClient {
     const body = (await res.json()) as {
       access_token: string;
       expires_in?: number;
+      scope?: string;
     };
     this.token = {
       value: body.access_token,
       expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000,
+      scopes:
+        typeof body.scope === 'string'
+          ? body.scope.split(/\s+/).filter(Boolean)
+          : undefined,
     };
     return body.access_token;
+  }
+
+  /**
+   * The scopes Tailscale granted the OAuth client, from the token response's `scope` (RFC 6749
+   * 5.1); undefined when the answer does not say.
+   */
+  async grantedScopes(): Promise<string[] | undefined> {
+    await this.accessToken();
+    return this.token?.scopes ? [...this.token.scopes] : undefined;
   }
 
   private async call(
@@ -171,6 +185,16 @@ export class TailscaleClient {
     if (!res.ok)
       return { errors: [`HTTP ${res.status}: ${messageOf(body)}`], warnings: [] };
     if (!body || body === '{}') return { errors: [], warnings: [] };
+    // A 200 without a message (`{"data": []}`, `null`) found nothing either.
+    const hasMessage = (() => {
+      try {
+        const parsed = JSON.parse(body) as { message?: unknown } | null;
+        return typeof parsed?.message === 'string' && parsed.message !== '';
+      } catch {
+        return true; // not JSON: the text is the message
+      }
+    })();
+    if (!hasMessage) return { errors: [], warnings: [] };
     const message = messageOf(body);
     if (!message) return { errors: [], warnings: [] };
     const details = detailsOf(body);

@@ -294,6 +294,10 @@ export class ClusterWatcher {
       remoteSecrets: this.remoteSecrets.values(),
       meshConfig: only(this.meshConfig),
       rootFingerprint: this.rootFingerprint(),
+      caNotAfter: {
+        root: this.rootCert.values().next().value?.notAfter,
+        intermediate: this.cacerts.values().next().value?.intermediateNotAfter,
+      },
       coreDns: this.coreDns ? only(this.coreDns) : undefined,
       tailnetChecked: this.coreDns !== undefined,
       istiodRemotes: this.istiodView,

@@ -30,6 +30,8 @@ export interface ClusterProjections {
   meshConfig?: MeshConfigProjection;
   /** From `istio-ca-root-cert`, else from `cacerts` (see ClusterWatcher). */
   rootFingerprint?: string;
+  /** CA expiry where known (root from `istio-ca-root-cert`, intermediate from `cacerts` metadata). */
+  caNotAfter?: { root?: string; intermediate?: string };
   /** Undefined when no tailnet is configured, so CoreDNS is not checked. */
   coreDns?: CoreDnsProjection;
   tailnetChecked: boolean;
@@ -81,6 +83,9 @@ export function assembleSnapshot(p: ClusterProjections): MeshClusterSnapshot {
     operator: p.operator ? { ready: p.operator.ready } : undefined,
     gateway,
     rootFingerprint: p.rootFingerprint,
+    ...(p.caNotAfter && (p.caNotAfter.root || p.caNotAfter.intermediate)
+      ? { caNotAfter: { ...p.caNotAfter } }
+      : {}),
     remoteSecretsFor: [...p.remoteSecrets]
       .flatMap(s => (s.cluster ? [s.cluster] : []))
       .sort(byString),

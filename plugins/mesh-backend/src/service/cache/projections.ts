@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import {
   V1ConfigMap,
   V1Deployment,
@@ -6,6 +7,7 @@ import {
   V1Service,
 } from '@kubernetes/client-node';
 import {
+  ANNOTATION_INTERMEDIATE_NOT_AFTER,
   ANNOTATION_ISTIO_CLUSTER,
   COREDNS_COREFILE_KEY,
   EAST_WEST_GATEWAY_SERVICE,
@@ -195,6 +197,18 @@ export function projectMeshConfig(cm: V1ConfigMap): MeshConfigProjection {
 
 export interface RootCertProjection {
   fingerprint?: string;
+  /** When the root expires (ISO 8601). */
+  notAfter?: string;
+}
+
+/** When a PEM certificate expires (ISO 8601); undefined when it is not one. */
+export function notAfterOf(pem: string | undefined): string | undefined {
+  if (!pem) return undefined;
+  try {
+    return new Date(new X509Certificate(pem).validTo).toISOString();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Fingerprint of a PEM certificate; undefined when it is not one. */
@@ -208,7 +222,9 @@ export function fingerprintOf(pem: string | undefined): string | undefined {
 }
 
 export function projectRootCert(cm: V1ConfigMap): RootCertProjection {
-  return { fingerprint: fingerprintOf(cm.data?.[ISTIO_CA_ROOT_CERT_KEY]) };
+  const pem = cm.data?.[ISTIO_CA_ROOT_CERT_KEY];
+  const notAfter = notAfterOf(pem);
+  return { fingerprint: fingerprintOf(pem), ...(notAfter ? { notAfter } : {}) };
 }
 
 export interface CoreDnsProjection {
@@ -239,8 +255,14 @@ export function projectRemoteSecret(s: MetadataOnly): RemoteSecretProjection {
 
 export interface SecretVersionProjection {
   resourceVersion: string;
+  /** For `cacerts`: the intermediate's expiry Tailmesh recorded (ANNOTATION_INTERMEDIATE_NOT_AFTER). */
+  intermediateNotAfter?: string;
 }
 
 export function projectSecretVersion(s: MetadataOnly): SecretVersionProjection {
-  return { resourceVersion: s.metadata?.resourceVersion ?? '' };
+  const at = s.metadata?.annotations?.[ANNOTATION_INTERMEDIATE_NOT_AFTER];
+  return {
+    resourceVersion: s.metadata?.resourceVersion ?? '',
+    ...(at && !Number.isNaN(Date.parse(at)) ? { intermediateNotAfter: at } : {}),
+  };
 }

@@ -1,5 +1,6 @@
 import { V1Namespace, V1Secret } from '@kubernetes/client-node';
 import {
+  ANNOTATION_INTERMEDIATE_NOT_AFTER,
   CACERTS_KEYS,
   CACERTS_SECRET,
   ISTIO_NAMESPACE,
@@ -38,8 +39,12 @@ export function cacertsData(
   };
 }
 
-/** The `cacerts` Secret; `data` is undefined for a dry run, which shows the keys only. */
-export function cacertsSecret(data?: CacertsData): V1Secret {
+/**
+ * The `cacerts` Secret; `data` is undefined for a dry run, which shows the keys only. With
+ * `notAfter`, the intermediate's expiry is recorded in an annotation the mesh backend reads from
+ * the Secret's metadata (it never reads the data, which holds the key).
+ */
+export function cacertsSecret(data?: CacertsData, notAfter?: Date): V1Secret {
   const encoded = Object.fromEntries(
     Object.values(CACERTS_KEYS).map(key => [
       key,
@@ -53,6 +58,13 @@ export function cacertsSecret(data?: CacertsData): V1Secret {
       name: CACERTS_SECRET,
       namespace: ISTIO_NAMESPACE,
       labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+      ...(notAfter
+        ? {
+            annotations: {
+              [ANNOTATION_INTERMEDIATE_NOT_AFTER]: notAfter.toISOString(),
+            },
+          }
+        : {}),
     },
     type: 'Opaque',
     data: encoded,

@@ -382,7 +382,10 @@ async function issue(
       try {
         const result = await applyObject(
           target.kc,
-          cacertsSecret(cacertsData(intermediate, root.certPem)),
+          cacertsSecret(
+            cacertsData(intermediate, root.certPem),
+            intermediate.notAfter,
+          ),
           {
             cluster,
             logger: ctx.logger,

@@ -116,6 +116,7 @@ export function createTailscaleGrantAccessAction(deps: MeshActionDeps) {
       `with network access to tcp:443 and the Kubernetes capability impersonating only the group ${ISTIO_REMOTE_READERS_GROUP}, bound in each cluster to Istio's reader ClusterRole ` +
       "(the recipe's system:masters made every cluster an admin of every other); " +
       "and a grant from tag:tailmesh-egress to tag:istio-eastwestgateway on tcp:15443 only (pods reach peers' gateways through their egress proxy). " +
+      'Grants an earlier Tailmesh wrote that these replace are removed when found exactly as written; nothing else is. ' +
       'Writes with the ETag it read, re-reading on a concurrent change. Needs an OAuth client with the policy_file scope ' +
       '(task secrets tailscaleClientId / tailscaleClientSecret, else mesh.tailscale.oauth).',
     examples,

@@ -106,6 +106,38 @@ describe('mesh:tailscale:install-operator inputs', () => {
           input: { cluster: 'east', timeoutSeconds: 1 },
         }) as never,
       ),
-    ).rejects.toThrow(/No Tailscale OAuth client/);
+    ).rejects.toThrow(/No OAuth client for the Tailscale operator/);
+  });
+
+  it('refuses the policy-file client as the operator client before asking the Tailscale API', async () => {
+    const clusters = {
+      get: jest.fn().mockReturnValue({ name: 'east', url: 'https://east' }),
+      kubeConfig: jest.fn(),
+      kubeconfigYaml: jest.fn(),
+    };
+    const deps = {
+      config: new ConfigReader({
+        mesh: {
+          tailscale: {
+            // An API no test can reach: the refusal must come before any call to it.
+            apiUrl: 'http://127.0.0.1:9',
+            oauth: { clientId: 'policy-id', clientSecret: 'policy-secret' },
+          },
+        },
+      }),
+      clusters,
+    } as unknown as MeshActionDeps;
+    const action = createTailscaleInstallOperatorAction(deps);
+    await expect(
+      action.handler(
+        createMockActionContext({
+          input: { cluster: 'east', timeoutSeconds: 1 },
+          secrets: {
+            tailscaleOperatorClientId: 'policy-id',
+            tailscaleOperatorClientSecret: 'another-secret',
+          },
+        }) as never,
+      ),
+    ).rejects.toThrow(/OAuth client policy-id is the policy-file client/);
   });
 });

@@ -4,7 +4,9 @@ import {
   KubernetesObject,
   V1ClusterRoleBinding,
 } from '@kubernetes/client-node';
+import { InputError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
+import { TailscaleClient } from '@tailmesh/plugin-mesh-node';
 import {
   DNS1123_LABEL_MAX_LENGTH,
   DNS1123_LABEL_PATTERN,
@@ -33,7 +35,10 @@ import {
 import { checkInputs, clusterInput, timeoutInput } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { examples } from './installOperator.examples';
-import { oauthClient } from './tailscaleInputs';
+import {
+  SCOPES_NEVER_FOR_THE_OPERATOR,
+  operatorOauthClient,
+} from './tailscaleInputs';
 
 export const TAILSCALE_INSTALL_OPERATOR_ACTION_ID =
   'mesh:tailscale:install-operator';
@@ -112,7 +117,7 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_INSTALL_OPERATOR_ACTION_ID,
     description:
-      "Installs the Tailscale Kubernetes operator with helm (API server proxy in auth mode, hostname <cluster>-k8s-operator), after its CRDs when mesh.charts.tailscaleOperatorCrds is set; binds the tailnet-impersonated group tailmesh:istio-remote-readers to Istio's reader ClusterRole, and waits until the operator is Available. The OAuth client comes from the task secrets tailscaleClientId / tailscaleClientSecret, else from mesh.tailscale.oauth.",
+      "Installs the Tailscale Kubernetes operator with helm (API server proxy in auth mode, hostname <cluster>-k8s-operator), after its CRDs when mesh.charts.tailscaleOperatorCrds is set; binds the tailnet-impersonated group tailmesh:istio-remote-readers to Istio's reader ClusterRole, and waits until the operator is Available. The operator's own OAuth client (scopes auth_keys, devices:core, services; refused when its token carries policy_file or all, or when it is the policy-file client) comes from the task secrets tailscaleOperatorClientId / tailscaleOperatorClientSecret, else from mesh.tailscale.operatorOauth.",
     examples,
     supportsDryRun: true,
     schema: {
@@ -144,7 +149,28 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
         hostname: v => validateDnsLabel(v),
       });
       const target = targetCluster(deps, cluster);
-      const { clientId, clientSecret } = oauthClient(deps.config, ctx.secrets);
+      const { clientId, clientSecret } = operatorOauthClient(
+        deps.config,
+        ctx.secrets,
+      );
+      // The client goes into the cluster, where every mesh peer can read it: refuse one that can
+      // edit the tailnet policy (what the API lets us see of it: the scopes its token carries).
+      const scopes = await TailscaleClient.fromConfig(deps.config, {
+        clientId,
+        clientSecret,
+      }).grantedScopes();
+      const forbidden = (scopes ?? []).filter(x =>
+        SCOPES_NEVER_FOR_THE_OPERATOR.includes(x),
+      );
+      if (forbidden.length) {
+        throw new InputError(
+          `The Tailscale operator's OAuth client ${clientId} has the scope ${forbidden.join(', ')}; nothing was installed. Every mesh peer can read the operator's Secret through Istio's reader role, so give the operator a client with only auth_keys, devices:core and services`,
+        );
+      }
+      if (scopes === undefined)
+        ctx.logger.warn(
+          `${cluster}: the Tailscale API did not say which scopes the operator's OAuth client ${clientId} has; it must not have policy_file`,
+        );
       const hostname = ctx.input.hostname ?? operatorHostname(cluster);
       const dryRun = ctx.isDryRun ?? false;
       const changes = new ChangeSet();

@@ -33,7 +33,34 @@ export interface MeshPolicy {
   tagOwners: Record<string, string[]>;
   /** Grants with a comment saying why each is there. */
   grants: Array<{ comment: string; grant: PolicyGrant }>;
+  /**
+   * Grants earlier Tailmesh versions wrote that the ones above replace: removed when found exactly
+   * as Tailmesh wrote them (with their `// Tailmesh:` comment line), and nothing else is.
+   */
+  superseded?: PolicyGrant[];
 }
+
+/**
+ * What Tailmesh's grant-access wrote before the mesh's flows were read from Tailscale's source:
+ * the Kubernetes capability to every operator proxy (`tag:k8s`) without network access, and
+ * gateway-to-gateway access on four ports, when only egress proxies send, to tcp:15443 alone.
+ */
+export const SUPERSEDED_MESH_GRANTS: PolicyGrant[] = [
+  {
+    src: [TAG_K8S_PROXY],
+    dst: [TAG_K8S_OPERATOR],
+    app: {
+      [TAILSCALE_KUBERNETES_CAPABILITY]: [
+        { impersonate: { groups: [ISTIO_REMOTE_READERS_GROUP] } },
+      ],
+    },
+  },
+  {
+    src: [TAG_ISTIO_EAST_WEST_GATEWAY],
+    dst: [TAG_ISTIO_EAST_WEST_GATEWAY],
+    ip: ['tcp:15021', 'tcp:15443', 'tcp:15012', 'tcp:15017'],
+  },
+];
 
 /**
  * The mesh's tag owners and grants, for the flows the mesh really has (tailscale.com/kb/1236, kb/1437 and kb/1538; `cmd/k8s-operator/api-proxy/proxy.go`):
@@ -79,6 +106,7 @@ export function meshPolicy(owners: string[]): MeshPolicy {
         },
       },
     ],
+    superseded: SUPERSEDED_MESH_GRANTS,
   };
 }
 
@@ -267,6 +295,37 @@ function appendMember(
   return edits;
 }
 
+/**
+ * An edit that removes one array element with its comma, and the whole line (with a `// Tailmesh:`
+ * comment line right above it) when the element stands on a line of its own; other comments stay.
+ */
+function removeElementEdit(text: string, element: Node): Edit {
+  let start = element.offset;
+  let end = element.offset + element.length;
+  const comma = /^\s*,/.exec(text.slice(end));
+  if (comma) end += comma[0].length;
+  const lineStart = text.lastIndexOf('\n', start - 1) + 1;
+  const lineEndAt = text.indexOf('\n', end);
+  const lineEnd = lineEndAt < 0 ? text.length : lineEndAt + 1;
+  const ownLine =
+    text.slice(lineStart, start).trim() === '' &&
+    text.slice(end, lineEnd).trim() === '';
+  if (!ownLine) {
+    // Inline in a one-line array: the element and its comma (or the comma before it).
+    if (!comma) {
+      const before = /,\s*$/.exec(text.slice(0, start));
+      if (before) start -= before[0].length;
+    }
+    return { offset: start, length: end - start, content: '' };
+  }
+  start = lineStart;
+  end = lineEnd;
+  const prevLineStart = text.lastIndexOf('\n', lineStart - 2) + 1;
+  if (/^\s*\/\/\s*Tailmesh:/.test(text.slice(prevLineStart, lineStart)))
+    start = prevLineStart;
+  return { offset: start, length: end - start, content: '' };
+}
+
 function stringValues(node: Node | undefined): string[] {
   return (node?.children ?? [])
     .filter(c => c.type === 'string')
@@ -349,7 +408,8 @@ class PolicyText {
 
 /**
  * Adds what `wanted` asks for and is not yet in the policy file: missing tags, missing owners of
- * existing tags, missing grants. Never removes or rewrites anything the admin wrote.
+ * existing tags, missing grants. Removes only grants an earlier Tailmesh wrote that `wanted`
+ * supersedes, found exactly as written; never anything else the admin wrote.
  */
 export function addMeshPolicy(
   text: string,
@@ -387,6 +447,15 @@ export function addMeshPolicy(
     }
     if (missing.length)
       changes.push(`tagOwners: ${tag} now also owned by ${missing.join(', ')}`);
+  }
+
+  for (const old of wanted.superseded ?? []) {
+    const grants = findNodeAtLocation(doc.root, ['grants']);
+    if (grants?.type !== 'array') break;
+    const found = (grants.children ?? []).find(g => sameGrant(valueOf(g), old));
+    if (!found) continue;
+    doc.apply([removeElementEdit(doc.text, found)]);
+    changes.push(`grants: removed ${inlineJson(old)} (written by an earlier Tailmesh, replaced below)`);
   }
 
   for (const { comment, grant } of wanted.grants) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 
@@ -248,9 +249,27 @@ func pickEndpoint(snap *ads.Snapshot, cluster string, intn func(int) int) (*lbHo
 	}
 	h, err := newLoadBalancer(cl, cla).pick(intn)
 	if err != nil {
-		return nil, cl, fmt.Errorf("no healthy endpoint for %s", cluster)
+		return nil, cl, fmt.Errorf("no healthy endpoint for %s (%s)", cluster, describeAssignment(cl, cla))
 	}
 	return h, cl, nil
+}
+
+// describeAssignment says what istiod sent for a cluster, for the log line of a failed pick.
+func describeAssignment(cl *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment) string {
+	if cl == nil {
+		return "no such cluster from istiod"
+	}
+	if cla == nil {
+		return fmt.Sprintf("%s cluster, no endpoints from istiod (EDS %s)", cl.GetType(), ads.EDSName(cl))
+	}
+	var hosts []string
+	for _, l := range cla.GetEndpoints() {
+		for _, e := range l.GetLbEndpoints() {
+			sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+			hosts = append(hosts, fmt.Sprintf("%s:%d %s p%d", sa.GetAddress(), sa.GetPortValue(), e.GetHealthStatus(), l.GetPriority()))
+		}
+	}
+	return fmt.Sprintf("%d endpoints: %s", len(hosts), strings.Join(hosts, ", "))
 }
 
 // gateway serves the gateway ports.

@@ -312,12 +312,29 @@ func (s *Session) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc
 		s.fail(err)
 		return nil, err
 	}
-	return &observedStream{ClientStream: cs, s: s}, nil
+	return &observedStream{ClientStream: cs, s: s, nonces: map[string]string{}}, nil
 }
 
 type observedStream struct {
 	grpc.ClientStream
 	s *Session
+	// nonces is the last nonce received per type URL (only the client's goroutine touches it:
+	// adsc sends from the goroutine that receives).
+	nonces map[string]string
+}
+
+// SendMsg gives a subscription change the nonce of the last response of its own type, as Envoy
+// does. The delta client sends the EDS subscriptions that a CDS response adds with the CDS
+// response's nonce (pkg/adsc/delta.go update); istiod takes a request whose nonce is not the one
+// it last sent for that type as stale and drops it (pilot/pkg/xds/delta.go shouldRespondDelta),
+// so a cluster that appears after the first EDS answer would never get its endpoints.
+func (o *observedStream) SendMsg(m any) error {
+	if r, ok := m.(*discovery.DeltaDiscoveryRequest); ok && r.GetResponseNonce() != "" {
+		if last := o.nonces[r.GetTypeUrl()]; last != r.GetResponseNonce() {
+			r.ResponseNonce = last
+		}
+	}
+	return o.ClientStream.SendMsg(m)
 }
 
 func (o *observedStream) RecvMsg(m any) error {
@@ -335,6 +352,7 @@ func (o *observedStream) RecvMsg(m any) error {
 		return err
 	}
 	if r, ok := m.(*discovery.DeltaDiscoveryResponse); ok {
+		o.nonces[r.GetTypeUrl()] = r.GetNonce()
 		s.mu.Lock()
 		s.current = r.GetTypeUrl()
 		s.answered = true
