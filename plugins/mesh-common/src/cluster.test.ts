@@ -72,20 +72,25 @@ describe('label value validators', () => {
 });
 
 describe('validateTailnet', () => {
-  it.each(['tail1234.ts.net', 'example-corp.ts.net', 'a.b'])(
+  it.each(['tail1234.ts.net', 'example-corp.ts.net'])(
     'accepts %j',
     tailnet => {
       expect(validateTailnet(tailnet)).toBeUndefined();
     },
   );
 
-  it('allows 189 characters, so derived FQDNs stay within 253', () => {
+  it('allows a 63-character tailnet label, and nothing longer than 189 characters at all', () => {
     expect(TAILNET_MAX_LENGTH).toBe(189);
-    const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(61)}`;
-    expect(longest).toHaveLength(189);
-    expect(validateTailnet(longest)).toBeUndefined();
-    expect(validateTailnet(`${longest}c`)).toContain('at most 189');
+    expect(validateTailnet(`${'a'.repeat(63)}.ts.net`)).toBeUndefined();
+    expect(validateTailnet(`${'a'.repeat(190)}`)).toContain('at most 189');
   });
+
+  it.each(['cluster.local', 'example.com', 'a.b', 'tail1234.example.ts.net', 'ts.net'])(
+    'rejects %j: not one label under ts.net, as the Tailscale operator requires',
+    tailnet => {
+      expect(validateTailnet(tailnet)).toContain('must be the MagicDNS domain of the tailnet');
+    },
+  );
 
   it.each([
     ['', 'must not be empty'],

@@ -131,7 +131,11 @@ export function validateTailnet(value: string): string | undefined {
     return problem;
   }
   const labels = value.split('.');
-  if (labels.length < 2) {
+  // Every device name the mesh derives, `<host>.<tailnet>`, must match what the Tailscale operator
+  // accepts: ^[a-zA-Z0-9-]+\.[a-zA-Z0-9-]+\.ts\.net\.?$ (tailscale cmd/k8s-operator/operator.go),
+  // so the tailnet's domain is one label under ts.net. Anything else (cluster.local, a domain of
+  // someone else's) would send in-cluster lookups or remote secrets elsewhere.
+  if (labels.length !== 3 || labels[1] !== 'ts' || labels[2] !== 'net') {
     return 'must be the MagicDNS domain of the tailnet, such as "tail1234.ts.net"';
   }
   const tooLong = labels.find(label => label.length > DNS1123_LABEL_MAX_LENGTH);

@@ -57,7 +57,7 @@ describe('name builders', () => {
       true,
     );
     expect(validateDnsSubdomain(remoteSecretName(cluster))).toBeUndefined();
-    const longTailnet = `${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    const longTailnet = `${'b'.repeat(63)}.ts.net`;
     expect(
       validateDnsSubdomain(eastWestGatewayFqdn(cluster, longTailnet)),
     ).toBeUndefined();

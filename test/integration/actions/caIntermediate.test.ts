@@ -347,7 +347,7 @@ describe('mesh:ca:issue-intermediate', () => {
     const old = await issueIntermediateCa(
       root,
       cluster,
-      new Date(Date.now() - 720 * DAY_MS),
+      new Date(Date.now() - 3640 * DAY_MS),
     );
     keyPems.push(old.keyPem);
     await core(cluster).replaceNamespacedSecret({

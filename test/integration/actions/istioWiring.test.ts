@@ -251,10 +251,10 @@ describe('Istio wiring actions: remote secrets, east-west gateways, meshNetworks
         'tailscale.com/hostname': 'cluster5-istio-eastwestgateway',
         'tailscale.com/tags': 'tag:istio-eastwestgateway',
       });
-      expect(svc.metadata?.labels).toMatchObject({
-        'topology.istio.io/network': 'network5',
-        istio: 'eastwestgateway',
-      });
+      // No network label: with it istiod would take the gateway's load-balancer address, the
+      // 100.x tailnet IP no pod can route to (meshNetworks names the gateway instead).
+      expect(svc.metadata?.labels).toMatchObject({ istio: 'eastwestgateway' });
+      expect(svc.metadata?.labels?.['topology.istio.io/network']).toBeUndefined();
       expect(svc.spec?.selector).toEqual({
         app: 'istio-eastwestgateway',
         istio: 'eastwestgateway',
@@ -263,8 +263,6 @@ describe('Istio wiring actions: remote secrets, east-west gateways, meshNetworks
         [
           ['status-port', 15021, 15021],
           ['tls', 15443, 15443],
-          ['tls-istiod', 15012, 15012],
-          ['tls-webhook', 15017, 15017],
         ],
       );
       expect(addresses.cluster5).toBe(
@@ -370,7 +368,7 @@ describe('Istio wiring actions: remote secrets, east-west gateways, meshNetworks
       ).toHaveLength(1);
     });
 
-    it('gives both members the same meshNetworks, restarts each istiod once, and a re-run or retry changes nothing', async () => {
+    it('gives both members the same meshNetworks through the istiod release values, restarts each istiod once when asked, and a re-run or retry changes nothing', async () => {
       const input = {
         members: ['cluster5', 'cluster6'],
         tailnet,
@@ -411,7 +409,11 @@ describe('Istio wiring actions: remote secrets, east-west gateways, meshNetworks
       for (const [i, cluster] of ['cluster5', 'cluster6'].entries()) {
         const cm = await readMeshConfigMap(cluster);
         expect(parse(cm.data!.meshNetworks)).toEqual(expected);
-        expect(cm.data!.meshNetworks).toBe(first.output.meshNetworks);
+        // Kept in the release's values, so `helm upgrade --reuse-values` keeps it.
+        const values = JSON.parse(
+          await helm(cluster, ['get', 'values', 'istiod', '-n', ns, '-o', 'json']),
+        ) as { global: { meshNetworks?: unknown } };
+        expect(values.global.meshNetworks).toEqual(expected.networks);
         // Helm owns the rest of the ConfigMap; only meshNetworks was touched.
         expect(cm.data!.mesh).toBe(meshBefore[i]);
         restarts[cluster] = await restartedAt(cluster);
@@ -463,10 +465,11 @@ describe('Istio wiring actions: remote secrets, east-west gateways, meshNetworks
           { dryRun: true },
         ),
       );
+      // istiod reloads meshNetworks itself: no restart unless asked.
       expect(run.output.changes).toEqual([
         'cluster5: ConfigMap istio-system/istio meshNetworks configured',
-        'cluster5: Deployment istio-system/istiod restarted',
       ]);
+      expect(run.output.restarted).toEqual([]);
       expect(run.output.diff).toContain(
         '--- cluster5: ConfigMap istio-system/istio meshNetworks (current)',
       );

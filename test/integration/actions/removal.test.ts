@@ -38,6 +38,7 @@ const ns = 'istio-system';
 const remoteSecretIn9 = `istio-remote-secret-${peer}`;
 const remoteSecretIn7 = `istio-remote-secret-${cluster}`;
 const egressName = `${peer}-k8s-operator`;
+const gatewayEgressName = `${peer}-istio-eastwestgateway`;
 
 const core = (name: string) => kubeConfig(name).makeApiClient(CoreV1Api);
 const apps = (name: string) => kubeConfig(name).makeApiClient(AppsV1Api);
@@ -296,8 +297,10 @@ describe('removal actions and mesh:members', () => {
             : undefined,
       );
       const run = keep(await runAction(action, input, { dryRun: true }));
+      // Both of create-egress's Services: to the peer's API proxy and to its east-west gateway.
       expect(run.output.changes).toEqual([
         `${cluster}: Service tailscale/${egressName} deleted`,
+        `${cluster}: Service tailscale/${gatewayEgressName} deleted`,
       ]);
       const svc = await readEgress();
       expect(svc.metadata?.deletionTimestamp).toBeUndefined();
@@ -308,9 +311,10 @@ describe('removal actions and mesh:members', () => {
       expect(first.output.changed).toBe(true);
       expect(first.output.changes).toEqual([
         `${cluster}: Service tailscale/${egressName} deleted`,
+        `${cluster}: Service tailscale/${gatewayEgressName} deleted`,
       ]);
       expect(first.logs).toContain(
-        `info ${cluster}: Service tailscale/${egressName} gone`,
+        `info ${cluster}: Service tailscale/${egressName}, Service tailscale/${gatewayEgressName} gone`,
       );
       await expect(readEgress()).rejects.toMatchObject({ code: 404 });
       // The operator (stand-in) cleaned up its proxy before it let the Service go.
@@ -324,6 +328,7 @@ describe('removal actions and mesh:members', () => {
       expect(second.output.changed).toBe(false);
       expect(second.output.changes).toEqual([
         `${cluster}: Service tailscale/${egressName} absent, unchanged`,
+        `${cluster}: Service tailscale/${gatewayEgressName} absent, unchanged`,
       ]);
     });
 

@@ -116,7 +116,11 @@ describe('mesh:tailscale:install-operator', () => {
         'json',
       ]),
     );
-    expect(values.oauth.clientId).toBe(tailscaleCredentials().clientId);
+    // The operator's own client, not Backstage's policy-file client.
+    expect(values.oauth.clientId).toBe(
+      config.getString('mesh.tailscale.operatorOauth.clientId'),
+    );
+    expect(values.oauth.clientId).not.toBe(tailscaleCredentials().clientId);
     expect(values.operatorConfig.hostname).toBe('cluster4-k8s-operator');
     expect(values.apiServerProxyConfig.mode).toBe('true');
 
@@ -225,7 +229,10 @@ describe('mesh:tailscale:grant-access', () => {
       1,
     );
     expect(after.text).toContain(
-      '"ip": ["tcp:15021", "tcp:15443", "tcp:15012", "tcp:15017"]',
+      '{"src": ["tag:tailmesh-egress"], "dst": ["tag:istio-eastwestgateway"], "ip": ["tcp:15443"]}',
+    );
+    expect(after.text).toContain(
+      '{"src": ["tag:tailmesh-egress"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"], "app":',
     );
     expect(after.text).not.toContain('system:masters');
 
@@ -354,8 +361,24 @@ describe('mesh:tailscale:create-egress', () => {
     const first = await runAction(action, input);
     expect(first.output.changes).toEqual([
       `${cluster}: Service tailscale/cluster1-k8s-operator created`,
+      `${cluster}: Service tailscale/cluster1-istio-eastwestgateway created`,
       `${cluster}: Service tailscale/cluster2-k8s-operator created`,
+      `${cluster}: Service tailscale/cluster2-istio-eastwestgateway created`,
     ]);
+    // To each peer's east-west gateway too, tagged like the API proxy's, for the grants.
+    for (const peer of peers) {
+      const gw = await core().readNamespacedService({
+        name: `${peer}-istio-eastwestgateway`,
+        namespace: 'tailscale',
+      });
+      expect(gw.metadata?.annotations).toMatchObject({
+        'tailscale.com/tailnet-fqdn': `${peer}-istio-eastwestgateway.${testbed().tailnet}`,
+        'tailscale.com/tags': 'tag:tailmesh-egress',
+      });
+      expect(gw.spec?.ports).toEqual([
+        { name: 'tls', port: 15443, protocol: 'TCP', targetPort: 15443 },
+      ]);
+    }
     const tailnet = testbed().tailnet;
     const rewritten: Record<string, string> = {};
     const versions: Record<string, string | undefined> = {};
@@ -387,7 +410,7 @@ describe('mesh:tailscale:create-egress', () => {
 
     const second = await runAction(action, input);
     expect(second.output.changed).toBe(false);
-    expect(second.logs.filter(l => l.includes(' unchanged'))).toHaveLength(2);
+    expect(second.logs.filter(l => l.includes(' unchanged'))).toHaveLength(4);
     for (const peer of peers) {
       const svc = await core().readNamespacedService({
         name: `${peer}-k8s-operator`,

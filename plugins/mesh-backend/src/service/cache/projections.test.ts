@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import {
   coreDnsProjector,
   fingerprintOf,
@@ -238,9 +239,10 @@ describe('projections', () => {
     expect(projectMeshConfig({ data: {} })).toEqual({});
   });
 
-  it('keeps only the fingerprint of the root certificate', () => {
+  it('keeps only the fingerprint and the end of the root certificate', () => {
     expect(projectRootCert({ data: { 'root-cert.pem': rootPem } })).toEqual({
       fingerprint: rootFingerprint,
+      notAfter: new Date(new X509Certificate(rootPem).validTo).toISOString(),
     });
     expect(
       projectRootCert({ data: { 'root-cert.pem': 'not a cert' } }),

@@ -19,9 +19,11 @@ import {
   MeshNetworkMember,
   MeshNetworks,
   desiredMeshNetworks,
+  parseMeshNetworks,
   eastWestGatewayFqdn,
   validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
+import { parse } from 'yaml';
 import { ChangeSet } from '../../service/changes';
 import { waitForDeploymentAvailable } from '../../service/deployments';
 import {
@@ -35,6 +37,18 @@ import {
   helmOptionsFor,
   targetCluster,
 } from '../../service/MeshActionDeps';
+
+/**
+ * The current key as Tailmesh would render it, so a diff shows what changes in meaning and not
+ * helm's indentation; the text as it is when it cannot be read.
+ */
+function comparableText(current: string): string {
+  try {
+    return current ? renderMeshNetworks(parseMeshNetworks(parse(current))) : '';
+  } catch {
+    return current;
+  }
+}
 
 /** Whether the istio ConfigMap belongs to the istiod helm release (helm's ownership annotation). */
 function helmOwned(configMap: V1ConfigMap): boolean {
@@ -358,6 +372,24 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
             `${cluster}: ${CONFIGMAP} is not valid meshNetworks, replacing it: ${state.unreadable}`,
           );
         let outcome: 'configured' | 'unchanged';
+        // Through a checkpoint for every member, even one that agrees now: on a retried task
+        // the stored outcome says whether this task changed it, and so still owes a restart.
+        const updateConfigMap = async (): Promise<'configured' | 'unchanged'> =>
+          dryRun
+            ? state.agrees
+              ? 'unchanged'
+              : 'configured'
+            : ctx.checkpoint({
+                key: meshNetworksCheckpointKey('update', cluster, rendered),
+                fn: () =>
+                  updateMeshNetworks(
+                    target,
+                    configMap,
+                    desired,
+                    rendered,
+                    ctx.logger,
+                  ),
+              });
         if (helmOwned(configMap)) {
           // Through the istiod release's own values (global.meshNetworks, which the chart
           // renders into this key: istio-discovery templates/configmap.yaml), so a later
@@ -379,26 +411,13 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
                 key: meshNetworksCheckpointKey('helm', cluster, rendered),
                 fn: async () => ({ outcome: (await run()).outcome }),
               });
-          outcome =
-            release.outcome === 'unchanged' && state.agrees
-              ? 'unchanged'
-              : 'configured';
-        } else if (dryRun) {
-          outcome = state.agrees ? 'unchanged' : 'configured';
+          outcome = release.outcome === 'unchanged' ? 'unchanged' : 'configured';
+          // helm renders only on a change of values or chart: a key edited by hand since (the
+          // values already hold the desired networks) is put back as helm would render it.
+          if (release.outcome === 'unchanged' && !state.agrees)
+            outcome = await updateConfigMap();
         } else {
-          // Through a checkpoint for every member, even one that agrees now: on a retried task
-          // the stored outcome says whether this task changed it, and so still owes a restart.
-          outcome = await ctx.checkpoint({
-            key: meshNetworksCheckpointKey('update', cluster, rendered),
-            fn: () =>
-              updateMeshNetworks(
-                target,
-                configMap,
-                desired,
-                rendered,
-                ctx.logger,
-              ),
-          });
+          outcome = await updateConfigMap();
         }
         ctx.logger.info(
           `${cluster}: ${CONFIGMAP} ${outcome}${dryRun ? ' (dry run)' : ''}`,
@@ -409,7 +428,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
           memberDiff(
             cluster,
             `${ISTIO_NAMESPACE}/${ISTIO_MESH_CONFIGMAP}`,
-            state.current,
+            comparableText(state.current),
             rendered,
           ),
         );

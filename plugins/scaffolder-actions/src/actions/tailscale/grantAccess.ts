@@ -25,8 +25,10 @@ export const DEFAULT_TAG_OWNERS = ['autogroup:admin'];
 /** How often a write that lost a race (HTTP 412) is re-read and re-applied before giving up. */
 export const MAX_POLICY_ATTEMPTS = 5;
 
+// Tags as tailcfg.CheckTag accepts them (tailscale tailcfg/tailcfg.go): `tag:`, a letter, then
+// letters, digits and dashes.
 const OWNER_PATTERN =
-  /^(autogroup:[a-z-]+|group:[^\s:]+|tag:[A-Za-z0-9][A-Za-z0-9_-]*|[^\s@:]+@[^\s@:]+)$/;
+  /^(autogroup:[a-z-]+|group:[^\s:]+|tag:[A-Za-z][A-Za-z0-9-]*|[^\s@:]+@[^\s@:]+)$/;
 
 export function validateTagOwner(value: string): string | undefined {
   return OWNER_PATTERN.test(value)
