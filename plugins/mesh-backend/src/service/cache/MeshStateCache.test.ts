@@ -7,7 +7,10 @@ import {
 } from '../../testUtils/silentServers';
 import { MeshStateCache } from './MeshStateCache';
 
-const TIMEOUT_MS = 500;
+// Long enough that a loaded CI machine (two cores running integration tests beside) still syncs
+// the healthy cluster well within it: at 500 ms a fresh-clone run once saw the hung cluster time
+// out first.
+const TIMEOUT_MS = 1500;
 
 async function until<T>(probe: () => T | undefined, timeoutMs: number) {
   const started = Date.now();
