@@ -29,6 +29,7 @@ export {
   readClusterSnapshot,
   readIstiodRemoteView,
   certificateFingerprint,
+  certificateNotAfter,
   deploymentReady,
   deploymentReplicas,
   imageTag,

@@ -61,6 +61,18 @@ export function certificateFingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
+/** When a PEM certificate expires (ISO 8601); undefined when it is not one. */
+export function certificateNotAfter(
+  pem: string | undefined,
+): string | undefined {
+  if (!pem) return undefined;
+  try {
+    return new Date(new X509Certificate(pem).validTo).toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether a Deployment serves: Available with every wanted replica ready. One scaled to zero does
  * not: for istiod or the Tailscale operator that is an outage, not a healthy idle state.
@@ -217,14 +229,7 @@ export async function readClusterSnapshot(
       rootPem = data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
     }
 
-    const rootNotAfter = (() => {
-      if (!rootPem) return undefined;
-      try {
-        return new Date(new X509Certificate(rootPem).validTo).toISOString();
-      } catch {
-        return undefined;
-      }
-    })();
+    const rootNotAfter = certificateNotAfter(rootPem);
     const istiodRemotes = istiod
       ? await readIstiodRemoteView(core, cluster, server)
       : undefined;

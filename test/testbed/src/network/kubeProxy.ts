@@ -12,6 +12,7 @@
  */
 import net from 'node:net';
 import type { ClusterCache, Service } from '../kube/clusterCache';
+import { pipeTo, targetPort } from './forward';
 import { LoopbackAddresses } from './loopbackAddresses';
 
 export interface KubeProxy {
@@ -28,16 +29,6 @@ export function isProxiedService(svc: Service): boolean {
     svc.spec.clusterIP !== 'None' &&
     svc.spec.clusterIP !== ''
   );
-}
-
-function targetPort(
-  p: { name?: string; port: number; targetPort?: number | string },
-  slicePorts: Array<{ name?: string; port?: number }> | undefined,
-): number | undefined {
-  const named = slicePorts?.find(sp => (sp.name ?? '') === (p.name ?? ''));
-  if (named?.port) return named.port;
-  if (typeof p.targetPort === 'number') return p.targetPort;
-  return p.port;
 }
 
 export function startKubeProxy(
@@ -87,11 +78,7 @@ export function startKubeProxy(
           socket.resetAndDestroy();
           return;
         }
-        const upstream = net.connect({ host: target.ip, port: to });
-        socket.pipe(upstream).pipe(socket);
-        upstream.on('error', () => socket.resetAndDestroy());
-        socket.on('error', () => upstream.destroy());
-        socket.once('close', () => upstream.destroy());
+        pipeTo(socket, target.ip, to);
       });
       servers.set(key, { server, ip });
       await addresses.acquire(ip);

@@ -42,6 +42,7 @@
 import net from 'node:net';
 import type { ClusterCache, Service } from '../kube/clusterCache';
 import { describe } from '../kube/kubeClient';
+import { pipeTo, targetPort } from '../network/forward';
 import { LoopbackAddresses } from '../network/loopbackAddresses';
 import { egressProxies } from '../standins/operatorProxies';
 import { nameForService, TailnetDeviceRegistry } from '../standins/operatorReconcile';
@@ -192,15 +193,6 @@ export function startTailnet(o: TailnetOptions): Tailnet {
       o.log(`tailnet: ended tcp ${src?.name ?? flow.src} -> ${dst?.name ?? flow.dst}:${flow.port}: no longer allowed`);
       flow.socket.destroy();
     }
-  };
-
-  const pipeTo = (socket: net.Socket, host: string, port: number, localAddress?: string) => {
-    const upstream = net.connect({ host, port, localAddress });
-    socket.pipe(upstream).pipe(socket);
-    upstream.on('error', () => socket.resetAndDestroy());
-    socket.on('error', () => upstream.destroy());
-    // A socket dropped by the filter stops feeding its upstream; its upstream must stop feeding it.
-    socket.once('close', () => upstream.destroy());
   };
 
   const whoIs = (dst: TailnetDeviceInfo) => (remoteAddress: string): WhoIs | undefined => {
@@ -540,13 +532,3 @@ export function startTailnet(o: TailnetOptions): Tailnet {
   };
 }
 
-/** The endpoint port for a Service port (by name when the slice names ports, else targetPort). */
-function targetPort(
-  p: { name?: string; port: number; targetPort?: number | string },
-  slicePorts: Array<{ name?: string; port?: number }> | undefined,
-): number | undefined {
-  const named = slicePorts?.find(sp => (sp.name ?? '') === (p.name ?? ''));
-  if (named?.port) return named.port;
-  if (typeof p.targetPort === 'number') return p.targetPort;
-  return p.port;
-}

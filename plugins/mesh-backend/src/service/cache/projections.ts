@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import {
   V1ConfigMap,
   V1Deployment,
@@ -30,6 +29,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import {
   certificateFingerprint,
+  certificateNotAfter,
   deploymentReady,
   deploymentReplicas,
   imageTag,
@@ -201,16 +201,6 @@ export interface RootCertProjection {
   notAfter?: string;
 }
 
-/** When a PEM certificate expires (ISO 8601); undefined when it is not one. */
-export function notAfterOf(pem: string | undefined): string | undefined {
-  if (!pem) return undefined;
-  try {
-    return new Date(new X509Certificate(pem).validTo).toISOString();
-  } catch {
-    return undefined;
-  }
-}
-
 /** Fingerprint of a PEM certificate; undefined when it is not one. */
 export function fingerprintOf(pem: string | undefined): string | undefined {
   if (!pem) return undefined;
@@ -223,7 +213,7 @@ export function fingerprintOf(pem: string | undefined): string | undefined {
 
 export function projectRootCert(cm: V1ConfigMap): RootCertProjection {
   const pem = cm.data?.[ISTIO_CA_ROOT_CERT_KEY];
-  const notAfter = notAfterOf(pem);
+  const notAfter = certificateNotAfter(pem);
   return { fingerprint: fingerprintOf(pem), ...(notAfter ? { notAfter } : {}) };
 }
 
@@ -263,6 +253,8 @@ export function projectSecretVersion(s: MetadataOnly): SecretVersionProjection {
   const at = s.metadata?.annotations?.[ANNOTATION_INTERMEDIATE_NOT_AFTER];
   return {
     resourceVersion: s.metadata?.resourceVersion ?? '',
-    ...(at && !Number.isNaN(Date.parse(at)) ? { intermediateNotAfter: at } : {}),
+    ...(at && !Number.isNaN(Date.parse(at))
+      ? { intermediateNotAfter: at }
+      : {}),
   };
 }
