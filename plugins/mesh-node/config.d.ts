@@ -58,8 +58,17 @@ export interface Config {
       apiUrl?: string;
       /** The tailnet in API paths; `-` (the default) is the OAuth client's own tailnet. */
       tailnet?: string;
-      /** The tailnet's MagicDNS domain, e.g. `tail1234.ts.net`. */
+      /**
+       * The tailnet's MagicDNS domain, e.g. `tail1234.ts.net`. Every address the mesh writes is
+       * derived from it, so it is set here only: a template's `tailnet` input may only repeat it.
+       */
       dnsName?: string;
+      /**
+       * Owners besides tags that mesh:tailscale:grant-access may make owners of the mesh tags.
+       * Default `["autogroup:admin"]`. Owners that stand for every user (`autogroup:member`) are
+       * refused even here.
+       */
+      tagOwnerAllowList?: string[];
       /**
        * How often the mesh backend reads the tailnet policy file to judge its grants
        * (`grant-too-broad`), in seconds. Default 60. Reads happen in the background, never

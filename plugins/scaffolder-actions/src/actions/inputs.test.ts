@@ -45,21 +45,31 @@ describe('resolveTailnet', () => {
     mesh: { tailscale: { dnsName: 'tail1234.ts.net' } },
   });
 
-  it('takes the input, else mesh.tailscale.dnsName', () => {
-    expect(resolveTailnet(configured, 'tail9999.ts.net')).toBe(
-      'tail9999.ts.net',
-    );
+  it('comes from mesh.tailscale.dnsName; an input may only repeat it', () => {
     expect(resolveTailnet(configured)).toBe('tail1234.ts.net');
     expect(resolveTailnet(configured, undefined)).toBe('tail1234.ts.net');
+    expect(resolveTailnet(configured, 'tail1234.ts.net')).toBe(
+      'tail1234.ts.net',
+    );
   });
 
-  it('needs one of the two, and a valid one', () => {
-    expect(() => resolveTailnet(new ConfigReader({}))).toThrow(
-      'Invalid input: tailnet is required (give it as input or set mesh.tailscale.dnsName)',
-    );
-    expect(() => resolveTailnet(configured, 'no_dots')).toThrow(
-      /Invalid input: tailnet "no_dots"/,
-    );
+  it('refuses an input other than the configured tailnet', () => {
+    // Each would redirect what the mesh writes: in-cluster DNS, or remote secrets' servers.
+    for (const other of [
+      'tail9999.ts.net',
+      'cluster.local',
+      'evil.example.com',
+    ]) {
+      expect(() => resolveTailnet(configured, other)).toThrow(
+        `Invalid input: tailnet "${other}" is not the configured tailnet "tail1234.ts.net" (mesh.tailscale.dnsName); the tailnet comes from configuration, an input may only repeat it`,
+      );
+    }
+  });
+
+  it('needs the configuration, and a valid one', () => {
+    expect(() =>
+      resolveTailnet(new ConfigReader({}), 'tail1234.ts.net'),
+    ).toThrow(/^No tailnet configured: set mesh.tailscale.dnsName/);
     expect(() =>
       resolveTailnet(
         new ConfigReader({ mesh: { tailscale: { dnsName: 'localhost' } } }),

@@ -55,6 +55,18 @@ export const tailnetInput = (z: Z) =>
     .regex(DNS1123_SUBDOMAIN_PATTERN, 'must be a DNS name')
     .describe("The tailnet's MagicDNS domain, e.g. tail1234.ts.net");
 
+/**
+ * Take over what the cluster already has but Tailmesh did not make (a helm release, a remote
+ * secret, a plugged-in CA of the same root). Off by default: such objects stop the step.
+ */
+export const adoptInput = (z: Z, what: string) =>
+  z
+    .boolean()
+    .default(false)
+    .describe(
+      `Take over ${what} that Tailmesh did not make (default false: such an object stops the step before anything is written; a dry run with adopt shows what would change)`,
+    );
+
 export const timeoutInput = (z: Z, defaultSeconds = DEFAULT_TIMEOUT_SECONDS) =>
   z
     .number()
@@ -151,15 +163,22 @@ export function checkPeers(
 const TAILNET_CONFIG_KEY = 'mesh.tailscale.dnsName';
 
 /**
- * The tailnet's MagicDNS domain from the input, else from `mesh.tailscale.dnsName`. Addresses
- * are derived from it, so a missing or malformed one must stop the action before anything is
- * written.
+ * The tailnet's MagicDNS domain, from `mesh.tailscale.dnsName`. Every address the mesh writes
+ * (remote secrets' servers, meshNetworks gateways, the CoreDNS forward) is derived from it, so it
+ * is configuration an administrator set, not something a template run may choose: an input may
+ * only repeat it. Otherwise `cluster.local` (every in-cluster lookup forwarded to the tailnet) or
+ * an outside domain (remote secrets pointed at someone else's server) would be one form field away.
  */
 export function resolveTailnet(config: Config, input?: string): string {
-  const tailnet = input || config.getOptionalString(TAILNET_CONFIG_KEY);
+  const tailnet = config.getOptionalString(TAILNET_CONFIG_KEY);
   if (!tailnet) {
     throw new InputError(
-      `Invalid input: tailnet is required (give it as input or set ${TAILNET_CONFIG_KEY})`,
+      `No tailnet configured: set ${TAILNET_CONFIG_KEY} to the tailnet's MagicDNS domain (e.g. tail1234.ts.net); the tailnet comes from configuration, a template input may only repeat it`,
+    );
+  }
+  if (input && input !== tailnet) {
+    throw new InputError(
+      `Invalid input: tailnet ${describeInputValue(input)} is not the configured tailnet ${describeInputValue(tailnet)} (${TAILNET_CONFIG_KEY}); the tailnet comes from configuration, an input may only repeat it`,
     );
   }
   checkInputs({ tailnet }, { tailnet: validateTailnet });

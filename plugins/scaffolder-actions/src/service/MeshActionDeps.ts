@@ -21,7 +21,11 @@ export function createMeshActionDeps(config: Config): MeshActionDeps {
     config,
     clusters: ClusterAccess.fromConfig(config),
     charts: readMeshCharts(config),
-    helm: new Helm(config.getOptionalString('mesh.helm.binary') ?? 'helm'),
+    helm: new Helm(config.getOptionalString('mesh.helm.binary') ?? 'helm', {
+      pendingRepairAfterSeconds: config.getOptionalNumber(
+        'mesh.helm.pendingRepairAfterSeconds',
+      ),
+    }),
   };
 }
 
@@ -57,11 +61,20 @@ export function targetCluster(
  */
 export function helmOptionsFor(
   target: TargetCluster,
-  ctx: { logger: LoggerService; signal?: AbortSignal },
+  ctx: {
+    logger: LoggerService;
+    signal?: AbortSignal;
+    /** The action's input; its `adopt` (see adoptInput) is passed on to helm. */
+    input?: object;
+  },
   dryRun: boolean,
   extraSecrets: string[] = [],
 ): HelmRunOptions & { dryRun: boolean } {
   return {
+    adopt:
+      ctx.input !== undefined &&
+      'adopt' in ctx.input &&
+      ctx.input.adopt === true,
     kubeconfigYaml: target.kubeconfigYaml,
     logger: ctx.logger,
     cluster: target.name,

@@ -3,8 +3,20 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LoggerService } from '@backstage/backend-plugin-api';
+import { ConflictError, NotAllowedError } from '@backstage/errors';
 import { parseAllDocuments, stringify } from 'yaml';
 import { isDeepStrictEqual } from 'node:util';
+
+/**
+ * The release label (`helm --labels`, kept in the release's storage Secret beside helm's own
+ * owner/name/status labels) that marks a release Tailmesh installed or adopted. Only such releases
+ * are upgraded without `adopt` and uninstalled at all.
+ */
+export const HELM_RELEASE_LABEL = 'tailmesh.dev/installed-by';
+export const HELM_RELEASE_LABEL_VALUE = 'tailmesh';
+
+/** How old a `pending-*` release must be before Tailmesh takes it for abandoned (default). */
+export const DEFAULT_PENDING_REPAIR_AFTER_SECONDS = 600;
 
 /** Where a chart comes from: a local directory, or a name in a chart repository. */
 export interface ChartRef {
@@ -45,7 +57,12 @@ export function mergeValues(
     );
     out[key] =
       !whole && isPlainObject(value) && isPlainObject(theirs[key])
-        ? mergeValues(theirs[key] as Record<string, unknown>, value, replace, path)
+        ? mergeValues(
+            theirs[key] as Record<string, unknown>,
+            value,
+            replace,
+            path,
+          )
         : value;
   }
   return out;
@@ -59,7 +76,16 @@ export interface HelmRunOptions {
   /** Values never to be shown, even inside helm's own error output. */
   secrets?: string[];
   signal?: AbortSignal;
+  /**
+   * Take over a release Tailmesh did not install: its deployed values are kept and Tailmesh's
+   * merged over them, and it is labelled as Tailmesh's from then on. Without it such a release
+   * stops the step before anything is written.
+   */
+  adopt?: boolean;
 }
+
+/** Who installed a release: absent, Tailmesh (labelled), or someone else. */
+export type ReleaseOwnership = 'absent' | 'ours' | 'foreign';
 
 export type HelmOutcome = 'installed' | 'upgraded' | 'unchanged';
 
@@ -67,7 +93,28 @@ interface DeployedRelease {
   name: string;
   status: string;
   chart: string;
+  revision: string;
+  /** As helm prints it: `2026-12-03 12:00:00.123456789 +0000 UTC`. */
+  updated: string;
 }
+
+interface ReleaseRevision {
+  revision: number;
+  status: string;
+}
+
+/** helm's `updated` time as epoch milliseconds (NaN when it cannot be read). */
+export function parseHelmTime(updated: string): number {
+  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)? ([+-]\d\d)(\d\d)/.exec(
+    updated,
+  );
+  if (!m) return NaN;
+  const fraction = (m[3] ?? '').slice(0, 4);
+  return Date.parse(`${m[1]}T${m[2]}${fraction}${m[4]}:${m[5]}`);
+}
+
+/** Releases a helm call of this process is changing now, by cluster/namespace/release. */
+const inFlight = new Set<string>();
 
 const REDACTED = '<redacted>';
 
@@ -103,7 +150,10 @@ export function redactSecretManifests(manifests: string): string {
  * (0700, files 0600) that is removed whatever happens; its argv holds paths, never values.
  */
 export class Helm {
-  constructor(private readonly binary: string = 'helm') {}
+  constructor(
+    private readonly binary: string = 'helm',
+    private readonly options: { pendingRepairAfterSeconds?: number } = {},
+  ) {}
 
   private async withFiles<T>(
     opts: HelmRunOptions,
@@ -202,6 +252,27 @@ export class Helm {
     ) as DeployedRelease[];
     const release = list.find(r => r.name === spec.release);
     if (!release) return undefined;
+    const labelled = JSON.parse(
+      await this.run(
+        [
+          'list',
+          '--kubeconfig',
+          kubeconfig,
+          '-n',
+          spec.namespace,
+          '--filter',
+          `^${spec.release}$`,
+          '-a',
+          '--selector',
+          `${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE}`,
+          '-o',
+          'json',
+        ],
+        dir,
+        opts,
+      ),
+    ) as DeployedRelease[];
+    const owned = labelled.some(r => r.name === spec.release);
     const values = JSON.parse(
       await this.run(
         [
@@ -219,7 +290,7 @@ export class Helm {
         opts,
       ),
     ) as Record<string, unknown> | null;
-    return { release, values: values ?? {} };
+    return { release, values: values ?? {}, owned };
   }
 
   /**
@@ -241,83 +312,117 @@ export class Helm {
     return `${name}-${version}`;
   }
 
-  /**
-   * `helm upgrade --install`, unless the release is already deployed from the same chart version
-   * with the same values. In a dry run, helm renders against the server and nothing is written;
-   * the manifests come back with Secret data redacted.
-   */
-  async upgradeInstall(
-    spec: HelmReleaseSpec,
-    opts: HelmRunOptions & { dryRun?: boolean },
-  ): Promise<{ outcome: HelmOutcome; manifests?: string }> {
-    return this.withFiles(opts, undefined, async files => {
-      const current = await this.deployed(
-        spec,
-        files.kubeconfig,
-        files.dir,
-        opts,
-      );
-      const values =
-        current && spec.keepDeployedValues
-          ? mergeValues(
-              current.values,
-              spec.values,
-              spec.keepDeployedValues.replace,
-            )
-          : spec.values;
-      const valuesFile = path.join(files.dir, 'values.yaml');
-      await fs.writeFile(valuesFile, stringify(values), { mode: 0o600 });
-      const chartVersion = await this.chartVersion(spec, files.dir, opts);
-      if (
-        current?.release.status === 'deployed' &&
-        current.release.chart === chartVersion &&
-        isDeepStrictEqual(current.values, JSON.parse(JSON.stringify(values)))
-      ) {
-        opts.logger.info(
-          `${opts.cluster}: helm release ${spec.namespace}/${spec.release} (${chartVersion}) unchanged`,
-        );
-        return { outcome: 'unchanged' as const };
-      }
-      const args = [
-        'upgrade',
-        spec.release,
-        ...this.chartArgs(spec.chart),
-        '--install',
-        '--kubeconfig',
-        files.kubeconfig,
-        '-n',
-        spec.namespace,
-        '--create-namespace',
-        '-f',
-        valuesFile,
-        ...(opts.dryRun ? ['--dry-run=server', '-o', 'json'] : []),
-      ];
-      const out = await this.run(args, files.dir, opts);
-      const outcome: HelmOutcome = current ? 'upgraded' : 'installed';
-      if (opts.dryRun) {
-        const manifest =
-          (JSON.parse(out) as { manifest?: string }).manifest ?? '';
-        opts.logger.info(
-          `${opts.cluster}: helm release ${spec.namespace}/${spec.release} would be ${outcome} (dry run, ${chartVersion})`,
-        );
-        return {
-          outcome,
-          manifests: scrub(redactSecretManifests(manifest), opts.secrets ?? []),
-        };
-      }
-      opts.logger.info(
-        `${opts.cluster}: helm release ${spec.namespace}/${spec.release} ${outcome} (${chartVersion})`,
-      );
-      return { outcome };
-    });
+  private key(opts: HelmRunOptions, namespace: string, release: string) {
+    return `${opts.cluster}/${namespace}/${release}`;
   }
 
-  /** `helm uninstall`, a no-op when the release is not there. */
-  async uninstall(
+  /** Runs `fn` as the one helm change of this process on that release. */
+  private async exclusively<T>(
+    opts: HelmRunOptions,
+    namespace: string,
+    release: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const key = this.key(opts, namespace, release);
+    if (inFlight.has(key)) {
+      throw new ConflictError(
+        `helm release ${namespace}/${release} on ${opts.cluster} is being changed by another task right now; nothing was changed, run again once it has finished`,
+      );
+    }
+    inFlight.add(key);
+    try {
+      return await fn();
+    } finally {
+      inFlight.delete(key);
+    }
+  }
+
+  /**
+   * A release left `pending-install`/`-upgrade`/`-rollback` (a helm killed mid-way: a cancelled
+   * task, a crashed backend) blocks every later helm change ("another operation is in progress").
+   * Once it is older than any helm operation may take, it is put back as helm's docs say: rolled
+   * back to its last good revision, or uninstalled if it never had one.
+   */
+  private async repairPending(
+    current: { release: DeployedRelease; owned: boolean },
+    namespace: string,
+    files: { kubeconfig: string; dir: string },
+    opts: HelmRunOptions & { dryRun?: boolean },
+  ): Promise<'rolled-back' | 'uninstalled' | 'none'> {
+    const { release } = current;
+    if (!release.status.startsWith('pending-')) return 'none';
+    const what = `helm release ${namespace}/${release.name} on ${opts.cluster}`;
+    const after =
+      this.options.pendingRepairAfterSeconds ??
+      DEFAULT_PENDING_REPAIR_AFTER_SECONDS;
+    const age = (Date.now() - parseHelmTime(release.updated)) / 1000;
+    if (!(age >= after)) {
+      throw new ConflictError(
+        `${what} is ${release.status} since ${release.updated}: a helm operation may still be running. Nothing was changed; Tailmesh repairs a release left ${release.status} once it is ${after}s old (mesh.helm.pendingRepairAfterSeconds), run again then`,
+      );
+    }
+    const history = JSON.parse(
+      await this.run(
+        [
+          'history',
+          release.name,
+          '--kubeconfig',
+          files.kubeconfig,
+          '-n',
+          namespace,
+          '-o',
+          'json',
+        ],
+        files.dir,
+        opts,
+      ),
+    ) as ReleaseRevision[];
+    const good = history
+      .filter(r => r.status === 'deployed' || r.status === 'superseded')
+      .map(r => r.revision)
+      .sort((x, y) => y - x)[0];
+    const action = good === undefined ? 'uninstalled' : 'rolled-back';
+    opts.logger.warn(
+      `${what} was left ${release.status} (${Math.round(age)}s ago, a helm run that did not finish): ${
+        good === undefined
+          ? 'uninstalling it, as it never deployed'
+          : `rolling it back to revision ${good}`
+      }${opts.dryRun ? ' (dry run: not done)' : ''}`,
+    );
+    if (opts.dryRun) return action;
+    await this.run(
+      good === undefined
+        ? [
+            'uninstall',
+            release.name,
+            '--kubeconfig',
+            files.kubeconfig,
+            '-n',
+            namespace,
+            '--wait',
+          ]
+        : [
+            'rollback',
+            release.name,
+            String(good),
+            '--kubeconfig',
+            files.kubeconfig,
+            '-n',
+            namespace,
+            '--wait',
+          ],
+      files.dir,
+      opts,
+    );
+    return action;
+  }
+
+  /** Whether a release is absent, Tailmesh's (labelled), or someone else's. */
+  async ownership(
     release: string,
     namespace: string,
-    opts: HelmRunOptions & { dryRun?: boolean },
-  ): Promise<boolean> {
+    opts: HelmRunOptions,
+  ): Promise<ReleaseOwnership> {
     return this.withFiles(opts, undefined, async files => {
       const current = await this.deployed(
         { release, namespace, chart: { chart: '' }, values: {} },
@@ -325,31 +430,169 @@ export class Helm {
         files.dir,
         opts,
       );
-      if (!current) {
-        opts.logger.info(
-          `${opts.cluster}: helm release ${namespace}/${release} absent, unchanged`,
-        );
-        return false;
-      }
-      if (!opts.dryRun) {
-        await this.run(
-          [
-            'uninstall',
-            release,
-            '--kubeconfig',
-            files.kubeconfig,
-            '-n',
-            namespace,
-            '--wait',
-          ],
+      if (!current) return 'absent';
+      return current.owned ? 'ours' : 'foreign';
+    });
+  }
+
+  /**
+   * `helm upgrade --install`, unless the release is already deployed from the same chart version
+   * with the same values. A release Tailmesh did not install stops it before anything is written,
+   * unless `adopt` is set. In a dry run, helm renders against the server and nothing is written;
+   * the manifests come back with Secret data redacted.
+   */
+  async upgradeInstall(
+    spec: HelmReleaseSpec,
+    opts: HelmRunOptions & { dryRun?: boolean },
+  ): Promise<{ outcome: HelmOutcome; manifests?: string }> {
+    const what = `helm release ${spec.namespace}/${spec.release} on ${opts.cluster}`;
+    return this.exclusively(opts, spec.namespace, spec.release, () =>
+      this.withFiles(opts, undefined, async files => {
+        let current = await this.deployed(
+          spec,
+          files.kubeconfig,
           files.dir,
           opts,
         );
-      }
-      opts.logger.info(
-        `${opts.cluster}: helm release ${namespace}/${release} uninstalled${opts.dryRun ? ' (dry run)' : ''}`,
-      );
-      return true;
-    });
+        if (current && !current.owned && !opts.adopt) {
+          throw new NotAllowedError(
+            `${what} was not installed by Tailmesh (its release has no ${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE} label), so Tailmesh leaves it alone; nothing was changed. To let Tailmesh manage it, run again with adopt: its deployed values are kept and Tailmesh's merged over them (a dry run shows the result first)`,
+          );
+        }
+        if (current && !current.owned) {
+          opts.logger.info(
+            `${what}: adopting a release Tailmesh did not install (${current.release.chart}); its deployed values are kept, Tailmesh's merged over them`,
+          );
+        }
+        if (current) {
+          const repaired = await this.repairPending(
+            current,
+            spec.namespace,
+            files,
+            opts,
+          );
+          if (repaired !== 'none' && opts.dryRun) {
+            // helm renders nothing against a release still pending; the repair is the news.
+            return { outcome: 'upgraded' as const };
+          }
+          if (repaired !== 'none') {
+            current = await this.deployed(
+              spec,
+              files.kubeconfig,
+              files.dir,
+              opts,
+            );
+          }
+        }
+        const keep =
+          spec.keepDeployedValues ??
+          (current && !current.owned ? {} : undefined);
+        const values =
+          current && keep
+            ? mergeValues(current.values, spec.values, keep.replace)
+            : spec.values;
+        const valuesFile = path.join(files.dir, 'values.yaml');
+        await fs.writeFile(valuesFile, stringify(values), { mode: 0o600 });
+        const chartVersion = await this.chartVersion(spec, files.dir, opts);
+        if (
+          current?.owned &&
+          current.release.status === 'deployed' &&
+          current.release.chart === chartVersion &&
+          isDeepStrictEqual(current.values, JSON.parse(JSON.stringify(values)))
+        ) {
+          opts.logger.info(
+            `${opts.cluster}: helm release ${spec.namespace}/${spec.release} (${chartVersion}) unchanged`,
+          );
+          return { outcome: 'unchanged' as const };
+        }
+        const args = [
+          'upgrade',
+          spec.release,
+          ...this.chartArgs(spec.chart),
+          '--install',
+          '--kubeconfig',
+          files.kubeconfig,
+          '-n',
+          spec.namespace,
+          '--create-namespace',
+          '-f',
+          valuesFile,
+          '--labels',
+          `${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE}`,
+          ...(opts.dryRun ? ['--dry-run=server', '-o', 'json'] : []),
+        ];
+        const out = await this.run(args, files.dir, opts);
+        const outcome: HelmOutcome = current ? 'upgraded' : 'installed';
+        if (opts.dryRun) {
+          const manifest =
+            (JSON.parse(out) as { manifest?: string }).manifest ?? '';
+          opts.logger.info(
+            `${opts.cluster}: helm release ${spec.namespace}/${spec.release} would be ${outcome} (dry run, ${chartVersion})`,
+          );
+          return {
+            outcome,
+            manifests: scrub(
+              redactSecretManifests(manifest),
+              opts.secrets ?? [],
+            ),
+          };
+        }
+        opts.logger.info(
+          `${opts.cluster}: helm release ${spec.namespace}/${spec.release} ${outcome} (${chartVersion})`,
+        );
+        return { outcome };
+      }),
+    );
+  }
+
+  /**
+   * `helm uninstall`, a no-op when the release is not there. A release Tailmesh did not install is
+   * never removed: that stops the step before anything is written.
+   */
+  async uninstall(
+    release: string,
+    namespace: string,
+    opts: HelmRunOptions & { dryRun?: boolean },
+  ): Promise<boolean> {
+    return this.exclusively(opts, namespace, release, () =>
+      this.withFiles(opts, undefined, async files => {
+        const current = await this.deployed(
+          { release, namespace, chart: { chart: '' }, values: {} },
+          files.kubeconfig,
+          files.dir,
+          opts,
+        );
+        if (!current) {
+          opts.logger.info(
+            `${opts.cluster}: helm release ${namespace}/${release} absent, unchanged`,
+          );
+          return false;
+        }
+        if (!current.owned) {
+          throw new NotAllowedError(
+            `helm release ${namespace}/${release} on ${opts.cluster} was not installed by Tailmesh (no ${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE} label), so Tailmesh does not uninstall it; nothing was changed`,
+          );
+        }
+        if (!opts.dryRun) {
+          await this.run(
+            [
+              'uninstall',
+              release,
+              '--kubeconfig',
+              files.kubeconfig,
+              '-n',
+              namespace,
+              '--wait',
+            ],
+            files.dir,
+            opts,
+          );
+        }
+        opts.logger.info(
+          `${opts.cluster}: helm release ${namespace}/${release} uninstalled${opts.dryRun ? ' (dry run)' : ''}`,
+        );
+        return true;
+      }),
+    );
   }
 }

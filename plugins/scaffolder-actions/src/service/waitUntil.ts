@@ -1,3 +1,4 @@
+import { InputError, NotAllowedError } from '@backstage/errors';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoggerService } from '@backstage/backend-plugin-api';
 
@@ -45,6 +46,8 @@ export async function waitUntil<T>(
       if (result.done) return result.value;
       progress = result.progress;
     } catch (e) {
+      // A refusal (bad data that waiting will not mend) ends the wait at once.
+      if (e instanceof NotAllowedError || e instanceof InputError) throw e;
       progress = e instanceof Error ? e.message.split('\n')[0] : String(e);
     }
     const elapsed = Date.now() - started;

@@ -176,9 +176,9 @@ describe('mesh:istio:configure-networks', () => {
     await expect(run(input)).rejects.toThrow(message);
   });
 
-  it('needs a tailnet from input or configuration', async () => {
+  it('needs the tailnet configured', async () => {
     await expect(run({ members: ['east'] }, {})).rejects.toThrow(
-      'tailnet is required',
+      'No tailnet configured',
     );
   });
 });

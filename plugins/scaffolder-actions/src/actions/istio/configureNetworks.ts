@@ -64,6 +64,7 @@ import {
   resolveTailnet,
   tailnetInput,
   timeoutInput,
+  adoptInput,
 } from '../inputs';
 import { examples } from './configureNetworks.examples';
 import { gatewayIngress, namespaceNetwork } from './eastWestGateway';
@@ -286,6 +287,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
             .describe(
               'Also restart istiod in the members whose meshNetworks changed, as the recipe does (default false: istiod watches the key and reloads it itself, pkg/kube/kubemesh/watcher.go)',
             ),
+        adopt: z => adoptInput(z, 'an existing istiod helm release'),
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {
@@ -374,7 +376,9 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
         let outcome: 'configured' | 'unchanged';
         // Through a checkpoint for every member, even one that agrees now: on a retried task
         // the stored outcome says whether this task changed it, and so still owes a restart.
-        const updateConfigMap = async (): Promise<'configured' | 'unchanged'> =>
+        const updateConfigMap = async (): Promise<
+          'configured' | 'unchanged'
+        > =>
           dryRun
             ? state.agrees
               ? 'unchanged'
@@ -411,7 +415,8 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
                 key: meshNetworksCheckpointKey('helm', cluster, rendered),
                 fn: async () => ({ outcome: (await run()).outcome }),
               });
-          outcome = release.outcome === 'unchanged' ? 'unchanged' : 'configured';
+          outcome =
+            release.outcome === 'unchanged' ? 'unchanged' : 'configured';
           // helm renders only on a change of values or chart: a key edited by hand since (the
           // values already hold the desired networks) is put back as helm would render it.
           if (release.outcome === 'unchanged' && !state.agrees)

@@ -150,10 +150,10 @@ describe('mesh:istio:deploy-eastwest-gateway', () => {
     expect(upgradeInstall).not.toHaveBeenCalled();
   });
 
-  it('needs a tailnet from input or configuration', async () => {
+  it('needs the tailnet configured', async () => {
     await expect(
       run({ cluster: 'east', network: 'east-net', timeoutSeconds: 5 }, {})
         .result,
-    ).rejects.toThrow('tailnet is required');
+    ).rejects.toThrow('No tailnet configured');
   });
 });

@@ -29,6 +29,7 @@ import {
   resolveTailnet,
   tailnetInput,
   timeoutInput,
+  adoptInput,
 } from '../inputs';
 import { changeOutputs } from '../outputs';
 import {
@@ -72,6 +73,7 @@ export function createIstioDeployEastWestGatewayAction(deps: MeshActionDeps) {
             .describe(
               "The tailnet's MagicDNS domain, e.g. tail1234.ts.net (default: mesh.tailscale.dnsName)",
             ),
+        adopt: z => adoptInput(z, 'an existing east-west gateway helm release'),
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {

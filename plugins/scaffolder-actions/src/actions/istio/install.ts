@@ -25,6 +25,7 @@ import {
   meshIdInput,
   networkInput,
   timeoutInput,
+  adoptInput,
 } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { examples } from './install.examples';
@@ -47,6 +48,8 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
         cluster: z => clusterInput(z),
         meshId: z => meshIdInput(z),
         network: z => networkInput(z),
+        adopt: z =>
+          adoptInput(z, 'existing istio-base and istiod helm releases'),
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {

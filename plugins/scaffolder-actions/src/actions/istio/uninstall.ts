@@ -18,6 +18,10 @@ import {
   MANAGED_BY_TAILMESH,
   validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
+import {
+  HELM_RELEASE_LABEL,
+  HELM_RELEASE_LABEL_VALUE,
+} from '../../service/helm';
 import { describeObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
@@ -117,6 +121,21 @@ export function createIstioUninstallAction(deps: MeshActionDeps) {
       }
 
       const helmOpts = helmOptionsFor(target, ctx, dryRun);
+      const releases = releasesToUninstall(includeBase);
+      // Every release is checked before any is removed: a half-uninstalled Istio is worse than none.
+      const foreign: string[] = [];
+      for (const release of releases) {
+        if (
+          (await deps.helm.ownership(release, ISTIO_NAMESPACE, helmOpts)) ===
+          'foreign'
+        )
+          foreign.push(`${ISTIO_NAMESPACE}/${release}`);
+      }
+      if (foreign.length) {
+        throw new ConflictError(
+          `Refusing to uninstall helm release${foreign.length > 1 ? 's' : ''} ${foreign.join(', ')} on ${cluster}: not installed by Tailmesh (no ${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE} label); nothing was uninstalled. Remove ${foreign.length > 1 ? 'them' : 'it'} with helm yourself if that is what you want`,
+        );
+      }
       const uninstall = async (release: string) => {
         const removed = await deps.helm.uninstall(
           release,
@@ -129,7 +148,7 @@ export function createIstioUninstallAction(deps: MeshActionDeps) {
         );
       };
 
-      const [gatewayRelease, ...rest] = releasesToUninstall(includeBase);
+      const [gatewayRelease, ...rest] = releases;
       await uninstall(gatewayRelease);
 
       let gatewayOutcome: 'deleted' | 'absent' = 'absent';

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 export const examples: TemplateExample[] = [
   {
     description:
-      "Before the first write of a join: refuse a network id another member already uses, and a tailnet without HTTPS",
+      'Before the first write of a join: refuse a network id another member already uses, and a tailnet without HTTPS',
     example: stringify({
       steps: [
         {

@@ -25,7 +25,9 @@ export function membersOnNetwork(
   network: string,
 ): string[] {
   return snapshots
-    .filter(s => s.cluster !== cluster && isMeshMember(s) && s.network === network)
+    .filter(
+      s => s.cluster !== cluster && isMeshMember(s) && s.network === network,
+    )
     .map(s => s.cluster)
     .sort();
 }
@@ -50,9 +52,7 @@ export function createMeshCheckJoinAction(deps: MeshActionDeps) {
       },
       output: {
         warnings: z =>
-          z
-            .array(z.string())
-            .describe('What could not be checked, and why'),
+          z.array(z.string()).describe('What could not be checked, and why'),
       },
     },
     async handler(ctx) {

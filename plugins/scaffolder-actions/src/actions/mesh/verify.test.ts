@@ -42,7 +42,7 @@ describe('mesh:verify input checks', () => {
     ).rejects.toThrow(/tailnet "no_dots"/);
   });
 
-  it('needs a tailnet from input or configuration', async () => {
+  it('needs the tailnet configured', async () => {
     const unconfigured = createVerifyAction(
       createMeshActionDeps(
         new ConfigReader({
@@ -55,7 +55,7 @@ describe('mesh:verify input checks', () => {
         createMockActionContext({ input: { members: ['east'] } }) as never,
       ),
     ).rejects.toThrow(
-      'Invalid input: tailnet is required (give it as input or set mesh.tailscale.dnsName)',
+      /^No tailnet configured: set mesh.tailscale.dnsName/,
     );
   });
 });

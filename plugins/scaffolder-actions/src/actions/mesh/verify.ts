@@ -116,7 +116,7 @@ export function createVerifyAction(deps: MeshActionDeps) {
       // syncing (or has not picked up yet) is waited for, up to istiodSettleSeconds.
       const settleMs = (ctx.input.istiodSettleSeconds ?? 60) * 1000;
       const deadline = Date.now() + settleMs;
-      for (let unsettled = unsettledPeers(snapshots); unsettled.length; ) {
+      for (let unsettled = unsettledPeers(snapshots); unsettled.length;) {
         if (Date.now() >= deadline) {
           ctx.logger.info(`istiod still settling: ${unsettled.join(', ')}`);
           break;

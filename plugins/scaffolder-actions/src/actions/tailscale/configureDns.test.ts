@@ -96,7 +96,7 @@ describe('mesh:tailscale:configure-dns', () => {
     });
   });
 
-  it('needs a tailnet from the input or mesh.tailscale.dnsName, before touching a cluster', async () => {
+  it('needs the tailnet in mesh.tailscale.dnsName, before touching a cluster', async () => {
     const deps = { config: new ConfigReader({}) } as unknown as MeshActionDeps;
     const action = createTailscaleConfigureDnsAction(deps);
     await expect(
@@ -104,14 +104,21 @@ describe('mesh:tailscale:configure-dns', () => {
         createMockActionContext({ input: { cluster: 'east' } }) as never,
       ),
     ).rejects.toThrow(
-      'Invalid input: tailnet is required (give it as input or set mesh.tailscale.dnsName)',
+      /^No tailnet configured: set mesh.tailscale.dnsName/,
     );
+    const configured = createTailscaleConfigureDnsAction({
+      config: new ConfigReader({
+        mesh: { tailscale: { dnsName: 'tail1234.ts.net' } },
+      }),
+    } as unknown as MeshActionDeps);
     await expect(
-      action.handler(
+      configured.handler(
         createMockActionContext({
-          input: { cluster: 'east', tailnet: 'no_dots' },
+          input: { cluster: 'east', tailnet: 'cluster.local' },
         }) as never,
       ),
-    ).rejects.toThrow(/Invalid input: tailnet "no_dots"/);
+    ).rejects.toThrow(
+      /Invalid input: tailnet "cluster.local" is not the configured tailnet/,
+    );
   });
 });

@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { LoggerService } from '@backstage/backend-plugin-api';
+import { NotAllowedError } from '@backstage/errors';
 import {
   ApiextensionsV1Api,
   CoreV1Api,
@@ -82,8 +84,17 @@ async function readNameserverIp(
         plural: DNS_CONFIG_PLURAL,
         name: TAILSCALE_DNS_CONFIG,
       })) as DNSConfigObject;
-    return dc.status?.nameserver?.ip || undefined;
+    const ip = dc.status?.nameserver?.ip || undefined;
+    // The address goes into the Corefile: anything but an IP (a newline and braces add a server
+    // block of someone else's choosing) stops the step before the Corefile is touched.
+    if (ip !== undefined && isIP(ip) === 0) {
+      throw new NotAllowedError(
+        `DNSConfig ${TAILSCALE_DNS_CONFIG} on ${target.name} reports status.nameserver.ip ${JSON.stringify(ip.slice(0, 80))}, which is not an IP address; the Corefile was not changed. Check what writes that status (the Tailscale operator), then run again`,
+      );
+    }
+    return ip;
   } catch (e) {
+    if (e instanceof NotAllowedError) throw e;
     if (isNotFound(e)) return undefined;
     throw e;
   }
@@ -219,6 +230,7 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
         // A dry run only shows the Corefile edit, which the placeholder stands in for.
         nameserverIp = crdInstalled
           ? await readNameserverIp(target).catch(e => {
+              if (e instanceof NotAllowedError) throw e;
               ctx.logger.warn(
                 `${cluster}: ${fail(`Reading DNSConfig ${TAILSCALE_DNS_CONFIG}`, e).message}`,
               );

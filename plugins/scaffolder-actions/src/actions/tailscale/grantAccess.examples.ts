@@ -17,13 +17,13 @@ export const examples: TemplateExample[] = [
   },
   {
     description:
-      'Let the platform group apply the mesh tags too, and show the diff of the policy file in the task output',
+      "Let the platform team's CI devices (tag:platform-ci) apply the mesh tags too, and show the diff of the policy file in the task output; a group or user needs listing in mesh.tailscale.tagOwnerAllowList first",
     example: stringify({
       steps: [
         {
           id: 'tailnet-policy',
           action: 'mesh:tailscale:grant-access',
-          input: { owners: ['autogroup:admin', 'group:platform'] },
+          input: { owners: ['autogroup:admin', 'tag:platform-ci'] },
         },
       ],
       output: {

@@ -7,6 +7,7 @@ import {
   createTailscaleGrantAccessAction,
   PolicyStore,
   updatePolicy,
+  tagOwnerValidator,
   validateTagOwner,
 } from './grantAccess';
 import { addMeshPolicy, meshPolicy } from './policyEdit';
@@ -133,6 +134,32 @@ describe('mesh:tailscale:grant-access inputs', () => {
       expect(validateTagOwner(ok)).toBeUndefined();
     for (const bad of ['admin', 'tag:', 'group: x', '*'])
       expect(validateTagOwner(bad)).toBeDefined();
+  });
+
+  it('lets only tags and the configured allow-list own the mesh tags, never every user', () => {
+    const byDefault = tagOwnerValidator(new ConfigReader({}));
+    expect(byDefault('tag:ci')).toBeUndefined();
+    expect(byDefault('autogroup:admin')).toBeUndefined();
+    expect(byDefault('group:platform')).toBe(
+      'must be a tag, or an owner listed in mesh.tailscale.tagOwnerAllowList (autogroup:admin)',
+    );
+    expect(byDefault('autogroup:member')).toMatch(/every user of the tailnet/);
+    const listed = tagOwnerValidator(
+      new ConfigReader({
+        mesh: { tailscale: { tagOwnerAllowList: ['group:platform'] } },
+      }),
+    );
+    expect(listed('group:platform')).toBeUndefined();
+    expect(listed('autogroup:admin')).toMatch(/must be a tag/);
+    expect(() =>
+      tagOwnerValidator(
+        new ConfigReader({
+          mesh: { tailscale: { tagOwnerAllowList: ['autogroup:member'] } },
+        }),
+      ),
+    ).toThrow(
+      'mesh.tailscale.tagOwnerAllowList lists "autogroup:member", which stands for every user of the tailnet',
+    );
   });
 
   it('rejects a bad owner, then a missing OAuth client, before calling Tailscale', async () => {

@@ -1,4 +1,5 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
+import { Config } from '@backstage/config';
 import { ConflictError, InputError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { ISTIO_REMOTE_READERS_GROUP } from '@tailmesh/plugin-mesh-common';
@@ -25,15 +26,54 @@ export const DEFAULT_TAG_OWNERS = ['autogroup:admin'];
 /** How often a write that lost a race (HTTP 412) is re-read and re-applied before giving up. */
 export const MAX_POLICY_ATTEMPTS = 5;
 
+/** Config key: owners besides tags that may own the mesh tags (default ["autogroup:admin"]). */
+export const TAG_OWNER_ALLOW_LIST_KEY = 'mesh.tailscale.tagOwnerAllowList';
+
 // Tags as tailcfg.CheckTag accepts them (tailscale tailcfg/tailcfg.go): `tag:`, a letter, then
 // letters, digits and dashes.
+const TAG_PATTERN = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 const OWNER_PATTERN =
   /^(autogroup:[a-z-]+|group:[^\s:]+|tag:[A-Za-z][A-Za-z0-9-]*|[^\s@:]+@[^\s@:]+)$/;
+// Owners that make a mesh tag appliable by every user of the tailnet: such a user's laptop could
+// then carry tag:tailmesh-egress and reach every member's API server proxy.
+const EVERY_USER = new Set(['autogroup:member', 'autogroup:tagged', '*']);
 
+/** Checks the grammar of a tag owner (a tag, an autogroup, a group or a user login). */
 export function validateTagOwner(value: string): string | undefined {
   return OWNER_PATTERN.test(value)
     ? undefined
     : 'must be a tag owner: autogroup:<name>, group:<name>, tag:<name> or a user login (name@example.com)';
+}
+
+/**
+ * The owners the mesh tags may have: tags (devices that already carry them), and only those other
+ * owners that configuration lists, since a group or autogroup here lets its people mark their own
+ * devices as mesh proxies. Never an owner that stands for every user.
+ */
+export function tagOwnerValidator(
+  config: Config,
+): (value: string) => string | undefined {
+  const configured = config.getOptionalStringArray(TAG_OWNER_ALLOW_LIST_KEY);
+  for (const owner of configured ?? []) {
+    const problem =
+      validateTagOwner(owner) ??
+      (EVERY_USER.has(owner)
+        ? 'stands for every user of the tailnet'
+        : undefined);
+    if (problem)
+      throw new InputError(
+        `${TAG_OWNER_ALLOW_LIST_KEY} lists "${owner}", which ${problem}`,
+      );
+  }
+  const allowed = new Set(configured ?? DEFAULT_TAG_OWNERS);
+  return value => {
+    const problem = validateTagOwner(value);
+    if (problem) return problem;
+    if (EVERY_USER.has(value))
+      return 'stands for every user of the tailnet, who could then mark any device as a mesh proxy';
+    if (TAG_PATTERN.test(value) || allowed.has(value)) return undefined;
+    return `must be a tag, or an owner listed in ${TAG_OWNER_ALLOW_LIST_KEY} (${[...allowed].join(', ')})`;
+  };
 }
 
 /** The parts of the Tailscale API the edit needs; TailscaleClient in production. */
@@ -131,7 +171,7 @@ export function createTailscaleGrantAccessAction(deps: MeshActionDeps) {
             .min(1)
             .default(DEFAULT_TAG_OWNERS)
             .describe(
-              'Who may apply tag:k8s-operator and tag:istio-eastwestgateway (default ["autogroup:admin"]); added to owners already in the file, never replacing them',
+              `Who may apply tag:k8s-operator and tag:istio-eastwestgateway (default ["autogroup:admin"]): tags, or owners listed in ${TAG_OWNER_ALLOW_LIST_KEY}; added to owners already in the file, never replacing them`,
             ),
       },
       output: {
@@ -153,7 +193,7 @@ export function createTailscaleGrantAccessAction(deps: MeshActionDeps) {
     },
     async handler(ctx) {
       const owners = ctx.input.owners ?? DEFAULT_TAG_OWNERS;
-      checkInputs({ owners }, { owners: validateTagOwner });
+      checkInputs({ owners }, { owners: tagOwnerValidator(deps.config) });
       const client = tailscaleClient(deps.config, ctx.secrets);
       const wanted = meshPolicy(owners);
       const result = await updatePolicy(

@@ -32,7 +32,7 @@ import {
   targetCluster,
   helmOptionsFor,
 } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput, timeoutInput } from '../inputs';
+import { adoptInput, checkInputs, clusterInput, timeoutInput } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { examples } from './installOperator.examples';
 import {
@@ -136,6 +136,8 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
             .describe(
               "The operator's tailnet hostname (default <cluster>-k8s-operator, which peers' egress Services expect)",
             ),
+        adopt: z =>
+          adoptInput(z, 'an existing tailscale-operator helm release'),
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {

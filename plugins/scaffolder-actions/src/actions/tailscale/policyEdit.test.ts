@@ -101,7 +101,7 @@ describe('addMeshPolicy', () => {
     expect(policy.groups).toEqual(values(fixture).groups);
   });
 
-  it("replaces the grants an earlier Tailmesh wrote, and nothing the admin wrote", () => {
+  it('replaces the grants an earlier Tailmesh wrote, and nothing the admin wrote', () => {
     const earlier = [
       '{',
       '\t"grants": [',
@@ -111,28 +111,33 @@ describe('addMeshPolicy', () => {
       `\t\t{"src": ["tag:k8s"], "dst": ["tag:k8s-operator"], "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["${ISTIO_REMOTE_READERS_GROUP}"]}}]}},`,
       "\t\t// Tailmesh: east-west gateways reach each other on Istio's east-west ports only.",
       '\t\t{"src": ["tag:istio-eastwestgateway"], "dst": ["tag:istio-eastwestgateway"], "ip": ["tcp:15021", "tcp:15443", "tcp:15012", "tcp:15017"]},',
-      '\t\t// An admin\'s own grant that looks like one of ours but is not the same.',
+      "\t\t// An admin's own grant that looks like one of ours but is not the same.",
       '\t\t{"src": ["tag:k8s"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"]},',
       '\t],',
       '}',
       '',
     ].join('\n');
     const result = addMeshPolicy(earlier, meshPolicy(['autogroup:admin']));
-    expect(result.changes.filter(c => c.startsWith('grants: removed'))).toHaveLength(2);
+    expect(
+      result.changes.filter(c => c.startsWith('grants: removed')),
+    ).toHaveLength(2);
     expect(result.text).not.toContain('"tcp:15012"');
     expect(result.text).not.toContain('east-west gateways reach each other');
     expect(result.text).toContain('// Members reach their own devices.');
     expect(result.text).toContain(
       '{"src": ["tag:k8s"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"]},',
     );
-    const grants = (parse(result.text) as { grants: Array<{ src: string[] }> }).grants;
+    const grants = (parse(result.text) as { grants: Array<{ src: string[] }> })
+      .grants;
     expect(grants.map(g => g.src[0])).toEqual([
       'autogroup:member',
       'tag:k8s',
       TAG_MESH_EGRESS,
       TAG_MESH_EGRESS,
     ]);
-    expect(addMeshPolicy(result.text, meshPolicy(['autogroup:admin'])).changes).toEqual([]);
+    expect(
+      addMeshPolicy(result.text, meshPolicy(['autogroup:admin'])).changes,
+    ).toEqual([]);
   });
 
   it('changes nothing the second time', () => {

@@ -455,7 +455,9 @@ export function addMeshPolicy(
     const found = (grants.children ?? []).find(g => sameGrant(valueOf(g), old));
     if (!found) continue;
     doc.apply([removeElementEdit(doc.text, found)]);
-    changes.push(`grants: removed ${inlineJson(old)} (written by an earlier Tailmesh, replaced below)`);
+    changes.push(
+      `grants: removed ${inlineJson(old)} (written by an earlier Tailmesh, replaced below)`,
+    );
   }
 
   for (const { comment, grant } of wanted.grants) {
