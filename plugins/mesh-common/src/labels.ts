@@ -59,6 +59,15 @@ export const ANNOTATION_INTERMEDIATE_NOT_AFTER =
   'tailmesh.dev/intermediate-not-after';
 
 /**
+ * Annotation mesh:ca:issue-intermediate puts on the `cacerts` Secret: the SHA-256 fingerprint of
+ * the root certificate in it (as openssl prints it). Until istiod publishes `istio-ca-root-cert`,
+ * the mesh backend learns the root from this metadata, never from the Secret's data.
+ *
+ * @public
+ */
+export const ANNOTATION_ROOT_FINGERPRINT = 'tailmesh.dev/root-fingerprint';
+
+/**
  * Well-known node label for the locality region.
  *
  * @public

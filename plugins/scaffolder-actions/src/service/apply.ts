@@ -5,7 +5,12 @@ import {
   KubernetesObjectApi,
   PatchStrategy,
 } from '@kubernetes/client-node';
-import { FIELD_MANAGER } from '@tailmesh/plugin-mesh-common';
+import { NotAllowedError } from '@backstage/errors';
+import {
+  FIELD_MANAGER,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_TAILMESH,
+} from '@tailmesh/plugin-mesh-common';
 import { isNotFound } from './kubeErrors';
 
 /** What applying one object did (or, in a dry run, would do). */
@@ -20,6 +25,52 @@ export interface ApplyOptions {
   cluster: string;
   logger: LoggerService;
   dryRun?: boolean;
+  /**
+   * Take over an object of the same name that Tailmesh did not make. Without it, such an object
+   * stops the apply before anything is written, when `desired` is one Tailmesh owns (labelled
+   * app.kubernetes.io/managed-by=tailmesh).
+   */
+  adopt?: boolean;
+}
+
+const claimedByTailmesh = (obj: KubernetesObject | undefined) =>
+  obj?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH;
+
+/**
+ * Refuses (NotAllowedError) when `desired` is an object Tailmesh owns and `existing`, of the same
+ * name, is someone else's: made by hand, by istioctl or by a chart. A forced server-side apply
+ * would silently take it over.
+ */
+export function assertMayWrite(
+  desired: KubernetesObject,
+  existing: KubernetesObject | undefined,
+  { cluster, adopt }: { cluster: string; adopt?: boolean },
+): void {
+  if (!existing || adopt || !claimedByTailmesh(desired)) return;
+  if (claimedByTailmesh(existing)) return;
+  throw new NotAllowedError(
+    `${describeObject(desired)} on ${cluster} was not made by Tailmesh (it lacks the label ${LABEL_MANAGED_BY}=${MANAGED_BY_TAILMESH}), so Tailmesh does not overwrite it; nothing was changed. Remove it, or run with adopt to let Tailmesh take it over (a dry run with adopt shows the change first)`,
+  );
+}
+
+/** Reads the object `desired` names, undefined when absent. */
+export async function readExisting<T extends KubernetesObject>(
+  kc: KubeConfig,
+  desired: T,
+): Promise<T | undefined> {
+  try {
+    return await KubernetesObjectApi.makeApiClient(kc).read<T>({
+      apiVersion: desired.apiVersion!,
+      kind: desired.kind!,
+      metadata: {
+        name: desired.metadata!.name!,
+        namespace: desired.metadata?.namespace,
+      },
+    });
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
 }
 
 /** Fields the server owns; two objects that differ only here are the same desired state. */
@@ -86,7 +137,7 @@ export function missingPrerequisite(
 export async function applyObject<T extends KubernetesObject>(
   kc: KubeConfig,
   desired: T,
-  { cluster, logger, dryRun }: ApplyOptions,
+  { cluster, logger, dryRun, adopt }: ApplyOptions,
 ): Promise<ApplyResult<T>> {
   const api = KubernetesObjectApi.makeApiClient(kc);
   const unvalidated = (e: unknown): ApplyResult<T> | undefined => {
@@ -114,6 +165,16 @@ export async function applyObject<T extends KubernetesObject>(
       throw e;
     }
   }
+  assertMayWrite(desired, existing, { cluster, adopt });
+  if (
+    existing &&
+    adopt &&
+    claimedByTailmesh(desired) &&
+    !claimedByTailmesh(existing)
+  )
+    logger.warn(
+      `${cluster}: adopting ${describeObject(desired)}, which Tailmesh did not make${dryRun ? ' (dry run)' : ''}`,
+    );
   let object: T;
   try {
     object = await api.patch<T>(

@@ -1,4 +1,4 @@
-import { mergeValues } from './helm';
+import { mergeValues, parseHelmTime, redactSecretManifests } from './helm';
 
 /** The istiod release values as a deployed release keeps them, with two peers in meshNetworks. */
 const deployed = () => ({
@@ -169,5 +169,56 @@ describe('mergeValues', () => {
     mergeValues(theirs, ours, [['global', 'meshNetworks']]);
     expect(theirs).toEqual(deployed());
     expect(ours).toEqual({ global: { network: 'n2', meshNetworks: {} } });
+  });
+});
+
+describe('redactSecretManifests', () => {
+  it("hides a Secret's data and every annotation that may copy it, and leaves other kinds alone", () => {
+    const kubeconfig =
+      'apiVersion: v1\nkind: Config\nusers: [{name: x, user: {token: abc}}]';
+    const manifests = [
+      'apiVersion: v1',
+      'kind: Secret',
+      'metadata:',
+      '  name: istio-remote-secret-west',
+      '  annotations:',
+      `    kubectl.kubernetes.io/last-applied-configuration: ${JSON.stringify(JSON.stringify({ stringData: { west: kubeconfig } }))}`,
+      '    networking.istio.io/cluster: west',
+      '    tailmesh.dev/intermediate-not-after: "2036-01-01T00:00:00.000Z"',
+      'stringData:',
+      `  west: ${JSON.stringify(kubeconfig)}`,
+      '---',
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'metadata:',
+      '  name: istio',
+      '  annotations: {note: kept}',
+      'data: {mesh: "x"}',
+    ].join('\n');
+    const shown = redactSecretManifests(manifests);
+    expect(shown).not.toContain('abc');
+    expect(shown).not.toContain('users');
+    expect(shown).toContain(
+      'kubectl.kubernetes.io/last-applied-configuration: <redacted>',
+    );
+    expect(shown).toContain('networking.istio.io/cluster: west');
+    expect(shown).toContain(
+      'tailmesh.dev/intermediate-not-after: 2036-01-01T00:00:00.000Z',
+    );
+    expect(shown).toContain('west: <redacted>');
+    expect(shown).toContain('note: kept');
+    expect(shown).toContain('mesh: x');
+  });
+});
+
+describe('parseHelmTime', () => {
+  it('reads the time helm list prints, with its offset', () => {
+    expect(parseHelmTime('2026-12-03 12:00:00.123456789 +0000 UTC')).toBe(
+      Date.parse('2026-12-03T12:00:00.123Z'),
+    );
+    expect(parseHelmTime('2026-12-03 13:00:00 +0100 CET')).toBe(
+      Date.parse('2026-12-03T12:00:00Z'),
+    );
+    expect(parseHelmTime('yesterday')).toBeNaN();
   });
 });

@@ -118,6 +118,10 @@ const inFlight = new Set<string>();
 
 const REDACTED = '<redacted>';
 
+/** Secret annotations that hold no credentials: Tailmesh's own, and Istio's cluster name. */
+const SHOWN_SECRET_ANNOTATIONS =
+  /^(tailmesh\.dev\/|networking\.istio\.io\/cluster$)/;
+
 function scrub(text: string, secrets: string[]): string {
   let out = text;
   for (const s of secrets) if (s) out = out.split(s).join(REDACTED);
@@ -131,6 +135,18 @@ export function redactSecretManifests(manifests: string): string {
       const obj = doc.toJS() as Record<string, unknown> | null;
       if (!obj) return '';
       if (obj.kind === 'Secret') {
+        // kubectl's last-applied-configuration holds the whole object as applied, data included
+        // (istioctl's remote secrets carry a kubeconfig there); any annotation of a Secret may be
+        // such a copy, so only those known to hold none are shown.
+        const metadata = obj.metadata as
+          { annotations?: Record<string, unknown> } | undefined;
+        if (metadata?.annotations)
+          metadata.annotations = Object.fromEntries(
+            Object.entries(metadata.annotations).map(([k, v]) => [
+              k,
+              SHOWN_SECRET_ANNOTATIONS.test(k) ? v : REDACTED,
+            ]),
+          );
         for (const key of ['data', 'stringData'] as const) {
           const data = obj[key] as Record<string, unknown> | undefined;
           if (data)

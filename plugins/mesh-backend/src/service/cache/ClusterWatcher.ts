@@ -1,7 +1,6 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import {
-  CACERTS_KEYS,
   CACERTS_SECRET,
   COREDNS_CONFIGMAP,
   EAST_WEST_GATEWAY_SERVICE,
@@ -32,7 +31,7 @@ import {
   assembleSnapshot,
   zoneRegions,
 } from './assemble';
-import { ACCEPT_JSON, KubeRequests } from './KubeRequests';
+import { KubeRequests } from './KubeRequests';
 import {
   CoreDnsProjection,
   DeploymentProjection,
@@ -45,7 +44,6 @@ import {
   SecretVersionProjection,
   ServiceProjection,
   coreDnsProjector,
-  fingerprintOf,
   isEastWestGateway,
   projectDeployment,
   projectEndpointSlice,
@@ -104,8 +102,6 @@ export class ClusterWatcher {
   private readonly watches: ResourceWatch<unknown>[] = [];
   private readonly errors = new Map<string, ClusterError>();
   private state: ClusterSyncHealth = { state: 'syncing' };
-  private cacertsRoot?: { resourceVersion: string; fingerprint?: string };
-  private cacertsReading = false;
   private readonly readsAbort = new AbortController();
   private istiodView?: IstiodRemoteView;
   private istiodTimer?: NodeJS.Timeout;
@@ -324,12 +320,11 @@ export class ClusterWatcher {
   private rootFingerprint(): string | undefined {
     const fromConfigMap = this.rootCert.values().next().value?.fingerprint;
     if (fromConfigMap) return fromConfigMap;
-    const cacerts = this.cacerts.values().next().value;
-    if (!this.istiod.values().next().value || !cacerts) return undefined;
-    const read = this.cacertsRoot;
-    return read && read.resourceVersion === cacerts.resourceVersion
-      ? read.fingerprint
-      : undefined;
+    // Before istiod has published it, the plugged-in CA's root is the truth (as in
+    // readClusterSnapshot), known from the fingerprint Tailmesh recorded in the Secret's metadata:
+    // the Secret's data holds the intermediate's key and is never read.
+    if (!this.istiod.values().next().value) return undefined;
+    return this.cacerts.values().next().value?.rootFingerprint;
   }
 
   private watch<P>(spec: ResourceSpec<P>): ResourceWatch<P> {
@@ -360,7 +355,6 @@ export class ClusterWatcher {
   private changed(mesh: boolean): void {
     if (this.state.state === 'ok')
       this.state.lastSyncAt = new Date().toISOString();
-    if (mesh) this.readCacertsRootIfNeeded();
     // istiod's view is read as soon as istiod appears, then on the timer.
     if (mesh && !this.istiodView) this.readIstiodView();
     this.opts.onChange(this.name, mesh);
@@ -388,55 +382,8 @@ export class ClusterWatcher {
       } else if (next.state === 'ok' && before.state === 'error') {
         this.logger.info(`Watching ${this.name} recovered`);
       }
-      this.readCacertsRootIfNeeded();
       this.opts.onChange(this.name, true);
     }
   }
 
-  /**
-   * Before istiod has published `istio-ca-root-cert`, the plugged-in CA's root is the truth (as in
-   * readClusterSnapshot). The Secret is read only when its resourceVersion changed, and only its
-   * root certificate's fingerprint is kept.
-   */
-  private readCacertsRootIfNeeded(): void {
-    const cacerts = this.cacerts.values().next().value;
-    if (
-      this.cacertsReading ||
-      !cacerts ||
-      this.cacertsRoot?.resourceVersion === cacerts.resourceVersion ||
-      this.rootCert.values().next().value?.fingerprint ||
-      !this.istiod.values().next().value
-    ) {
-      return;
-    }
-    this.cacertsReading = true;
-    const resourceVersion = cacerts.resourceVersion;
-    this.http
-      .getJson<V1Secret>(
-        `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets/${CACERTS_SECRET}`,
-        ACCEPT_JSON,
-        this.readsAbort.signal,
-      )
-      .then(secret => {
-        const data = secret.data?.[CACERTS_KEYS.rootCert];
-        this.cacertsRoot = {
-          resourceVersion,
-          fingerprint: fingerprintOf(
-            data ? Buffer.from(data, 'base64').toString('utf8') : undefined,
-          ),
-        };
-        this.opts.onChange(this.name, true);
-      })
-      .catch(e => {
-        // Retried on the next change; the watches report the cluster's reachability.
-        if (!this.readsAbort.signal.aborted) {
-          this.logger.warn(
-            `Reading the root of ${CACERTS_SECRET} failed: ${describeClusterError(this.name, this.server, e).message}`,
-          );
-        }
-      })
-      .finally(() => {
-        this.cacertsReading = false;
-      });
-  }
 }

@@ -7,6 +7,7 @@ import {
 } from '@kubernetes/client-node';
 import {
   ANNOTATION_INTERMEDIATE_NOT_AFTER,
+  ANNOTATION_ROOT_FINGERPRINT,
   ANNOTATION_ISTIO_CLUSTER,
   COREDNS_COREFILE_KEY,
   EAST_WEST_GATEWAY_SERVICE,
@@ -247,14 +248,20 @@ export interface SecretVersionProjection {
   resourceVersion: string;
   /** For `cacerts`: the intermediate's expiry Tailmesh recorded (ANNOTATION_INTERMEDIATE_NOT_AFTER). */
   intermediateNotAfter?: string;
+  /** For `cacerts`: its root's fingerprint Tailmesh recorded (ANNOTATION_ROOT_FINGERPRINT). */
+  rootFingerprint?: string;
 }
+
+const FINGERPRINT = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 export function projectSecretVersion(s: MetadataOnly): SecretVersionProjection {
   const at = s.metadata?.annotations?.[ANNOTATION_INTERMEDIATE_NOT_AFTER];
+  const root = s.metadata?.annotations?.[ANNOTATION_ROOT_FINGERPRINT];
   return {
     resourceVersion: s.metadata?.resourceVersion ?? '',
     ...(at && !Number.isNaN(Date.parse(at))
       ? { intermediateNotAfter: at }
       : {}),
+    ...(root && FINGERPRINT.test(root) ? { rootFingerprint: root } : {}),
   };
 }

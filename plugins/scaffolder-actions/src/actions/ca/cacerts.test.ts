@@ -75,6 +75,7 @@ describe('cacerts', () => {
     );
     expect(assessCacerts(data(), root, late, 30)).toEqual({
       keep: false,
+      ofMeshRoot: true,
       reason: `its intermediate expires on ${intermediate.notAfter.toISOString()}, within 30 days`,
     });
     expect(assessCacerts(data(), root, late, 5).keep).toBe(true);
@@ -118,6 +119,7 @@ describe('cacerts', () => {
     );
     expect(a).toEqual({
       keep: false,
+      ofMeshRoot: false,
       reason:
         'it cannot be read: ca-key.pem is not an unencrypted PEM private key',
     });

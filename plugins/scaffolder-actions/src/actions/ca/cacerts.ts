@@ -1,6 +1,7 @@
 import { V1Namespace, V1Secret } from '@kubernetes/client-node';
 import {
   ANNOTATION_INTERMEDIATE_NOT_AFTER,
+  ANNOTATION_ROOT_FINGERPRINT,
   CACERTS_KEYS,
   CACERTS_SECRET,
   ISTIO_NAMESPACE,
@@ -24,7 +25,15 @@ export type CacertsData = Record<
 
 export type CacertsAssessment =
   | { keep: true; serialNumber: string; fingerprint: string; notAfter: Date }
-  | { keep: false; reason: string };
+  | {
+      keep: false;
+      reason: string;
+      /**
+       * Whether what is there is of the mesh root: an intermediate to renew. Otherwise (another
+       * root, incomplete, unreadable) replacing it loses a CA key that is not the mesh's.
+       */
+      ofMeshRoot: boolean;
+    };
 
 /** The data of `cacerts` for an intermediate and its root: the chain is intermediate then root. */
 export function cacertsData(
@@ -44,7 +53,11 @@ export function cacertsData(
  * `notAfter`, the intermediate's expiry is recorded in an annotation the mesh backend reads from
  * the Secret's metadata (it never reads the data, which holds the key).
  */
-export function cacertsSecret(data?: CacertsData, notAfter?: Date): V1Secret {
+export function cacertsSecret(
+  data?: CacertsData,
+  notAfter?: Date,
+  rootFingerprint?: string,
+): V1Secret {
   const encoded = Object.fromEntries(
     Object.values(CACERTS_KEYS).map(key => [
       key,
@@ -62,6 +75,9 @@ export function cacertsSecret(data?: CacertsData, notAfter?: Date): V1Secret {
         ? {
             annotations: {
               [ANNOTATION_INTERMEDIATE_NOT_AFTER]: notAfter.toISOString(),
+              ...(rootFingerprint
+                ? { [ANNOTATION_ROOT_FINGERPRINT]: rootFingerprint }
+                : {}),
             },
           }
         : {}),
@@ -105,10 +121,15 @@ export function assessCacerts(
     return {
       keep: false,
       reason: `there is no Secret ${ISTIO_NAMESPACE}/${CACERTS_SECRET}`,
+      ofMeshRoot: true,
     };
   const missing = Object.values(CACERTS_KEYS).filter(key => !data[key]);
   if (missing.length)
-    return { keep: false, reason: `it lacks ${missing.join(', ')}` };
+    return {
+      keep: false,
+      reason: `it lacks ${missing.join(', ')}`,
+      ofMeshRoot: false,
+    };
   try {
     const rootCert = parseCertificate(
       data[CACERTS_KEYS.rootCert],
@@ -118,6 +139,7 @@ export function assessCacerts(
       return {
         keep: false,
         reason: `its root (${fingerprintOf(rootCert)}) is not the mesh root (${root.fingerprint})`,
+        ofMeshRoot: false,
       };
     }
     const cert = parseCertificate(
@@ -132,6 +154,7 @@ export function assessCacerts(
       return {
         keep: false,
         reason: `its ${CACERTS_KEYS.caCert} is not a CA certificate issued by the mesh root`,
+        ofMeshRoot: true,
       };
     }
     if (
@@ -142,6 +165,7 @@ export function assessCacerts(
       return {
         keep: false,
         reason: `its ${CACERTS_KEYS.caKey} does not match ${CACERTS_KEYS.caCert}`,
+        ofMeshRoot: true,
       };
     }
     const chain = splitCertificates(
@@ -156,6 +180,7 @@ export function assessCacerts(
       return {
         keep: false,
         reason: `its ${CACERTS_KEYS.certChain} is not ${CACERTS_KEYS.caCert} followed by ${CACERTS_KEYS.rootCert}`,
+        ofMeshRoot: true,
       };
     }
     const notAfter = new Date(cert.validTo);
@@ -163,12 +188,14 @@ export function assessCacerts(
       return {
         keep: false,
         reason: `its intermediate is not valid before ${new Date(cert.validFrom).toISOString()}`,
+        ofMeshRoot: true,
       };
     }
     if (notAfter.getTime() - now.getTime() <= renewBeforeDays * DAY_MS) {
       return {
         keep: false,
         reason: `its intermediate expires on ${notAfter.toISOString()}, within ${renewBeforeDays} days`,
+        ofMeshRoot: true,
       };
     }
     return {
@@ -181,6 +208,7 @@ export function assessCacerts(
     return {
       keep: false,
       reason: `it cannot be read: ${(e as Error).message}`,
+      ofMeshRoot: false,
     };
   }
 }

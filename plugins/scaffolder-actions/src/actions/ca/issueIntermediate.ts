@@ -1,25 +1,37 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { InputError } from '@backstage/errors';
+import { InputError, NotAllowedError } from '@backstage/errors';
 import {
   ActionContext,
   createTemplateAction,
 } from '@backstage/plugin-scaffolder-node';
-import { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  V1Secret,
+} from '@kubernetes/client-node';
+import {
+  ANNOTATION_ROOT_FINGERPRINT,
   CACERTS_KEYS,
   CACERTS_SECRET,
   ISTIO_NAMESPACE,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_TAILMESH,
   validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
 import { applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
-import { clusterFailure, isNotFound } from '../../service/kubeErrors';
+import {
+  clusterFailure,
+  isConflict,
+  isNotFound,
+} from '../../service/kubeErrors';
 import {
   MeshActionDeps,
   TargetCluster,
   targetCluster,
 } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput } from '../inputs';
+import { adoptInput, checkInputs, clusterInput } from '../inputs';
 import { changeOutputs } from '../outputs';
 import {
   assessCacerts,
@@ -79,6 +91,83 @@ async function readCacerts(
       target.name,
       target.connection.url,
       `Reading ${CACERTS}`,
+      e,
+    );
+  }
+}
+
+/** Annotation on a kept cacerts: which Secret (and resourceVersion) it is a copy of. */
+const ANNOTATION_REPLACED_FROM = 'tailmesh.dev/replaced-from';
+
+/**
+ * Keeps a cacerts Tailmesh is about to replace under adopt, as a Secret of its own: its CA key is
+ * not the mesh's to lose. Named by the time, created (never overwritten).
+ */
+async function keepReplacedCacerts(
+  target: TargetCluster,
+  existing: V1Secret,
+  now: Date,
+  dryRun: boolean,
+): Promise<string> {
+  const name = `${CACERTS_SECRET}-replaced-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\..*$/, '')
+    .replace('T', '-')
+    .toLowerCase()}`;
+  if (dryRun) return name;
+  try {
+    await target.kc.makeApiClient(CoreV1Api).createNamespacedSecret({
+      namespace: ISTIO_NAMESPACE,
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name,
+          namespace: ISTIO_NAMESPACE,
+          labels: { [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+          annotations: {
+            [ANNOTATION_REPLACED_FROM]: `${ISTIO_NAMESPACE}/${CACERTS_SECRET}@${existing.metadata?.resourceVersion ?? ''}`,
+          },
+        },
+        type: existing.type ?? 'Opaque',
+        data: existing.data,
+      },
+    });
+  } catch (e) {
+    if (!isConflict(e))
+      throw clusterFailure(
+        target.name,
+        target.connection.url,
+        `Keeping the old ${CACERTS} as ${ISTIO_NAMESPACE}/${name}`,
+        e,
+      );
+  }
+  return name;
+}
+
+async function annotateRootFingerprint(
+  target: TargetCluster,
+  fingerprint: string,
+): Promise<void> {
+  try {
+    await target.kc.makeApiClient(CoreV1Api).patchNamespacedSecret(
+      {
+        name: CACERTS_SECRET,
+        namespace: ISTIO_NAMESPACE,
+        body: {
+          metadata: {
+            annotations: { [ANNOTATION_ROOT_FINGERPRINT]: fingerprint },
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  } catch (e) {
+    throw clusterFailure(
+      target.name,
+      target.connection.url,
+      `Annotating ${CACERTS} with its root's fingerprint`,
       e,
     );
   }
@@ -173,6 +262,11 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
             .describe(
               "Create the mesh root CA in mesh.ca.store when the store holds none: true only when bootstrapping a new mesh with its first cluster. With false, an empty store is an error (a second root would split the mesh's trust).",
             ),
+        adopt: z =>
+          adoptInput(
+            z,
+            `a ${CACERTS_SECRET} Secret of another root, or one it cannot read (the old Secret is kept as ${CACERTS_SECRET}-replaced-<time>)`,
+          ),
         renewBeforeDays: z =>
           z
             .number()
@@ -232,12 +326,21 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
       const now = new Date();
       const suffix = dryRun ? ' (dry run)' : '';
 
+      const adopt = ctx.input.adopt ?? false;
       let rootPem = await store.read();
+      if (!rootPem && !createRootIfMissing) {
+        throw new Error(
+          `${store.description} holds no mesh root CA. To bootstrap a new mesh, run ${CA_ISSUE_INTERMEDIATE_ACTION_ID} with createRootIfMissing: true for its first cluster; to join an existing mesh, point mesh.ca.store at that mesh's root`,
+        );
+      }
+      // Read before anything is written: a plugged-in CA that is not the mesh's stops the step
+      // before a root is created or a Secret replaced.
+      const existing = await readCacerts(target);
       let rootCheckpoint: RootCheckpoint | undefined;
       if (!rootPem) {
-        if (!createRootIfMissing) {
-          throw new Error(
-            `${store.description} holds no mesh root CA. To bootstrap a new mesh, run ${CA_ISSUE_INTERMEDIATE_ACTION_ID} with createRootIfMissing: true for its first cluster; to join an existing mesh, point mesh.ca.store at that mesh's root`,
+        if (existing && !adopt) {
+          throw new NotAllowedError(
+            `${cluster} already has ${CACERTS}, and ${store.description} holds no mesh root: a new root would replace that CA and split the trust of every workload it signed. Nothing was changed. Point mesh.ca.store at the root that issued it, or run with adopt to replace it (the old Secret is kept as ${CACERTS_SECRET}-replaced-<time>)`,
           );
         }
         if (dryRun) {
@@ -245,12 +348,7 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
             `${store.description}: root CA would be created${suffix}`,
           );
           changes.note(store.description, 'root CA created');
-          await dryRunCacerts(
-            target,
-            await readCacerts(target),
-            changes,
-            ctx.logger,
-          );
+          await dryRunCacerts(target, existing, changes, ctx.logger);
           // The 'root CA created' line makes changed true.
           changes.writeTo(ctx.output, dryRun);
           ctx.output('rootCreated', true);
@@ -289,13 +387,39 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
       ctx.output('rootCreated', rootCreated);
       ctx.output('rootFingerprint', root.fingerprint);
 
-      const existing = await readCacerts(target);
       const assessment = assessCacerts(
         decodeSecretData(existing),
         root,
         now,
         renewBeforeDays,
       );
+      const ours =
+        existing?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH;
+      if (existing && !assessment.keep && !(ours && assessment.ofMeshRoot)) {
+        const whose = ours
+          ? 'Tailmesh made it'
+          : `Tailmesh did not make it (no ${LABEL_MANAGED_BY}=${MANAGED_BY_TAILMESH} label)`;
+        if (!adopt) {
+          throw new NotAllowedError(
+            `${cluster}: ${CACERTS} is not this mesh's to replace: ${whose}, and ${assessment.reason}. Replacing it would lose its CA key and re-sign every workload from another root; nothing was changed. Point mesh.ca.store at the root that issued it, or run with adopt to replace it (the old Secret is kept as ${CACERTS_SECRET}-replaced-<time>)`,
+          );
+        }
+        const kept = await keepReplacedCacerts(target, existing, now, dryRun);
+        ctx.logger.warn(
+          `${cluster}: adopting ${CACERTS} (${whose}; ${assessment.reason}): the old Secret is kept as ${ISTIO_NAMESPACE}/${kept}${suffix}`,
+        );
+        changes.note(cluster, `${ISTIO_NAMESPACE}/${kept} created`);
+      }
+      if (
+        assessment.keep &&
+        ours &&
+        !dryRun &&
+        existing?.metadata?.annotations?.[ANNOTATION_ROOT_FINGERPRINT] !==
+          root.fingerprint
+      ) {
+        // Written by a Tailmesh before the annotation: the backend learns the root from it.
+        await annotateRootFingerprint(target, root.fingerprint);
+      }
       if (assessment.keep) {
         ctx.logger.info(
           `${cluster}: ${CACERTS} unchanged: its intermediate (serial ${assessment.serialNumber}) from the mesh root ${root.fingerprint} is valid until ${assessment.notAfter.toISOString()}`,
@@ -314,7 +438,7 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
         if (dryRun) {
           await dryRunCacerts(target, existing, changes, ctx.logger);
         } else {
-          const issued = await issue(target, root, ctx, changes);
+          const issued = await issue(target, root, ctx, changes, adopt);
           ctx.output('intermediateNotAfter', issued.notAfter);
         }
       }
@@ -354,6 +478,7 @@ async function issue(
   root: LoadedCa,
   ctx: Ctx,
   changes: ChangeSet,
+  adopt: boolean,
 ): Promise<IntermediateCheckpoint> {
   const cluster = target.name;
   if (!(await namespaceExists(target))) {
@@ -385,10 +510,13 @@ async function issue(
           cacertsSecret(
             cacertsData(intermediate, root.certPem),
             intermediate.notAfter,
+            root.fingerprint,
           ),
           {
             cluster,
             logger: ctx.logger,
+            // Checked before: a foreign cacerts got here only under adopt, kept as a copy.
+            adopt,
           },
         );
         outcome = result.outcome;

@@ -1,9 +1,15 @@
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
-import { applyObject, describeObject } from '../../service/apply';
+import {
+  applyObject,
+  assertMayWrite,
+  describeObject,
+  readExisting,
+} from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import {
+  adoptInput,
   checkPeers,
   clusterInput,
   resolveTailnet,
@@ -43,6 +49,11 @@ export function createIstioCreateRemoteSecretsAction(deps: MeshActionDeps) {
             .describe(
               'The mesh members the cluster is wired to, both ways; not the cluster itself',
             ),
+        adopt: z =>
+          adoptInput(
+            z,
+            'remote secrets of the same names (made by hand or by istioctl)',
+          ),
         tailnet: z =>
           tailnetInput(z)
             .optional()
@@ -63,19 +74,36 @@ export function createIstioCreateRemoteSecretsAction(deps: MeshActionDeps) {
         [cluster, ...peers].map(name => [name, targetCluster(deps, name)]),
       );
       const dryRun = ctx.isDryRun ?? false;
+      const adopt = ctx.input.adopt ?? false;
       const changes = new ChangeSet();
+      const plan = remoteSecretPlan(cluster, peers, tailnet);
 
-      for (const { holder, secret } of remoteSecretPlan(
-        cluster,
-        peers,
-        tailnet,
-      )) {
+      // A remote secret made by hand or by istioctl on any holder stops the step before the
+      // first write: a forced apply would take it over and point istiod somewhere else.
+      for (const { holder, secret } of plan) {
+        const target = targets.get(holder)!;
+        let existing;
+        try {
+          existing = await readExisting(target.kc, secret);
+        } catch (e) {
+          throw clusterFailure(
+            holder,
+            target.connection.url,
+            `Reading ${describeObject(secret)}`,
+            e,
+          );
+        }
+        assertMayWrite(secret, existing, { cluster: holder, adopt });
+      }
+
+      for (const { holder, secret } of plan) {
         const target = targets.get(holder)!;
         try {
           const result = await applyObject(target.kc, secret, {
             cluster: holder,
             logger: ctx.logger,
             dryRun,
+            adopt,
           });
           changes.object(holder, result, dryRun);
         } catch (e) {

@@ -180,6 +180,7 @@ export function createIstioDeployEastWestGatewayAction(deps: MeshActionDeps) {
             cluster,
             logger: ctx.logger,
             dryRun,
+            adopt: ctx.input.adopt ?? false,
           }),
           dryRun,
         );

@@ -5,6 +5,8 @@ import {
   ISTIO_MULTI_CLUSTER_VALUE,
   ISTIO_NAMESPACE,
   LABEL_ISTIO_MULTI_CLUSTER,
+  LABEL_MANAGED_BY,
+  MANAGED_BY_TAILMESH,
   remoteSecretName,
 } from '@tailmesh/plugin-mesh-common';
 import { describeObject } from '../../service/apply';
@@ -42,13 +44,15 @@ export function remoteSecretRemovalPlan(
 }
 
 /**
- * Whether a Secret is one istiod reads as a remote secret. Only those are deleted: a Secret that
- * merely has a remote secret's name may belong to someone else.
+ * Whether a Secret is a remote secret Tailmesh made (or adopted): one istiod reads, labelled as
+ * Tailmesh's. Only those are deleted: a Secret that merely has a remote secret's name, or one
+ * made by hand or by istioctl, belongs to someone else.
  */
 export function isRemoteSecret(secret: V1Secret): boolean {
   return (
     secret.metadata?.labels?.[LABEL_ISTIO_MULTI_CLUSTER] ===
-    ISTIO_MULTI_CLUSTER_VALUE
+      ISTIO_MULTI_CLUSTER_VALUE &&
+    secret.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH
   );
 }
 
@@ -59,7 +63,7 @@ export function isRemoteSecret(secret: V1Secret): boolean {
 export function createIstioRemoveRemoteSecretsAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: ISTIO_REMOVE_REMOTE_SECRETS_ACTION_ID,
-    description: `Deletes the Istio remote secrets between a cluster and its peers, both ways (the mirror of mesh:istio:create-remote-secrets), so their istiods stop discovering each other's endpoints. Only Secrets labelled ${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE} are deleted; any other Secret of that name stops the action before anything is deleted. Absent secrets are left as they are.`,
+    description: `Deletes the Istio remote secrets between a cluster and its peers, both ways (the mirror of mesh:istio:create-remote-secrets), so their istiods stop discovering each other's endpoints. Only Secrets labelled ${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE} and ${LABEL_MANAGED_BY}=${MANAGED_BY_TAILMESH} are deleted; any other Secret of that name stops the action before anything is deleted. Absent secrets are left as they are.`,
     examples,
     supportsDryRun: true,
     schema: {
@@ -121,7 +125,7 @@ export function createIstioRemoveRemoteSecretsAction(deps: MeshActionDeps) {
       );
       if (foreign.length) {
         throw new ConflictError(
-          `Refusing to delete ${foreign.map(f => `${describeObject(f.secret)} on ${f.holder}`).join(', ')}: not an Istio remote secret (no ${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE} label), so it is not ours to remove; nothing was deleted`,
+          `Refusing to delete ${foreign.map(f => `${describeObject(f.secret)} on ${f.holder}`).join(', ')}: not a remote secret Tailmesh made (labels ${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE} and ${LABEL_MANAGED_BY}=${MANAGED_BY_TAILMESH}), so it is not ours to remove; nothing was deleted`,
         );
       }
 

@@ -54,8 +54,6 @@ describe('mesh:verify input checks', () => {
       unconfigured.handler(
         createMockActionContext({ input: { members: ['east'] } }) as never,
       ),
-    ).rejects.toThrow(
-      /^No tailnet configured: set mesh.tailscale.dnsName/,
-    );
+    ).rejects.toThrow(/^No tailnet configured: set mesh.tailscale.dnsName/);
   });
 });

@@ -103,9 +103,7 @@ describe('mesh:tailscale:configure-dns', () => {
       action.handler(
         createMockActionContext({ input: { cluster: 'east' } }) as never,
       ),
-    ).rejects.toThrow(
-      /^No tailnet configured: set mesh.tailscale.dnsName/,
-    );
+    ).rejects.toThrow(/^No tailnet configured: set mesh.tailscale.dnsName/);
     const configured = createTailscaleConfigureDnsAction({
       config: new ConfigReader({
         mesh: { tailscale: { dnsName: 'tail1234.ts.net' } },

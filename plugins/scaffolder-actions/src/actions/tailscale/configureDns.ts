@@ -33,6 +33,7 @@ import {
 } from '../../service/MeshActionDeps';
 import { waitUntil } from '../../service/waitUntil';
 import {
+  adoptInput,
   checkInputs,
   clusterInput,
   resolveTailnet,
@@ -170,6 +171,8 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
       input: {
         cluster: z => clusterInput(z),
         tailnet: z => tailnetInput(z).optional(),
+        adopt: z =>
+          adoptInput(z, `an existing DNSConfig ${TAILSCALE_DNS_CONFIG}`),
         timeoutSeconds: z => timeoutInput(z),
       },
       output: {
@@ -218,6 +221,7 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
             cluster,
             logger: ctx.logger,
             dryRun,
+            adopt: ctx.input.adopt ?? false,
           }),
           dryRun,
         );

@@ -26,6 +26,7 @@ import {
 } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import {
+  adoptInput,
   checkPeers,
   clusterInput,
   resolveTailnet,
@@ -152,6 +153,7 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
               'The peer clusters whose API server proxies this cluster must reach (not the cluster itself)',
             ),
         tailnet: z => tailnetInput(z).optional(),
+        adopt: z => adoptInput(z, 'existing egress Services of the same names'),
       },
       output: {
         ...changeOutputs,
@@ -221,6 +223,7 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
                 cluster,
                 logger: ctx.logger,
                 dryRun,
+                adopt: ctx.input.adopt ?? false,
               }),
               dryRun,
             );

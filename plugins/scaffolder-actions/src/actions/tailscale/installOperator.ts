@@ -176,7 +176,12 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
       const hostname = ctx.input.hostname ?? operatorHostname(cluster);
       const dryRun = ctx.isDryRun ?? false;
       const changes = new ChangeSet();
-      const applyOpts = { cluster, logger: ctx.logger, dryRun };
+      const applyOpts = {
+        cluster,
+        logger: ctx.logger,
+        dryRun,
+        adopt: ctx.input.adopt ?? false,
+      };
 
       const crdDir = deps.charts.tailscaleOperatorCrds;
       if (crdDir) {
