@@ -36,6 +36,12 @@ export interface Config {
       zone?: string;
     }>;
     /**
+     * Allow `http:` for cluster URLs and the Tailscale API URL. Tokens, kubeconfigs and the
+     * OAuth client secret travel on these connections, so they must be `https:`; this is for a
+     * local test bed on loopback only. Default false.
+     */
+    allowInsecureHttp?: boolean;
+    /**
      * Also take clusters from `kubernetes.clusterLocatorMethods` entries of type `config`
      * (the Kubernetes plugin's own configuration). A cluster named in both places uses `mesh.clusters`.
      */

@@ -92,8 +92,10 @@ export async function createRouter(
 
   router.get('/services/:namespace/:name', async (req, res) => {
     const ref = parseServiceRef(req.params.namespace, req.params.name);
-    await authorize(req, meshStatusReadPermission);
-    res.json(service.service(ref.namespace, ref.name));
+    const credentials = await authorize(req, meshStatusReadPermission);
+    res.json(
+      await service.visibleService(ref.namespace, ref.name, credentials),
+    );
   });
 
   router.get('/entity', async (req, res) => {

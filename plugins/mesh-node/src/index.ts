@@ -7,7 +7,10 @@
 export { ClusterAccess } from './clusters/ClusterAccess';
 export { readClusterConfig } from './clusters/readClusterConfig';
 export type { MeshClusterConnection } from './clusters/readClusterConfig';
-export { describeClusterError } from './clusters/describeClusterError';
+export {
+  describeClusterError,
+  describeClusterErrorForReaders,
+} from './clusters/describeClusterError';
 export {
   DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
   clusterRequestTimeoutError,

@@ -14,6 +14,7 @@ interface Kubeconfig {
 /** The `mesh` app-config a platform team would write for the test bed's clusters. */
 export type TestbedMeshConfig = {
   mesh: {
+    allowInsecureHttp: boolean;
     clusters: Array<{
       name: string;
       url: string;
@@ -76,6 +77,9 @@ export function testbedMeshConfig(
   return {
     mesh: {
       clusters,
+      // The Tailscale API stand-in listens on http://127.0.0.1 inside the test bed's own network
+      // namespace; a real deployment never sets this.
+      allowInsecureHttp: true,
       tailscale: {
         apiUrl: state.tailscaleApi.url,
         tailnet: '-',

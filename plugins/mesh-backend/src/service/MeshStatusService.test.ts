@@ -250,7 +250,12 @@ describe('MeshStatusService', () => {
         via: 'gateway',
         gateway: { cluster: 'a', address: 'a-gw.ts.net' },
         destinations: [
-          { cluster: 'a', via: 'gateway', address: 'a-gw.ts.net', endpoints: 1 },
+          {
+            cluster: 'a',
+            via: 'gateway',
+            address: 'a-gw.ts.net',
+            endpoints: 1,
+          },
         ],
       },
       {
@@ -258,7 +263,12 @@ describe('MeshStatusService', () => {
         via: 'local',
         destinations: [
           { cluster: 'b', via: 'local', endpoints: 3 },
-          { cluster: 'a', via: 'gateway', address: 'a-gw.ts.net', endpoints: 1 },
+          {
+            cluster: 'a',
+            via: 'gateway',
+            address: 'a-gw.ts.net',
+            endpoints: 1,
+          },
         ],
       },
       {
@@ -266,7 +276,12 @@ describe('MeshStatusService', () => {
         via: 'local',
         destinations: [
           { cluster: 'a', via: 'local', endpoints: 1 },
-          { cluster: 'b', via: 'gateway', address: 'b-gw.ts.net', endpoints: 3 },
+          {
+            cluster: 'b',
+            via: 'gateway',
+            address: 'b-gw.ts.net',
+            endpoints: 3,
+          },
         ],
       },
     ]);
@@ -290,6 +305,41 @@ describe('MeshStatusService', () => {
       via: 'unreachable',
       destinations: [],
     });
+  });
+
+  it('answers a Service by name only to a caller who can see an entity standing for it', async () => {
+    const credentials = mockCredentials.user();
+    const { service } = serviceFor(new FakeMeshState(threeClusters()), [
+      entity({ 'tailmesh.dev/service': 'shop/web' }),
+      {
+        ...entity({ 'backstage.io/kubernetes-id': 'echo' }),
+        metadata: {
+          name: 'echo',
+          namespace: 'default',
+          annotations: { 'backstage.io/kubernetes-id': 'echo' },
+        },
+      },
+    ]);
+    await expect(
+      service.visibleService('shop', 'web', credentials),
+    ).resolves.toMatchObject({ namespace: 'shop', name: 'web' });
+    // backstage.io/kubernetes-id without a namespace annotation stands for default/<id>.
+    await expect(
+      service.visibleService('default', 'echo', credentials),
+    ).resolves.toMatchObject({ namespace: 'default', name: 'echo' });
+    for (const [ns, name] of [
+      ['shop', 'echo'],
+      ['default', 'web'],
+      ['kube-system', 'kube-dns'],
+    ]) {
+      await expect(
+        service.visibleService(ns, name, credentials),
+      ).rejects.toThrow(
+        new NotFoundError(
+          `No catalog entity you can see stands for Service ${ns}/${name}`,
+        ),
+      );
+    }
   });
 
   it('resolves an entity to its Service with the caller credentials', async () => {

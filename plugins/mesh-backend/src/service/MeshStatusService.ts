@@ -7,6 +7,8 @@ import {
   ClustersResponse,
   MembershipResponse,
   MeshClusterSnapshot,
+  ANNOTATION_KUBERNETES_ID,
+  ANNOTATION_MESH_SERVICE,
   MeshClusterStatus,
   ServiceEndpointsInCluster,
   ServiceRoute,
@@ -48,7 +50,7 @@ export interface MeshStatusServiceOptions {
   audit: Pick<MeshAuditor, 'current'>;
   /** The tailnet policy file's read status, reported with the findings. */
   policy?: Pick<TailnetPolicySource, 'status'>;
-  catalog: Pick<CatalogService, 'getEntityByRef'>;
+  catalog: Pick<CatalogService, 'getEntityByRef' | 'getEntities'>;
   configured?: ReadonlyMap<string, ConfiguredPlacement>;
   now?: () => Date;
 }
@@ -118,6 +120,45 @@ export class MeshStatusService {
       routes: serviceRoutes(clusters, snapshots),
       summary: summarizeService(clusters).summary,
     };
+  }
+
+  /**
+   * The status of a Service by its Kubernetes name, for a caller who can see a catalog entity that
+   * stands for it (as {@link MeshStatusService.entity} requires of the entity it is asked about):
+   * a Service no visible entity names is not found rather than leaked.
+   */
+  async visibleService(
+    namespace: string,
+    name: string,
+    credentials: BackstageCredentials,
+  ): Promise<ServiceStatusResponse> {
+    const { items } = await this.options.catalog.getEntities(
+      {
+        filter: [
+          {
+            [`metadata.annotations.${ANNOTATION_MESH_SERVICE}`]: `${namespace}/${name}`,
+          },
+          { [`metadata.annotations.${ANNOTATION_KUBERNETES_ID}`]: name },
+        ],
+        fields: [
+          'kind',
+          'metadata.namespace',
+          'metadata.name',
+          'metadata.annotations',
+        ],
+      },
+      { credentials },
+    );
+    const standsFor = items.some(e => {
+      const ref = getMeshServiceRef(e);
+      return ref?.namespace === namespace && ref.name === name;
+    });
+    if (!standsFor) {
+      throw new NotFoundError(
+        `No catalog entity you can see stands for Service ${namespace}/${name}`,
+      );
+    }
+    return this.service(namespace, name);
   }
 
   /**
@@ -249,7 +290,10 @@ export function serviceRoutes(
       ? {
           fromCluster: c.cluster,
           via: 'gateway',
-          gateway: { cluster: firstGateway.cluster, address: firstGateway.address! },
+          gateway: {
+            cluster: firstGateway.cluster,
+            address: firstGateway.address!,
+          },
           destinations,
         }
       : { fromCluster: c.cluster, via: 'unreachable', destinations };

@@ -145,7 +145,10 @@ export function threeClusters(): FakeCluster[] {
   };
   return [
     {
-      snapshot: { ...memberSnapshot('cluster1', 1, ['cluster2']), meshNetworks },
+      snapshot: {
+        ...memberSnapshot('cluster1', 1, ['cluster2']),
+        meshNetworks,
+      },
       health: OK,
       nodes: [
         { region: 'region1', zone: 'region1-b' },
@@ -165,7 +168,10 @@ export function threeClusters(): FakeCluster[] {
       },
     },
     {
-      snapshot: { ...memberSnapshot('cluster2', 2, ['cluster1']), meshNetworks },
+      snapshot: {
+        ...memberSnapshot('cluster2', 2, ['cluster1']),
+        meshNetworks,
+      },
       health: OK,
       nodes: [{ region: 'region2', zone: 'region2-a' }],
     },

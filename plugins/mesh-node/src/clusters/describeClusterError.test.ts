@@ -1,4 +1,7 @@
-import { describeClusterError } from './describeClusterError';
+import {
+  describeClusterError,
+  describeClusterErrorForReaders,
+} from './describeClusterError';
 
 const url = 'https://east:6443';
 const withCode = (code: string) =>
@@ -32,5 +35,33 @@ describe('describeClusterError', () => {
       new Error('first line\nAuthorization: Bearer abc'),
     );
     expect(described.message).toBe('east: first line');
+  });
+});
+
+describe('describeClusterErrorForReaders', () => {
+  it('says the same without the cluster URL or any address', () => {
+    const refused = Object.assign(
+      new Error('connect ECONNREFUSED 10.0.0.7:6443'),
+      {
+        code: 'ECONNREFUSED',
+      },
+    );
+    expect(describeClusterErrorForReaders('east', refused).message).toBe(
+      'east: cannot connect to its API server (ECONNREFUSED); is the API server up?',
+    );
+    expect(
+      describeClusterErrorForReaders(
+        'east',
+        Object.assign(new Error('x'), { code: 401 }),
+      ).message,
+    ).toBe(
+      'east: the API server rejected the credentials (401 Unauthorized); check the service account token',
+    );
+    const odd = new Error(
+      'request to https://k8s.internal.example.com:6443/api/v1/nodes failed, reason: proxy 10.1.2.3:3128 said no',
+    );
+    expect(describeClusterErrorForReaders('east', odd).message).toBe(
+      'east: request to <address> failed, reason: proxy <address> said no',
+    );
   });
 });

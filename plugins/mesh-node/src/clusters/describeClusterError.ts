@@ -48,14 +48,15 @@ function httpStatus(e: unknown): number | undefined {
  */
 export function describeClusterError(
   cluster: string,
-  url: string,
+  url: string | undefined,
   e: unknown,
 ): ClusterError {
   const status = httpStatus(e);
+  const server = url ?? 'its API server';
   if (status === 401) {
     return {
       kind: 'unauthorized',
-      message: `${cluster}: the API server at ${url} rejected the credentials (401 Unauthorized); check the service account token`,
+      message: `${cluster}: the API server${url ? ` at ${url}` : ''} rejected the credentials (401 Unauthorized); check the service account token`,
     };
   }
   if (status === 403) {
@@ -68,7 +69,7 @@ export function describeClusterError(
   if (code && TLS_CODES.has(code)) {
     return {
       kind: 'tls',
-      message: `${cluster}: TLS verification of ${url} failed (${code}); check caData/caFile and tlsServerName`,
+      message: `${cluster}: TLS verification of ${server} failed (${code}); check caData/caFile and tlsServerName`,
     };
   }
   if (
@@ -78,19 +79,19 @@ export function describeClusterError(
   ) {
     return {
       kind: 'timeout',
-      message: `${cluster}: ${url} did not answer in time`,
+      message: `${cluster}: ${server} did not answer in time`,
     };
   }
   if (code && DNS_CODES.has(code)) {
     return {
       kind: 'dns',
-      message: `${cluster}: the host of ${url} does not resolve (${code})`,
+      message: `${cluster}: the host of ${server} does not resolve (${code})`,
     };
   }
   if (code && REFUSED_CODES.has(code)) {
     return {
       kind: 'connection-refused',
-      message: `${cluster}: cannot connect to ${url} (${code}); is the API server up?`,
+      message: `${cluster}: cannot connect to ${server} (${code}); is the API server up?`,
     };
   }
   if (status) {
@@ -101,8 +102,27 @@ export function describeClusterError(
   }
   const message = e instanceof Error ? e.message : String(e);
   // Unknown errors could in theory quote a request; keep only the first line and cap it.
+  const first = message.split('\n')[0];
   return {
     kind: 'unknown',
-    message: `${cluster}: ${message.split('\n')[0].slice(0, 200)}`,
+    message: `${cluster}: ${(url ? first : withoutAddresses(first)).slice(0, 200)}`,
   };
+}
+
+/** Replaces URLs and IPv4 addresses (with their ports) in a message. */
+function withoutAddresses(message: string): string {
+  return message
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"),]+/gi, '<address>')
+    .replace(/\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b/g, '<address>');
+}
+
+/**
+ * {@link describeClusterError} for people who read mesh status: the same words, but without the
+ * cluster's URL or any address in it, which stay in the backend's log.
+ */
+export function describeClusterErrorForReaders(
+  cluster: string,
+  e: unknown,
+): ClusterError {
+  return describeClusterError(cluster, undefined, e);
 }

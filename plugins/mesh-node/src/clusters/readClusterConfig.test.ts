@@ -99,7 +99,7 @@ describe('readClusterConfig', () => {
         }),
       );
     expect(read).toThrow(
-      /Invalid cluster "Bad_Name".*name:.*url: must be http\(s\)/,
+      /Invalid cluster "Bad_Name".*name:.*url: must be https, got ftp:/,
     );
     expect(read).toThrow(
       /Invalid cluster "ok".*url: not a valid URL; caData: is not base64 of a PEM/,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Config } from '@backstage/config';
 import { InputError } from '@backstage/errors';
+import { insecureUrlProblem } from './insecureUrl';
 import {
   validateClusterName,
   validateNetwork,
@@ -22,21 +23,19 @@ export interface MeshClusterConnection {
   zone?: string;
 }
 
-function readOne(c: Config, where: string): MeshClusterConnection {
+function readOne(
+  c: Config,
+  where: string,
+  root: Config,
+): MeshClusterConnection {
   const name = c.getString('name');
   const problems: string[] = [];
   const nameProblem = validateClusterName(name);
   if (nameProblem) problems.push(`name: ${nameProblem}`);
 
   const url = c.getString('url');
-  try {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-      problems.push(`url: must be http(s), got ${parsed.protocol}`);
-    }
-  } catch {
-    problems.push('url: not a valid URL');
-  }
+  const urlProblem = insecureUrlProblem(url, root);
+  if (urlProblem) problems.push(`url: ${urlProblem}`);
 
   const authProvider = c.getOptionalString('authProvider') ?? 'serviceAccount';
   if (authProvider !== 'serviceAccount') {
@@ -104,7 +103,7 @@ export function readClusterConfig(config: Config): MeshClusterConnection[] {
   const problems: string[] = [];
   const add = (c: Config, where: string, override: boolean) => {
     try {
-      const cluster = readOne(c, where);
+      const cluster = readOne(c, where, config);
       if (clusters.has(cluster.name) && !override) return;
       if (clusters.has(cluster.name) && where === 'mesh.clusters') {
         problems.push(

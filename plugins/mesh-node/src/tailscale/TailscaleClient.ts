@@ -1,5 +1,6 @@
 import { Config } from '@backstage/config';
 import { ConflictError, InputError, NotAllowedError } from '@backstage/errors';
+import { insecureUrlProblem } from '../clusters/insecureUrl';
 
 /** The tailnet policy file as the API stores it: HuJSON text (comments kept) and its ETag. */
 export interface PolicyFile {
@@ -60,11 +61,14 @@ export class TailscaleClient {
         'No Tailscale OAuth client: set mesh.tailscale.oauth.clientId and clientSecret, or pass the credentials as task secrets',
       );
     }
+    const apiUrl =
+      overrides.apiUrl ??
+      ts?.getOptionalString('apiUrl') ??
+      'https://api.tailscale.com';
+    const problem = insecureUrlProblem(apiUrl, config);
+    if (problem) throw new InputError(`mesh.tailscale.apiUrl: ${problem}`);
     return new TailscaleClient({
-      apiUrl:
-        overrides.apiUrl ??
-        ts?.getOptionalString('apiUrl') ??
-        'https://api.tailscale.com',
+      apiUrl,
       tailnet: overrides.tailnet ?? ts?.getOptionalString('tailnet') ?? '-',
       clientId,
       clientSecret,
@@ -90,6 +94,8 @@ export class TailscaleClient {
       return this.token.value;
     const res = await this.fetchImpl(this.url('/oauth/token'), {
       signal: this.timeout(),
+      // A redirect would carry the client secret (a 307/308 re-sends the body) elsewhere.
+      redirect: 'error',
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
@@ -137,6 +143,8 @@ export class TailscaleClient {
     const res = await this.fetchImpl(this.url(path), {
       signal: this.timeout(),
       ...init,
+      // The bearer token must reach the API and nothing else.
+      redirect: 'error',
       headers: {
         ...(init.headers as Record<string, string>),
         authorization: `Bearer ${token}`,
@@ -183,7 +191,10 @@ export class TailscaleClient {
     });
     const body = (await res.text()).trim();
     if (!res.ok)
-      return { errors: [`HTTP ${res.status}: ${messageOf(body)}`], warnings: [] };
+      return {
+        errors: [`HTTP ${res.status}: ${messageOf(body)}`],
+        warnings: [],
+      };
     if (!body || body === '{}') return { errors: [], warnings: [] };
     // A 200 without a message (`{"data": []}`, `null`) found nothing either.
     const hasMessage = (() => {
@@ -198,7 +209,9 @@ export class TailscaleClient {
     const message = messageOf(body);
     if (!message) return { errors: [], warnings: [] };
     const details = detailsOf(body);
-    const text_ = details.length ? `${message}: ${details.join('; ')}` : message;
+    const text_ = details.length
+      ? `${message}: ${details.join('; ')}`
+      : message;
     return /^warning/i.test(message)
       ? { errors: [], warnings: [text_] }
       : { errors: [text_], warnings: [] };
@@ -260,7 +273,9 @@ function detailsOf(body: string): string[] {
         const errors = Array.isArray(e.errors)
           ? e.errors.filter((x): x is string => typeof x === 'string')
           : [];
-        return errors.map(x => (typeof e.user === 'string' && e.user ? `${e.user}: ${x}` : x));
+        return errors.map(x =>
+          typeof e.user === 'string' && e.user ? `${e.user}: ${x}` : x,
+        );
       }
       return [];
     });

@@ -24,7 +24,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import {
   DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
-  describeClusterError,
+  describeClusterErrorForReaders,
 } from '@tailmesh/plugin-mesh-node';
 import {
   assembleServiceEndpoints,
@@ -240,7 +240,11 @@ export class ClusterWatcher {
     this.istiodReading = true;
     const readAt = new Date().toISOString();
     this.http
-      .getText(istiodMetricsPath(ISTIO_NAMESPACE), 'text/plain', this.readsAbort.signal)
+      .getText(
+        istiodMetricsPath(ISTIO_NAMESPACE),
+        'text/plain',
+        this.readsAbort.signal,
+      )
       .then(
         (text): IstiodRemoteView => {
           const remotes = parseIstiodRemoteSync(text);
@@ -252,7 +256,7 @@ export class ClusterWatcher {
           state: 'unreadable',
           readAt,
           remotes: [],
-          error: describeClusterError(this.name, this.server, e).message,
+          error: describeClusterErrorForReaders(this.name, e).message,
         }),
       )
       .then(view => {
@@ -348,7 +352,8 @@ export class ClusterWatcher {
   }
 
   private failed(w: ResourceWatch<unknown>, e: unknown): void {
-    this.errors.set(w.what, describeClusterError(this.name, this.server, e));
+    // Readers of the mesh status get words without the cluster's address; the log has it.
+    this.errors.set(w.what, describeClusterErrorForReaders(this.name, e));
     this.updateHealth();
   }
 
@@ -378,12 +383,13 @@ export class ClusterWatcher {
     ) {
       // Logged per cluster, not per watch: an outage breaks every watch at once.
       if (next.error) {
-        this.logger.warn(`Watching ${this.name} failed: ${next.error.message}`);
+        this.logger.warn(
+          `Watching ${this.name} (${this.server}) failed: ${next.error.message}`,
+        );
       } else if (next.state === 'ok' && before.state === 'error') {
         this.logger.info(`Watching ${this.name} recovered`);
       }
       this.opts.onChange(this.name, true);
     }
   }
-
 }

@@ -38,7 +38,8 @@ export interface MeshStateCacheOptions {
 
 /** `mesh.istiodViewIntervalSeconds` (default 15, at least 1), in milliseconds. */
 function istiodViewIntervalMs(config: Config): number {
-  const seconds = config.getOptionalNumber('mesh.istiodViewIntervalSeconds') ?? 15;
+  const seconds =
+    config.getOptionalNumber('mesh.istiodViewIntervalSeconds') ?? 15;
   if (!Number.isFinite(seconds) || seconds < 1) {
     throw new Error(
       `mesh.istiodViewIntervalSeconds must be a number of seconds of at least 1, got ${seconds}`,
