@@ -14,8 +14,10 @@ export default async function globalSetup() {
   // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch
   // cache, routes and history (cluster14 joining and leaving), cluster15-16 the audit findings
   // induced one by one, cluster17-19 the mesh judged by its real consumers (istiod, the enforcing
-  // tailnet), cluster20 the chart-driven actions with Istio's release charts.
-  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 20);
+  // tailnet), cluster20 the chart-driven actions with Istio's release charts, cluster21 a cluster
+  // that already runs things Tailmesh did not make (hostile-input and adoption tests), cluster22
+  // the root CA Secret store of the CA action's test (a cluster outside the mesh, never istiod).
+  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 22);
   const started = Date.now();
   // PostgreSQL starts beside the clusters, for the tests that run database code on it too.
   const [testbedStart, postgres] = await Promise.all([

@@ -24,8 +24,10 @@ import { kubeConfig, testbed } from '../../support/testbed';
 
 const run = promisify(execFile);
 
-// cluster8 is this file's; cluster6 is read in dry runs only (see support/globalSetup.ts).
+// cluster8 is this file's, and cluster22 (outside the mesh, never istiod) holds the Secret store;
+// cluster6 is read in dry runs only (see support/globalSetup.ts).
 const cluster = 'cluster8';
+const storeCluster = 'cluster22';
 const SECRET_STORE = { namespace: 'tailmesh-ca', name: 'mesh-root-ca' };
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -395,35 +397,80 @@ describe('mesh:ca:issue-intermediate', () => {
     ).rejects.toMatchObject({ code: 404 });
   });
 
-  it('keeps the root in a Kubernetes Secret store, creating its namespace, and replaces a cacerts from another root', async () => {
-    const secretAction = createCaIssueIntermediateAction(
+  it('refuses a Kubernetes Secret store in the cluster it issues for: peers could read the root key', async () => {
+    const inItself = createCaIssueIntermediateAction(
       createMeshActionDeps(
         configWithStore({ type: 'kubernetesSecret', cluster, ...SECRET_STORE }),
       ),
     );
+    const before = await readCacerts();
+    const message = await failure(runAction(inItself, input));
+    expect(message).toBe(
+      `The mesh root CA is kept in cluster ${cluster} (mesh.ca.store), which is the cluster joining the mesh: every mesh peer can read that cluster's Secrets, the root's key included, through Istio's reader role. Nothing was changed. Keep the root in a cluster outside the mesh, or in a file store (mesh.ca.store.type: file)`,
+    );
+    expect((await readCacerts()).metadata?.resourceVersion).toBe(
+      before.metadata?.resourceVersion,
+    );
     await expect(
       core(cluster).readNamespace({ name: SECRET_STORE.namespace }),
     ).rejects.toMatchObject({ code: 404 });
+  });
+
+  it('refuses to replace a cacerts of another root unless adopted, then keeps the old one as a copy', async () => {
+    const secretAction = createCaIssueIntermediateAction(
+      createMeshActionDeps(
+        configWithStore({
+          type: 'kubernetesSecret',
+          cluster: storeCluster,
+          ...SECRET_STORE,
+        }),
+      ),
+    );
+    await expect(
+      core(storeCluster).readNamespace({ name: SECRET_STORE.namespace }),
+    ).rejects.toMatchObject({ code: 404 });
     const message = await failure(runAction(secretAction, { cluster }));
     expect(message).toContain(
-      `root CA Secret tailmesh-ca/mesh-root-ca in cluster ${cluster} holds no mesh root CA`,
+      `root CA Secret tailmesh-ca/mesh-root-ca in cluster ${storeCluster} holds no mesh root CA`,
     );
 
-    const first = await track(runAction(secretAction, input));
+    // cluster8's cacerts is of the file store's root: a new root would replace it.
+    const old = await readCacerts();
+    const refused = await failure(runAction(secretAction, input));
+    expect(refused).toBe(
+      `${cluster} already has Secret istio-system/cacerts, and root CA Secret tailmesh-ca/mesh-root-ca in cluster ${storeCluster} holds no mesh root: a new root would replace that CA and split the trust of every workload it signed. Nothing was changed. Point mesh.ca.store at the root that issued it, or run with adopt to replace it (the old Secret is kept as cacerts-replaced-<time>)`,
+    );
+    expect((await readCacerts()).metadata?.resourceVersion).toBe(
+      old.metadata?.resourceVersion,
+    );
+    await expect(
+      core(storeCluster).readNamespace({ name: SECRET_STORE.namespace }),
+    ).rejects.toMatchObject({ code: 404 });
+
+    const first = await track(runAction(secretAction, { ...input, adopt: true }));
     expect(first.output.rootCreated).toBe(true);
-    const store = await core(cluster).readNamespacedSecret(SECRET_STORE);
+    const store = await core(storeCluster).readNamespacedSecret(SECRET_STORE);
     keyPems.push(decode(store, 'root-key.pem'));
     const rootCertPem = decode(store, 'root-cert.pem');
     expect(first.output.rootFingerprint).toBe(
       new X509Certificate(rootCertPem).fingerprint256,
     );
     expect(first.logs.join('\n')).toMatch(
-      /cluster8: replacing Secret istio-system\/cacerts .* because its root \(.*\) is not the mesh root/,
+      /cluster8: adopting Secret istio-system\/cacerts \(Tailmesh made it; its root \(.*\) is not the mesh root .*\): the old Secret is kept as istio-system\/cacerts-replaced-/,
     );
+    // The old CA, key included, is kept whole beside the new one.
+    const copies = (
+      await core(cluster).listNamespacedSecret({ namespace: 'istio-system' })
+    ).items.filter(x => x.metadata?.name?.startsWith('cacerts-replaced-'));
+    expect(copies).toHaveLength(1);
+    expect(copies[0].data).toEqual(old.data);
 
     const secret = await readCacerts();
     keyPems.push(decode(secret, 'ca-key.pem'));
     expect(decode(secret, 'root-cert.pem')).toBe(rootCertPem);
+    expect(secret.metadata?.annotations?.['tailmesh.dev/root-fingerprint']).toBe(
+      first.output.rootFingerprint,
+    );
     await withCertFiles(
       {
         'root-cert.pem': rootCertPem,
@@ -448,7 +495,7 @@ describe('mesh:ca:issue-intermediate', () => {
     expect(again.output.changed).toBe(false);
     expect(again.output.rootFingerprint).toBe(first.output.rootFingerprint);
     expect(
-      (await core(cluster).readNamespacedSecret(SECRET_STORE)).metadata
+      (await core(storeCluster).readNamespacedSecret(SECRET_STORE)).metadata
         ?.resourceVersion,
     ).toBe(store.metadata?.resourceVersion);
   });

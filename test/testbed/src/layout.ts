@@ -11,7 +11,7 @@ export const defaultStateDir = path.join(repoRoot, '.testbed', 'run');
 export const testbedTailnet = 'tailmesh-test.ts.net';
 
 export const defaultBasePort = 31000;
-export const maxClusters = 20;
+export const maxClusters = 22;
 
 /** Ports inside the test bed's network namespace; only apiservers and the Tailscale API are bridged out. */
 export function ports(basePort: number) {

@@ -15,6 +15,17 @@ import { isDeepStrictEqual } from 'node:util';
 export const HELM_RELEASE_LABEL = 'tailmesh.dev/installed-by';
 export const HELM_RELEASE_LABEL_VALUE = 'tailmesh';
 
+/** The refusal for a release Tailmesh did not install, where adopt would take it over. */
+export function foreignReleaseError(
+  namespace: string,
+  release: string,
+  cluster: string,
+): NotAllowedError {
+  return new NotAllowedError(
+    `helm release ${namespace}/${release} on ${cluster} was not installed by Tailmesh (its release has no ${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE} label), so Tailmesh leaves it alone; nothing was changed. To let Tailmesh manage it, run again with adopt: its deployed values are kept and Tailmesh's merged over them (a dry run shows the result first)`,
+  );
+}
+
 /** How old a `pending-*` release must be before Tailmesh takes it for abandoned (default). */
 export const DEFAULT_PENDING_REPAIR_AFTER_SECONDS = 600;
 
@@ -471,9 +482,7 @@ export class Helm {
           opts,
         );
         if (current && !current.owned && !opts.adopt) {
-          throw new NotAllowedError(
-            `${what} was not installed by Tailmesh (its release has no ${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE} label), so Tailmesh leaves it alone; nothing was changed. To let Tailmesh manage it, run again with adopt: its deployed values are kept and Tailmesh's merged over them (a dry run shows the result first)`,
-          );
+          throw foreignReleaseError(spec.namespace, spec.release, opts.cluster);
         }
         if (current && !current.owned) {
           opts.logger.info(

@@ -327,6 +327,7 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
       const suffix = dryRun ? ' (dry run)' : '';
 
       const adopt = ctx.input.adopt ?? false;
+      await store.assertOutsideMesh(cluster);
       let rootPem = await store.read();
       if (!rootPem && !createRootIfMissing) {
         throw new Error(

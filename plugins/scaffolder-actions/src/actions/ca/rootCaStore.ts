@@ -3,10 +3,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
-import { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import { NotAllowedError } from '@backstage/errors';
+import { AppsV1Api, CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import {
   DNS1123_SUBDOMAIN_MAX_LENGTH,
   FIELD_MANAGER,
+  ISTIOD_DEPLOYMENT,
+  ISTIO_NAMESPACE,
   LABEL_MANAGED_BY,
   MANAGED_BY_TAILMESH,
   validateDnsLabel,
@@ -43,6 +46,13 @@ export interface RootCaStore {
    * `root` was written; when not, the caller re-reads the store for the root that won.
    */
   createIfAbsent(root: CaPem, logger: LoggerService): Promise<boolean>;
+  /**
+   * Refuses (NotAllowedError) when the store sits where mesh peers can read it: Istio's reader
+   * ClusterRole, which every peer holds through its remote secret, reads every Secret of a
+   * member cluster (istio-discovery templates/reader-clusterrole.yaml), the root's key included.
+   * `joining` is the cluster about to become a member.
+   */
+  assertOutsideMesh(joining: string): Promise<void>;
 }
 
 const isErrno = (e: unknown, code: string) =>
@@ -116,6 +126,10 @@ export class FileRootCaStore implements RootCaStore {
     }
   }
 
+  async assertOutsideMesh(): Promise<void> {
+    // A directory of the Backstage host: no mesh peer reads it.
+  }
+
   async createIfAbsent(root: CaPem, logger: LoggerService): Promise<boolean> {
     const created = await fs.mkdir(this.directory, {
       recursive: true,
@@ -156,6 +170,25 @@ export class SecretRootCaStore implements RootCaStore {
       what,
       e,
     );
+  }
+
+  async assertOutsideMesh(joining: string): Promise<void> {
+    const cluster = this.target.name;
+    const refuse = (why: string) =>
+      new NotAllowedError(
+        `The mesh root CA is kept in cluster ${cluster} (mesh.ca.store), which ${why}: every mesh peer can read that cluster's Secrets, the root's key included, through Istio's reader role. Nothing was changed. Keep the root in a cluster outside the mesh, or in a file store (mesh.ca.store.type: file)`,
+      );
+    if (joining === cluster) throw refuse('is the cluster joining the mesh');
+    try {
+      await this.target.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({
+        name: ISTIOD_DEPLOYMENT,
+        namespace: ISTIO_NAMESPACE,
+      });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw this.fail(`Checking whether ${cluster} runs istiod`, e);
+    }
+    throw refuse('runs istiod');
   }
 
   async read(): Promise<CaPem | undefined> {

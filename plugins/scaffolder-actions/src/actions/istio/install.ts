@@ -12,6 +12,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import { applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
+import { foreignReleaseError } from '../../service/helm';
 import { waitForDeploymentAvailable } from '../../service/deployments';
 import { clusterFailure } from '../../service/kubeErrors';
 import {
@@ -67,6 +68,19 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
       const dryRun = ctx.isDryRun ?? false;
       const changes = new ChangeSet();
       const helmOpts = helmOptionsFor(target, ctx, dryRun);
+
+      // A hand-installed Istio stops the step before the namespace label is touched, not only at
+      // the helm step (which refuses it too).
+      if (!helmOpts.adopt) {
+        for (const release of [ISTIO_BASE_RELEASE, ISTIOD_RELEASE]) {
+          if (
+            (await deps.helm.ownership(release, ISTIO_NAMESPACE, helmOpts)) ===
+            'foreign'
+          ) {
+            throw foreignReleaseError(ISTIO_NAMESPACE, release, cluster);
+          }
+        }
+      }
 
       try {
         const ns = await applyObject(
