@@ -14,7 +14,7 @@ import {
 import { parse } from 'yaml';
 import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
-import { helm, kubeConfig, testbed } from '../../support/testbed';
+import { chart, helm, kubeConfig, testbed } from '../../support/testbed';
 
 // cluster5 and cluster6 are shared with the CA action tests only (see support/globalSetup.ts),
 // which own the cacerts Secret in cluster5: nothing here reads or writes it.
@@ -482,6 +482,34 @@ describe('Istio wiring actions: remote secrets, east-west gateways, meshNetworks
         before.metadata?.resourceVersion,
       );
       expect(await restartedAt('cluster5')).toBe(restartedBefore);
+    });
+
+    it('keeps a network written by hand (a VM network) and removes only what Tailmesh wrote', async () => {
+      const vm = {
+        endpoints: [{ fromCidr: '192.168.10.0/24' }],
+        gateways: [{ address: 'vm-gateway.corp.example', port: 15443 }],
+      };
+      // How a platform team adds one: through the release values, as the chart documents.
+      await helm('cluster5', [
+        'upgrade', 'istiod', chart('istiod'), '-n', ns, '--reuse-values',
+        '--set-json', `global.meshNetworks.vm-net=${JSON.stringify(vm)}`,
+      ]);
+      const run = keep(
+        await runAction(networks, { members: ['cluster5', 'cluster6'], tailnet, timeoutSeconds }),
+      );
+      expect(run.logs.join('\n')).toContain(
+        'cluster5: keeping network vm-net of ConfigMap istio-system/istio meshNetworks as it is: Tailmesh did not write it',
+      );
+      expect(run.output.changes).toContain('cluster5: ConfigMap istio-system/istio meshNetworks unchanged');
+      expect(parse((await readMeshConfigMap('cluster5')).data!.meshNetworks).networks['vm-net']).toEqual(vm);
+
+      // Without cluster6 (a dry run of it leaving): network6 goes, vm-net stays.
+      const dry = keep(
+        await runAction(networks, { members: ['cluster5'], tailnet, timeoutSeconds }, { dryRun: true }),
+      );
+      expect(dry.output.diff).toContain('-   network6:');
+      expect(dry.output.diff).toContain('    vm-net:');
+      expect(dry.output.diff).not.toContain('-   vm-net:');
     });
   });
 });

@@ -51,13 +51,17 @@ const failure = async (p: Promise<unknown>): Promise<string> => {
   throw new Error('expected the action to fail');
 };
 const releases = async () =>
-  JSON.parse(await helm(cluster, ['list', '-n', ns, '-a', '-o', 'json'])) as Array<{
+  JSON.parse(
+    await helm(cluster, ['list', '-n', ns, '-a', '-o', 'json']),
+  ) as Array<{
     name: string;
     revision: string;
     status: string;
   }>;
 const values = async (release: string) =>
-  JSON.parse(await helm(cluster, ['get', 'values', release, '-n', ns, '-o', 'json']));
+  JSON.parse(
+    await helm(cluster, ['get', 'values', release, '-n', ns, '-o', 'json']),
+  );
 
 afterAll(() => {
   expectNoSecrets(texts, testbedSecrets());
@@ -65,19 +69,42 @@ afterAll(() => {
 
 describe('a hand-installed Istio', () => {
   const install = createIstioInstallAction(deps);
-  const input = { cluster, meshId: 'mesh1', network: 'network21', timeoutSeconds: 120 };
+  const input = {
+    cluster,
+    meshId: 'mesh1',
+    network: 'network21',
+    timeoutSeconds: 120,
+  };
 
   beforeAll(async () => {
-    await helm(cluster, ['install', 'istio-base', chart('istio-base'), '-n', ns, '--create-namespace']);
+    await helm(cluster, [
+      'install',
+      'istio-base',
+      chart('istio-base'),
+      '-n',
+      ns,
+      '--create-namespace',
+    ]);
     // Values of the platform team's own, which a plain `helm upgrade -f` would drop.
     await helm(cluster, [
-      'install', 'istiod', chart('istiod'), '-n', ns,
-      '--set', 'pilot.env.TEAM_TUNING=kept', '--set', 'pilot.resources.requests.cpu=750m',
+      'install',
+      'istiod',
+      chart('istiod'),
+      '-n',
+      ns,
+      '--set',
+      'pilot.env.TEAM_TUNING=kept',
+      '--set',
+      'pilot.resources.requests.cpu=750m',
     ]);
   });
 
   it('is refused by mesh:istio:install before anything is written, the namespace label included', async () => {
-    const before = { releases: await releases(), istiod: await values('istiod'), namespace: await core().readNamespace({ name: ns }) };
+    const before = {
+      releases: await releases(),
+      istiod: await values('istiod'),
+      namespace: await core().readNamespace({ name: ns }),
+    };
     const message = await failure(runAction(install, input));
     expect(message).toBe(
       `helm release ${ns}/istio-base on ${cluster} was not installed by Tailmesh (its release has no tailmesh.dev/installed-by=tailmesh label), so Tailmesh leaves it alone; nothing was changed. To let Tailmesh manage it, run again with adopt: its deployed values are kept and Tailmesh's merged over them (a dry run shows the result first)`,
@@ -85,13 +112,19 @@ describe('a hand-installed Istio', () => {
     expect(await releases()).toEqual(before.releases);
     expect(await values('istiod')).toEqual(before.istiod);
     const namespace = await core().readNamespace({ name: ns });
-    expect(namespace.metadata?.resourceVersion).toBe(before.namespace.metadata?.resourceVersion);
+    expect(namespace.metadata?.resourceVersion).toBe(
+      before.namespace.metadata?.resourceVersion,
+    );
   });
 
   it('is never uninstalled by mesh:istio:uninstall', async () => {
     const before = await releases();
     const message = await failure(
-      runAction(createIstioUninstallAction(deps), { cluster, includeBase: true, timeoutSeconds: 60 }),
+      runAction(createIstioUninstallAction(deps), {
+        cluster,
+        includeBase: true,
+        timeoutSeconds: 60,
+      }),
     );
     expect(message).toBe(
       `Refusing to uninstall helm releases ${ns}/istiod, ${ns}/istio-base on ${cluster}: not installed by Tailmesh (no tailmesh.dev/installed-by=tailmesh label); nothing was uninstalled. Remove them with helm yourself if that is what you want`,
@@ -108,9 +141,21 @@ describe('a hand-installed Istio', () => {
     const after = await values('istiod');
     expect(after.pilot.env.TEAM_TUNING).toBe('kept');
     expect(after.pilot.resources.requests.cpu).toBe('750m');
-    expect(after.global).toMatchObject({ meshID: 'mesh1', network: 'network21', multiCluster: { clusterName: cluster } });
+    expect(after.global).toMatchObject({
+      meshID: 'mesh1',
+      network: 'network21',
+      multiCluster: { clusterName: cluster },
+    });
     const labelled = JSON.parse(
-      await helm(cluster, ['list', '-n', ns, '--selector', 'tailmesh.dev/installed-by=tailmesh', '-o', 'json']),
+      await helm(cluster, [
+        'list',
+        '-n',
+        ns,
+        '--selector',
+        'tailmesh.dev/installed-by=tailmesh',
+        '-o',
+        'json',
+      ]),
     ) as Array<{ name: string }>;
     expect(labelled.map(r => r.name).sort()).toEqual(['istio-base', 'istiod']);
     // Now Tailmesh's: a re-run without adopt converges and changes nothing.
@@ -122,38 +167,71 @@ describe('a hand-installed Istio', () => {
     // What a helm killed mid-upgrade leaves (a cancelled task, a crashed backend): the newest
     // release record says pending-upgrade (helm pkg/storage/driver/secrets.go encodes it as
     // base64 of gzipped JSON, labelled with the status).
-    const history = JSON.parse(await helm(cluster, ['history', 'istiod', '-n', ns, '-o', 'json'])) as Array<{ revision: number }>;
+    const history = JSON.parse(
+      await helm(cluster, ['history', 'istiod', '-n', ns, '-o', 'json']),
+    ) as Array<{ revision: number }>;
     const last = Math.max(...history.map(h => h.revision));
     const name = `sh.helm.release.v1.istiod.v${last}`;
     const secret = await core().readNamespacedSecret({ name, namespace: ns });
     const release = JSON.parse(
-      gunzipSync(Buffer.from(Buffer.from(secret.data!.release, 'base64').toString('utf8'), 'base64')).toString('utf8'),
+      gunzipSync(
+        Buffer.from(
+          Buffer.from(secret.data!.release, 'base64').toString('utf8'),
+          'base64',
+        ),
+      ).toString('utf8'),
     );
     release.info.status = 'pending-upgrade';
-    const encoded = Buffer.from(gzipSync(Buffer.from(JSON.stringify(release))).toString('base64')).toString('base64');
+    const encoded = Buffer.from(
+      gzipSync(Buffer.from(JSON.stringify(release))).toString('base64'),
+    ).toString('base64');
     await core().patchNamespacedSecret(
-      { name, namespace: ns, body: { metadata: { labels: { status: 'pending-upgrade' } }, data: { release: encoded } } },
+      {
+        name,
+        namespace: ns,
+        body: {
+          metadata: { labels: { status: 'pending-upgrade' } },
+          data: { release: encoded },
+        },
+      },
       mergePatch,
     );
     const stuck = await releases();
-    expect(stuck.find(r => r.name === 'istiod')?.status).toBe('pending-upgrade');
+    expect(stuck.find(r => r.name === 'istiod')?.status).toBe(
+      'pending-upgrade',
+    );
 
     const message = await failure(runAction(install, input));
     expect(message).toMatch(
-      new RegExp(`^helm release ${ns}/istiod on ${cluster} is pending-upgrade since .*: a helm operation may still be running\\. Nothing was changed; Tailmesh repairs a release left pending-upgrade once it is 600s old \\(mesh\\.helm\\.pendingRepairAfterSeconds\\), run again then$`),
+      new RegExp(
+        `^helm release ${ns}/istiod on ${cluster} is pending-upgrade since .*: a helm operation may still be running\\. Nothing was changed; Tailmesh repairs a release left pending-upgrade once it is 600s old \\(mesh\\.helm\\.pendingRepairAfterSeconds\\), run again then$`,
+      ),
     );
     expect(await releases()).toEqual(stuck);
 
     const appConfig = testbedAppConfig();
     const impatient = createMeshActionDeps(
-      new ConfigReader({ ...appConfig, mesh: { ...appConfig.mesh, helm: { ...appConfig.mesh.helm, pendingRepairAfterSeconds: 0 } } }),
+      new ConfigReader({
+        ...appConfig,
+        mesh: {
+          ...appConfig.mesh,
+          helm: { ...appConfig.mesh.helm, pendingRepairAfterSeconds: 0 },
+        },
+      }),
     );
-    const repaired = await runAction(createIstioInstallAction(impatient), input);
+    const repaired = await runAction(
+      createIstioInstallAction(impatient),
+      input,
+    );
     texts.push(...repaired.logs);
     expect(repaired.logs.join('\n')).toMatch(
-      new RegExp(`helm release ${ns}/istiod on ${cluster} was left pending-upgrade .*: rolling it back to revision ${last - 1}`),
+      new RegExp(
+        `helm release ${ns}/istiod on ${cluster} was left pending-upgrade .*: rolling it back to revision ${last - 1}`,
+      ),
     );
-    expect((await releases()).find(r => r.name === 'istiod')?.status).toBe('deployed');
+    expect((await releases()).find(r => r.name === 'istiod')?.status).toBe(
+      'deployed',
+    );
     expect((await values('istiod')).pilot.env.TEAM_TUNING).toBe('kept');
   });
 });
@@ -175,7 +253,9 @@ describe('a remote secret made by hand (as istioctl makes one)', () => {
           labels: { 'istio/multiCluster': 'true' },
           annotations: {
             'networking.istio.io/cluster': peer,
-            'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ stringData: { [peer]: kubeconfig } }),
+            'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({
+              stringData: { [peer]: kubeconfig },
+            }),
           },
         },
         stringData: { [peer]: kubeconfig },
@@ -186,16 +266,24 @@ describe('a remote secret made by hand (as istioctl makes one)', () => {
   it('is never overwritten: mesh:istio:create-remote-secrets stops before its first write, on either cluster', async () => {
     const before = await core().readNamespacedSecret({ name, namespace: ns });
     const message = await failure(
-      runAction(createIstioCreateRemoteSecretsAction(deps), { cluster, peers: [peer] }),
+      runAction(createIstioCreateRemoteSecretsAction(deps), {
+        cluster,
+        peers: [peer],
+      }),
     );
     expect(message).toBe(
       `Secret ${ns}/${name} on ${cluster} was not made by Tailmesh (it lacks the label app.kubernetes.io/managed-by=tailmesh), so Tailmesh does not overwrite it; nothing was changed. Remove it, or run with adopt to let Tailmesh take it over (a dry run with adopt shows the change first)`,
     );
     const after = await core().readNamespacedSecret({ name, namespace: ns });
-    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(after.metadata?.resourceVersion).toBe(
+      before.metadata?.resourceVersion,
+    );
     // The peer's side, planned first, was not written either.
     await expect(
-      core(peer).readNamespacedSecret({ name: `istio-remote-secret-${cluster}`, namespace: ns }),
+      core(peer).readNamespacedSecret({
+        name: `istio-remote-secret-${cluster}`,
+        namespace: ns,
+      }),
     ).rejects.toMatchObject({ code: 404 });
   });
 
@@ -207,21 +295,31 @@ describe('a remote secret made by hand (as istioctl makes one)', () => {
     );
     const shown = [...dry.logs, JSON.stringify(dry.output)];
     texts.push(...shown);
-    expect(String(dry.output.manifests)).toContain('kubectl.kubernetes.io/last-applied-configuration: <redacted>');
+    expect(String(dry.output.manifests)).toContain(
+      'kubectl.kubernetes.io/last-applied-configuration: <redacted>',
+    );
     expectNoSecrets(shown, [token, ...testbedSecrets()]);
-    expect((await core().readNamespacedSecret({ name, namespace: ns })).metadata?.labels).toEqual({
+    expect(
+      (await core().readNamespacedSecret({ name, namespace: ns })).metadata
+        ?.labels,
+    ).toEqual({
       'istio/multiCluster': 'true',
     });
   });
 
   it('is never deleted by mesh:istio:remove-remote-secrets', async () => {
     const message = await failure(
-      runAction(createIstioRemoveRemoteSecretsAction(deps), { cluster, peers: [peer] }),
+      runAction(createIstioRemoveRemoteSecretsAction(deps), {
+        cluster,
+        peers: [peer],
+      }),
     );
     expect(message).toBe(
       `Refusing to delete Secret ${ns}/${name} on ${cluster}: not a remote secret Tailmesh made (labels istio/multiCluster=true and app.kubernetes.io/managed-by=tailmesh), so it is not ours to remove; nothing was deleted`,
     );
-    await expect(core().readNamespacedSecret({ name, namespace: ns })).resolves.toBeDefined();
+    await expect(
+      core().readNamespacedSecret({ name, namespace: ns }),
+    ).resolves.toBeDefined();
   });
 
   it('points nowhere else: a tailnet input other than the configured one is refused', async () => {
@@ -236,7 +334,10 @@ describe('a remote secret made by hand (as istioctl makes one)', () => {
     expect(message).toMatch(
       /^Invalid input: tailnet "evil.example.com" is not the configured tailnet ".*" \(mesh.tailscale.dnsName\); the tailnet comes from configuration, an input may only repeat it$/,
     );
-    expect((await core().readNamespacedSecret({ name, namespace: ns })).metadata?.labels).toEqual({
+    expect(
+      (await core().readNamespacedSecret({ name, namespace: ns })).metadata
+        ?.labels,
+    ).toEqual({
       'istio/multiCluster': 'true',
     });
   });
@@ -244,28 +345,57 @@ describe('a remote secret made by hand (as istioctl makes one)', () => {
 
 describe('a CoreDNS with a server block of its own', () => {
   const dnsAction = createTailscaleConfigureDnsAction(deps);
-  const customBlock = 'corp.internal:53 {\n    errors\n    forward . 10.221.5.53\n}\n';
+  const customBlock =
+    'corp.internal:53 {\n    errors\n    forward . 10.221.5.53\n}\n';
   const dnsConfigs = () => kubeConfig(cluster).makeApiClient(CustomObjectsApi);
   const corefile = async () =>
-    (await core().readNamespacedConfigMap({ name: 'coredns', namespace: 'kube-system' })).data!.Corefile;
+    (
+      await core().readNamespacedConfigMap({
+        name: 'coredns',
+        namespace: 'kube-system',
+      })
+    ).data!.Corefile;
   const setNameserverIp = (ip: string) =>
     dnsConfigs().patchClusterCustomObjectStatus(
-      { group: 'tailscale.com', version: 'v1alpha1', plural: 'dnsconfigs', name: 'ts-dns', body: { status: { nameserver: { ip } } } },
+      {
+        group: 'tailscale.com',
+        version: 'v1alpha1',
+        plural: 'dnsconfigs',
+        name: 'ts-dns',
+        body: { status: { nameserver: { ip } } },
+      },
       mergePatch,
     );
 
   beforeAll(async () => {
-    const cm = await core().readNamespacedConfigMap({ name: 'coredns', namespace: 'kube-system' });
+    const cm = await core().readNamespacedConfigMap({
+      name: 'coredns',
+      namespace: 'kube-system',
+    });
     await core().patchNamespacedConfigMap(
-      { name: 'coredns', namespace: 'kube-system', body: { data: { Corefile: `${cm.data!.Corefile.trimEnd()}\n${customBlock}` } } },
+      {
+        name: 'coredns',
+        namespace: 'kube-system',
+        body: {
+          data: { Corefile: `${cm.data!.Corefile.trimEnd()}\n${customBlock}` },
+        },
+      },
       mergePatch,
     );
     // The DNSConfig CRD as the operator chart installs it, and Tailmesh's DNSConfig. No operator
     // runs here (no `tailscale` namespace), so its status says what the test writes into it.
     const crd = parse(
-      fs.readFileSync(path.join(config.getString('mesh.charts.tailscaleOperatorCrds'), 'tailscale.com_dnsconfigs.yaml'), 'utf8'),
+      fs.readFileSync(
+        path.join(
+          config.getString('mesh.charts.tailscaleOperatorCrds'),
+          'tailscale.com_dnsconfigs.yaml',
+        ),
+        'utf8',
+      ),
     ) as V1CustomResourceDefinition;
-    await kubeConfig(cluster).makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: crd });
+    await kubeConfig(cluster)
+      .makeApiClient(ApiextensionsV1Api)
+      .createCustomResourceDefinition({ body: crd });
     for (let i = 0; ; i++) {
       try {
         await dnsConfigs().createClusterCustomObject({
@@ -275,8 +405,15 @@ describe('a CoreDNS with a server block of its own', () => {
           body: {
             apiVersion: 'tailscale.com/v1alpha1',
             kind: 'DNSConfig',
-            metadata: { name: 'ts-dns', labels: { 'app.kubernetes.io/managed-by': 'tailmesh' } },
-            spec: { nameserver: { image: { repo: 'tailscale/k8s-nameserver', tag: 'stable' } } },
+            metadata: {
+              name: 'ts-dns',
+              labels: { 'app.kubernetes.io/managed-by': 'tailmesh' },
+            },
+            spec: {
+              nameserver: {
+                image: { repo: 'tailscale/k8s-nameserver', tag: 'stable' },
+              },
+            },
           },
         });
         break;
@@ -290,8 +427,12 @@ describe('a CoreDNS with a server block of its own', () => {
 
   it('never gets a nameserver address that is not an IP: a server block smuggled in through the status is refused', async () => {
     const before = await corefile();
-    await setNameserverIp('10.221.0.53\n}\nevil.example.com:53 {\n    forward . 6.6.6.6');
-    const message = await failure(runAction(dnsAction, { cluster, timeoutSeconds: 30 }));
+    await setNameserverIp(
+      '10.221.0.53\n}\nevil.example.com:53 {\n    forward . 6.6.6.6',
+    );
+    const message = await failure(
+      runAction(dnsAction, { cluster, timeoutSeconds: 30 }),
+    );
     expect(message).toBe(
       `DNSConfig ts-dns on ${cluster} reports status.nameserver.ip "10.221.0.53\\n}\\nevil.example.com:53 {\\n    forward . 6.6.6.6", which is not an IP address; the Corefile was not changed. Check what writes that status (the Tailscale operator), then run again`,
     );
@@ -301,8 +442,16 @@ describe('a CoreDNS with a server block of its own', () => {
   it('never forwards cluster.local to the tailnet: the tailnet comes from configuration', async () => {
     await setNameserverIp('10.221.0.53');
     const before = await corefile();
-    const message = await failure(runAction(dnsAction, { cluster, tailnet: 'cluster.local', timeoutSeconds: 30 }));
-    expect(message).toMatch(/^Invalid input: tailnet "cluster.local" is not the configured tailnet/);
+    const message = await failure(
+      runAction(dnsAction, {
+        cluster,
+        tailnet: 'cluster.local',
+        timeoutSeconds: 30,
+      }),
+    );
+    expect(message).toMatch(
+      /^Invalid input: tailnet "cluster.local" is not the configured tailnet/,
+    );
     expect(await corefile()).toBe(before);
   });
 
@@ -311,7 +460,9 @@ describe('a CoreDNS with a server block of its own', () => {
     texts.push(...run.logs, JSON.stringify(run.output));
     const after = await corefile();
     expect(after).toContain(customBlock);
-    expect(after).toContain(`${config.getString('mesh.tailscale.dnsName')}:53 {`);
+    expect(after).toContain(
+      `${config.getString('mesh.tailscale.dnsName')}:53 {`,
+    );
     expect(after).toContain('forward . 10.221.0.53');
     expect(after).not.toContain('6.6.6.6');
   });
@@ -324,10 +475,18 @@ describe('tag owners', () => {
   it('never makes the mesh tags ownable by every user, or by a group not allowed in configuration', async () => {
     const before = await client.getPolicy();
     for (const [owner, problem] of [
-      ['autogroup:member', 'stands for every user of the tailnet, who could then mark any device as a mesh proxy'],
-      ['group:everyone', 'must be a tag, or an owner listed in mesh.tailscale.tagOwnerAllowList (autogroup:admin)'],
+      [
+        'autogroup:member',
+        'stands for every user of the tailnet, who could then mark any device as a mesh proxy',
+      ],
+      [
+        'group:everyone',
+        'must be a tag, or an owner listed in mesh.tailscale.tagOwnerAllowList (autogroup:admin)',
+      ],
     ]) {
-      const message = await failure(runAction(grant, { owners: ['autogroup:admin', owner] }));
+      const message = await failure(
+        runAction(grant, { owners: ['autogroup:admin', owner] }),
+      );
       expect(message).toBe(`Invalid input: owners "${owner}": ${problem}`);
     }
     expect((await client.getPolicy()).etag).toBe(before.etag);

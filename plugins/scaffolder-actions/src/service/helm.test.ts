@@ -1,4 +1,12 @@
-import { mergeValues, parseHelmTime, redactSecretManifests } from './helm';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  mergeValues,
+  parseHelmTime,
+  redactSecretManifests,
+  sweepAbandonedHelmDirs,
+} from './helm';
 
 /** The istiod release values as a deployed release keeps them, with two peers in meshNetworks. */
 const deployed = () => ({
@@ -220,5 +228,30 @@ describe('parseHelmTime', () => {
       Date.parse('2026-12-03T12:00:00Z'),
     );
     expect(parseHelmTime('yesterday')).toBeNaN();
+  });
+});
+
+describe('sweepAbandonedHelmDirs', () => {
+  it("removes the credential dirs of processes that are gone, never a live process's", async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sweep-test-'));
+    try {
+      // A pid that cannot be running: above Linux's pid_max limit (2^22).
+      const dead = path.join(tmp, 'tailmesh-helm-4194399-abc123');
+      const mine = path.join(tmp, `tailmesh-helm-${process.pid}-def456`);
+      const parent = path.join(tmp, `tailmesh-helm-${process.ppid}-ghi789`);
+      const other = path.join(tmp, 'someone-else-4194399-x');
+      for (const dir of [dead, mine, parent, other]) {
+        fs.mkdirSync(dir, { mode: 0o700 });
+        fs.writeFileSync(path.join(dir, 'kubeconfig'), 'token: x', {
+          mode: 0o600,
+        });
+      }
+      expect(await sweepAbandonedHelmDirs(tmp)).toEqual([dead]);
+      expect(fs.existsSync(dead)).toBe(false);
+      for (const dir of [mine, parent, other])
+        expect(fs.existsSync(dir)).toBe(true);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

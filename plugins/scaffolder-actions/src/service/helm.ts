@@ -124,6 +124,53 @@ export function parseHelmTime(updated: string): number {
   return Date.parse(`${m[1]}T${m[2]}${fraction}${m[4]}:${m[5]}`);
 }
 
+const TEMP_DIR_PREFIX = 'tailmesh-helm-';
+
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: alive, someone else's.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Removes the private temp dirs (kubeconfig and values, 0600) that a backend killed mid-helm
+ * left behind: those whose process is gone. A live process's dirs, this one's included, stay.
+ * Answers the dirs removed.
+ */
+export async function sweepAbandonedHelmDirs(
+  tmpDir: string = os.tmpdir(),
+): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = await fs.readdir(tmpDir);
+  } catch {
+    return removed;
+  }
+  const uid = process.getuid?.();
+  for (const name of entries) {
+    const m = new RegExp(`^${TEMP_DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const dir = path.join(tmpDir, name);
+    try {
+      const stat = await fs.lstat(dir);
+      if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid))
+        continue;
+      await fs.rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+  return removed;
+}
+
 /** Releases a helm call of this process is changing now, by cluster/namespace/release. */
 const inFlight = new Set<string>();
 
@@ -191,7 +238,10 @@ export class Helm {
       dir: string;
     }) => Promise<T>,
   ): Promise<T> {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tailmesh-helm-'));
+    // The pid in the name lets a later backend remove what a killed one left (sweepAbandoned).
+    const dir = await fs.mkdtemp(
+      path.join(os.tmpdir(), `${TEMP_DIR_PREFIX}${process.pid}-`),
+    );
     try {
       await fs.chmod(dir, 0o700);
       const kubeconfig = path.join(dir, 'kubeconfig');

@@ -72,6 +72,7 @@ import {
   MeshNetworksState,
   RESTARTED_AT_ANNOTATION,
   compareMeshNetworks,
+  foreignNetworks,
   memberDiff,
   meshNetworksCheckpointKey,
   renderMeshNetworks,
@@ -91,6 +92,9 @@ const ISTIOD = `Deployment ${ISTIO_NAMESPACE}/${ISTIOD_DEPLOYMENT}`;
 interface MemberPlan {
   target: TargetCluster;
   configMap: V1ConfigMap;
+  /** The mesh's networks plus the ones written by hand in this member, which stay. */
+  desired: MeshNetworks;
+  rendered: string;
   state: MeshNetworksState;
 }
 
@@ -359,15 +363,29 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
         ctx.logger.info(
           `the meshNetworks shown for ${ready.map(r => r.target.name).join(', ')} leave out ${pending.join(', ')} (dry run)`,
         );
-      const plans: MemberPlan[] = ready.map(r => ({
-        target: r.target,
-        configMap: r.configMap,
-        state: compareMeshNetworks(r.configMap.data, desired),
-      }));
+      const plans: MemberPlan[] = ready.map(r => {
+        const kept = foreignNetworks(r.configMap.data, desired, tailnet);
+        for (const name of Object.keys(kept))
+          ctx.logger.info(
+            `${r.target.name}: keeping network ${name} of ${CONFIGMAP} as it is: Tailmesh did not write it`,
+          );
+        const mine: MeshNetworks = {
+          networks: { ...kept, ...desired.networks },
+        };
+        return {
+          target: r.target,
+          configMap: r.configMap,
+          desired: mine,
+          rendered: renderMeshNetworks(mine),
+          state: compareMeshNetworks(r.configMap.data, mine),
+        };
+      });
 
       const diffs: string[] = [];
       const restarted: string[] = [];
-      for (const { target, configMap, state } of plans) {
+      for (const plan of plans) {
+        const { target, configMap, state } = plan;
+        const { desired: memberDesired, rendered: memberRendered } = plan;
         const cluster = target.name;
         if (state.unreadable)
           ctx.logger.warn(
@@ -384,13 +402,17 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
               ? 'unchanged'
               : 'configured'
             : ctx.checkpoint({
-                key: meshNetworksCheckpointKey('update', cluster, rendered),
+                key: meshNetworksCheckpointKey(
+                  'update',
+                  cluster,
+                  memberRendered,
+                ),
                 fn: () =>
                   updateMeshNetworks(
                     target,
                     configMap,
-                    desired,
-                    rendered,
+                    memberDesired,
+                    memberRendered,
                     ctx.logger,
                   ),
               });
@@ -404,7 +426,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
                 release: ISTIOD_RELEASE,
                 namespace: ISTIO_NAMESPACE,
                 chart: deps.charts.istiod,
-                values: { global: { meshNetworks: desired.networks } },
+                values: { global: { meshNetworks: memberDesired.networks } },
                 keepDeployedValues: { replace: [['global', 'meshNetworks']] },
               },
               helmOptionsFor(target, ctx, dryRun),
@@ -412,7 +434,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
           const release = dryRun
             ? await run()
             : await ctx.checkpoint({
-                key: meshNetworksCheckpointKey('helm', cluster, rendered),
+                key: meshNetworksCheckpointKey('helm', cluster, memberRendered),
                 fn: async () => ({ outcome: (await run()).outcome }),
               });
           outcome =
@@ -434,7 +456,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
             cluster,
             `${ISTIO_NAMESPACE}/${ISTIO_MESH_CONFIGMAP}`,
             comparableText(state.current),
-            rendered,
+            memberRendered,
           ),
         );
         if (!restart) continue;
@@ -443,7 +465,7 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
           ctx.logger.info(`${cluster}: ${ISTIOD} would be restarted (dry run)`);
         } else {
           const restartedAt = await ctx.checkpoint({
-            key: meshNetworksCheckpointKey('restart', cluster, rendered),
+            key: meshNetworksCheckpointKey('restart', cluster, memberRendered),
             fn: () => restartIstiod(target),
           });
           ctx.logger.info(`${cluster}: ${ISTIOD} restarted at ${restartedAt}`);

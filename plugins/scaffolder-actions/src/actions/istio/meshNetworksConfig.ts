@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import {
+  EAST_WEST_TLS_PORT,
   ISTIO_MESH_NETWORKS_KEY,
+  MeshNetwork,
   MeshNetworks,
+  eastWestGatewayFqdn,
   meshNetworksEqual,
   parseMeshNetworks,
 } from '@tailmesh/plugin-mesh-common';
@@ -46,6 +49,52 @@ export function compareMeshNetworks(
       unreadable: e instanceof Error ? e.message : String(e),
     };
   }
+}
+
+/**
+ * Whether a meshNetworks entry has the shape Tailmesh writes: endpoints from the registries of
+ * clusters, each reached through its own east-west gateway's tailnet name on 15443. Entries of
+ * that shape for networks no member has any more are a former member's, which Tailmesh removes.
+ */
+function writtenByTailmesh(network: MeshNetwork, tailnet: string): boolean {
+  const registries = network.endpoints.map(e => e.fromRegistry);
+  if (!registries.length || registries.some(r => r === undefined)) return false;
+  const gateways = new Set(
+    registries.map(r => eastWestGatewayFqdn(r as string, tailnet)),
+  );
+  return (
+    network.gateways.length > 0 &&
+    network.gateways.every(
+      g =>
+        g.address !== undefined &&
+        gateways.has(g.address) &&
+        g.port === EAST_WEST_TLS_PORT,
+    )
+  );
+}
+
+/**
+ * The networks of a member's current meshNetworks that Tailmesh did not write and does not
+ * manage (written by hand for another network: a VM network, a cluster outside the mesh), which
+ * every run keeps as they are. Unreadable text has none to keep (it is replaced, with a warning).
+ */
+export function foreignNetworks(
+  data: Readonly<Record<string, string>> | undefined,
+  desired: MeshNetworks,
+  tailnet: string,
+): Record<string, MeshNetwork> {
+  let current: MeshNetworks;
+  try {
+    current = parseMeshNetworks(parse(data?.[ISTIO_MESH_NETWORKS_KEY] ?? ''));
+  } catch {
+    return {};
+  }
+  return Object.fromEntries(
+    Object.entries(current.networks).filter(
+      ([name, network]) =>
+        !(name in desired.networks) && !writtenByTailmesh(network, tailnet),
+    ),
+  );
 }
 
 /** The ConfigMap's data with only meshNetworks replaced; every other key stays as it was. */
