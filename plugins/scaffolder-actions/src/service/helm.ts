@@ -42,10 +42,11 @@ export interface HelmReleaseSpec {
   chart: ChartRef;
   values: Record<string, unknown>;
   /**
-   * Keep the values the deployed release already has (as `helm upgrade --reuse-values` would)
-   * and merge `values` over them, so an upgrade changes only what Tailmesh sets. Objects merge
-   * key by key; at the `replace` paths (e.g. `['global', 'meshNetworks']`) Tailmesh's value
-   * replaces the deployed one whole, so an entry removed on purpose does not survive the merge.
+   * An upgrade always keeps the values the deployed release already has (as `helm upgrade
+   * --reuse-values` would) and merges `values` over them, so it changes only what Tailmesh sets
+   * and never drops a value someone added. Objects merge key by key; at the `replace` paths (e.g.
+   * `['global', 'meshNetworks']`) Tailmesh's value replaces the deployed one whole, so an entry
+   * Tailmesh removed on purpose does not survive the merge.
    */
   keepDeployedValues?: { replace?: ReadonlyArray<ReadonlyArray<string>> };
 }
@@ -559,13 +560,13 @@ export class Helm {
             );
           }
         }
-        const keep =
-          spec.keepDeployedValues ??
-          (current && !current.owned ? {} : undefined);
-        const values =
-          current && keep
-            ? mergeValues(current.values, spec.values, keep.replace)
-            : spec.values;
+        const values = current
+          ? mergeValues(
+              current.values,
+              spec.values,
+              spec.keepDeployedValues?.replace,
+            )
+          : spec.values;
         const valuesFile = path.join(files.dir, 'values.yaml');
         await fs.writeFile(valuesFile, stringify(values), { mode: 0o600 });
         const chartVersion = await this.chartVersion(spec, files.dir, opts);

@@ -144,6 +144,9 @@ export function createIstioDeployEastWestGatewayAction(deps: MeshActionDeps) {
         namespace: ISTIO_NAMESPACE,
         chart: deps.charts.gateway,
         values: eastWestGatewayValues(cluster, network),
+        // The pod labels and Service ports are Tailmesh's whole: a network label left from
+        // before would make istiod take the gateway's 100.x address for the network's.
+        keepDeployedValues: { replace: [['labels'], ['service', 'ports']] },
       };
       let release: { outcome: HelmOutcome; manifests?: string };
       try {

@@ -210,6 +210,8 @@ export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
           namespace: TAILSCALE_NAMESPACE,
           chart: deps.charts.tailscaleOperator,
           values: operatorValues(clientId, clientSecret, hostname),
+          // The operator's client is replaced whole, never merged with an earlier one's fields.
+          keepDeployedValues: { replace: [['oauth']] },
         },
         helmOptionsFor(target, ctx, dryRun, [clientSecret]),
       );
