@@ -150,20 +150,11 @@ export async function applyObject<T extends KubernetesObject>(
   };
   let existing: T | undefined;
   try {
-    existing = await api.read<T>({
-      apiVersion: desired.apiVersion!,
-      kind: desired.kind!,
-      metadata: {
-        name: desired.metadata!.name!,
-        namespace: desired.metadata?.namespace,
-      },
-    });
+    existing = await readExisting(kc, desired);
   } catch (e) {
-    if (!isNotFound(e)) {
-      const result = unvalidated(e);
-      if (result) return result;
-      throw e;
-    }
+    const result = unvalidated(e);
+    if (result) return result;
+    throw e;
   }
   assertMayWrite(desired, existing, { cluster, adopt });
   if (

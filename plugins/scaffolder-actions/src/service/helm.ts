@@ -310,8 +310,8 @@ export class Helm {
     dir: string,
     opts: HelmRunOptions,
   ) {
-    const list = JSON.parse(
-      await this.run(
+    const list = (selector?: string) =>
+      this.run(
         [
           'list',
           '--kubeconfig',
@@ -321,35 +321,18 @@ export class Helm {
           '--filter',
           `^${spec.release}$`,
           '-a',
+          ...(selector ? ['--selector', selector] : []),
           '-o',
           'json',
         ],
         dir,
         opts,
-      ),
-    ) as DeployedRelease[];
-    const release = list.find(r => r.name === spec.release);
+      ).then(out => JSON.parse(out) as DeployedRelease[]);
+    const release = (await list()).find(r => r.name === spec.release);
     if (!release) return undefined;
-    const labelled = JSON.parse(
-      await this.run(
-        [
-          'list',
-          '--kubeconfig',
-          kubeconfig,
-          '-n',
-          spec.namespace,
-          '--filter',
-          `^${spec.release}$`,
-          '-a',
-          '--selector',
-          `${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE}`,
-          '-o',
-          'json',
-        ],
-        dir,
-        opts,
-      ),
-    ) as DeployedRelease[];
+    const labelled = await list(
+      `${HELM_RELEASE_LABEL}=${HELM_RELEASE_LABEL_VALUE}`,
+    );
     const owned = labelled.some(r => r.name === spec.release);
     const values = JSON.parse(
       await this.run(
