@@ -13,6 +13,10 @@ export {
 } from './actions/istio/install';
 export { createVerifyAction, VERIFY_ACTION_ID } from './actions/mesh/verify';
 export {
+  createMeshCheckJoinAction,
+  MESH_CHECK_JOIN_ACTION_ID,
+} from './actions/mesh/checkJoin';
+export {
   createCaIssueIntermediateAction,
   CA_ISSUE_INTERMEDIATE_ACTION_ID,
 } from './actions/ca/issueIntermediate';

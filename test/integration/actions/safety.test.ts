@@ -17,6 +17,7 @@ import {
   createIstioRemoveRemoteSecretsAction,
   createIstioUninstallAction,
   createMeshActionDeps,
+  createMeshCheckJoinAction,
   createTailscaleConfigureDnsAction,
   createTailscaleGrantAccessAction,
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
@@ -115,6 +116,28 @@ describe('a hand-installed Istio', () => {
     expect(namespace.metadata?.resourceVersion).toBe(
       before.namespace.metadata?.resourceVersion,
     );
+  });
+
+  it('stops the Join template at its preconditions (mesh:check-join), before any step writes', async () => {
+    const before = {
+      releases: await releases(),
+      namespace: await core().readNamespace({ name: ns }),
+    };
+    const message = await failure(
+      runAction(createMeshCheckJoinAction(deps), {
+        cluster,
+        network: 'network21',
+      }),
+    );
+    expect(message).toMatch(
+      new RegExp(
+        `^The join would change what Tailmesh did not make: helm release ${ns}/istio-base on ${cluster}; helm release ${ns}/istiod on ${cluster}(; .*)?\\. Nothing was written\\.`,
+      ),
+    );
+    expect(await releases()).toEqual(before.releases);
+    expect(
+      (await core().readNamespace({ name: ns })).metadata?.resourceVersion,
+    ).toBe(before.namespace.metadata?.resourceVersion);
   });
 
   it('is never uninstalled by mesh:istio:uninstall', async () => {

@@ -36,6 +36,18 @@ export interface ApplyOptions {
 const claimedByTailmesh = (obj: KubernetesObject | undefined) =>
   obj?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH;
 
+/** Whether `existing` is someone else's object of the same name as `desired`, one Tailmesh owns. */
+export function isForeign(
+  desired: KubernetesObject,
+  existing: KubernetesObject | undefined,
+): boolean {
+  return (
+    existing !== undefined &&
+    claimedByTailmesh(desired) &&
+    !claimedByTailmesh(existing)
+  );
+}
+
 /**
  * Refuses (NotAllowedError) when `desired` is an object Tailmesh owns and `existing`, of the same
  * name, is someone else's: made by hand, by istioctl or by a chart. A forced server-side apply
@@ -46,8 +58,7 @@ export function assertMayWrite(
   existing: KubernetesObject | undefined,
   { cluster, adopt }: { cluster: string; adopt?: boolean },
 ): void {
-  if (!existing || adopt || !claimedByTailmesh(desired)) return;
-  if (claimedByTailmesh(existing)) return;
+  if (adopt || !isForeign(desired, existing)) return;
   throw new NotAllowedError(
     `${describeObject(desired)} on ${cluster} was not made by Tailmesh (it lacks the label ${LABEL_MANAGED_BY}=${MANAGED_BY_TAILMESH}), so Tailmesh does not overwrite it; nothing was changed. Remove it, or run with adopt to let Tailmesh take it over (a dry run with adopt shows the change first)`,
   );
@@ -157,12 +168,7 @@ export async function applyObject<T extends KubernetesObject>(
     throw e;
   }
   assertMayWrite(desired, existing, { cluster, adopt });
-  if (
-    existing &&
-    adopt &&
-    claimedByTailmesh(desired) &&
-    !claimedByTailmesh(existing)
-  )
+  if (adopt && isForeign(desired, existing))
     logger.warn(
       `${cluster}: adopting ${describeObject(desired)}, which Tailmesh did not make${dryRun ? ' (dry run)' : ''}`,
     );

@@ -8,7 +8,15 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import { readClusterSnapshot } from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
-import { checkInputs, clusterInput, networkInput } from '../inputs';
+import {
+  adoptInput,
+  checkInputs,
+  clusterInput,
+  networkInput,
+  resolveTailnet,
+  tailnetInput,
+} from '../inputs';
+import { foreignObjectsOfJoin } from './joinOwnership';
 import { tailscaleClient } from '../tailscale/tailscaleInputs';
 import { examples } from './checkJoin.examples';
 
@@ -42,13 +50,19 @@ export function createMeshCheckJoinAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: MESH_CHECK_JOIN_ACTION_ID,
     description:
-      "Checks, before a join writes anything, what would make it fail later: the network id is already another member's (read from every configured cluster's istio-system label), or tailnet HTTPS is off (read from the Tailscale API's tailnet settings; the OAuth client needs the feature_settings:read scope, and without it the check is skipped with a warning). Writes nothing.",
+      "Checks, before a join writes anything, what would make it fail later or change what Tailmesh did not make: helm releases it did not install and objects of the names the join writes without its label (refused unless adopt), the network id is already another member's (read from every configured cluster's istio-system label), or tailnet HTTPS is off (read from the Tailscale API's tailnet settings; the OAuth client needs the feature_settings:read scope, and without it the check is skipped with a warning). Writes nothing.",
     examples,
     supportsDryRun: true,
     schema: {
       input: {
         cluster: z => clusterInput(z, 'The cluster that is about to join'),
         network: z => networkInput(z),
+        tailnet: z => tailnetInput(z).optional(),
+        adopt: z =>
+          adoptInput(
+            z,
+            'helm releases and objects of the names a join writes (the join then adopts them)',
+          ),
       },
       output: {
         warnings: z =>
@@ -77,6 +91,26 @@ export function createMeshCheckJoinAction(deps: MeshActionDeps) {
         throw new InputError(
           `Invalid input: network "${network}" is already ${clash.join(' and ')}'s; every member needs a network of its own (istiod sends requests within a network straight to pod IPs, which no other cluster can route to). Choose another network; nothing was written`,
         );
+      }
+      // Everything the join's steps would write over that Tailmesh did not make, listed before
+      // any step writes, so a join never stops halfway on the first one it meets.
+      const tailnet = resolveTailnet(deps.config, ctx.input.tailnet);
+      const peers = snapshots
+        .filter(s => !s.error && isMeshMember(s))
+        .map(s => s.cluster);
+      if (!(ctx.input.adopt ?? false)) {
+        const foreign = await foreignObjectsOfJoin(
+          deps,
+          cluster,
+          peers,
+          tailnet,
+          ctx.logger,
+        );
+        if (foreign.length) {
+          throw new NotAllowedError(
+            `The join would change what Tailmesh did not make: ${foreign.join('; ')}. Nothing was written. Remove ${foreign.length > 1 ? 'them' : 'it'}, or run the join with "Take over what the cluster already runs" (adopt): releases keep their values, objects become Tailmesh's; a dry run shows what would change`,
+          );
+        }
       }
       for (const s of snapshots) {
         if (s.error)
