@@ -29,6 +29,7 @@ import {
   SyntheticService,
   createSyntheticLoad,
   planSyntheticLoad,
+  syntheticEntity,
 } from './syntheticLoad';
 
 /** Pods of echo per cluster: it runs in the first two clusters only. */
@@ -152,7 +153,8 @@ async function bench(job: BenchJob) {
         services: existing,
         echoReplicas,
         config,
-        entities: [echoEntity],
+        // Services are answered by name only for a caller who sees an entity standing for them.
+        entities: [echoEntity, ...existing.map(syntheticEntity)],
         baseUrl: `http://127.0.0.1:${port}`,
         accessToken,
         apiservers: started.apiservers,

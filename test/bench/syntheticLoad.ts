@@ -1,3 +1,4 @@
+import { Entity } from '@backstage/catalog-model';
 import { clusterShape } from '../testbed/src/layout';
 import { ApiserverClient } from './apiserverClient';
 import { forEachLimit } from './limit';
@@ -225,4 +226,18 @@ export async function createSyntheticLoad(
       );
     }
   });
+}
+
+/** The catalog entity that stands for a synthetic Service (tailmesh.dev/service). */
+export function syntheticEntity(s: SyntheticService): Entity {
+  return {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: {
+      name: `${s.namespace}-${s.name}`.slice(0, 63).replace(/-+$/, ''),
+      namespace: 'default',
+      annotations: { 'tailmesh.dev/service': `${s.namespace}/${s.name}` },
+    },
+    spec: { type: 'service', owner: 'bench', lifecycle: 'experimental' },
+  };
 }

@@ -46,7 +46,26 @@ describe('the mesh backend plugin, against real apiservers', () => {
         meshPlugin,
         mockServices.rootConfig.factory({ data: testbedAppConfig(clusters) }),
         permissions.factory,
-        catalogServiceMock.factory(),
+        // The catalog says which Services a caller may ask about by name: the one entity here
+        // stands for mesh-backend-demo/api.
+        catalogServiceMock.factory({
+          entities: [
+            {
+              apiVersion: 'backstage.io/v1alpha1',
+              kind: 'Component',
+              metadata: {
+                name: 'api',
+                namespace: 'default',
+                annotations: { 'tailmesh.dev/service': `${namespace}/api` },
+              },
+              spec: {
+                type: 'service',
+                owner: 'team-a',
+                lifecycle: 'production',
+              },
+            },
+          ],
+        }),
       ],
     });
   });
@@ -130,7 +149,9 @@ describe('the mesh backend plugin, against real apiservers', () => {
     expect(body.routes[0]).toMatchObject({
       fromCluster: 'cluster13',
       via: 'local',
-      destinations: [{ cluster: 'cluster13', via: 'local', endpoints: expect.any(Number) }],
+      destinations: [
+        { cluster: 'cluster13', via: 'local', endpoints: expect.any(Number) },
+      ],
     });
     expect(body.routes[1].fromCluster).toBe('cluster14');
     // Gateway only if both joined the mesh and cluster13's gateway has an address.
@@ -145,6 +166,16 @@ describe('the mesh backend plugin, against real apiservers', () => {
       readyEndpoints: 2,
       totalEndpoints: 2,
     });
+  });
+
+  it('answers nothing about a Service no catalog entity the caller sees stands for', async () => {
+    // kube-dns runs in every cluster, but no entity names it.
+    const res = await get('/services/kube-system/kube-dns');
+    expect(res.status).toBe(404);
+    expect(res.body.error.message).toBe(
+      'No catalog entity you can see stands for Service kube-system/kube-dns',
+    );
+    expect(res.body.clusters).toBeUndefined();
   });
 
   it('answers /membership and /history', async () => {
