@@ -132,7 +132,16 @@ describe('mesh:tailscale:grant-access inputs', () => {
       'alice@example.com',
     ])
       expect(validateTagOwner(ok)).toBeUndefined();
-    for (const bad of ['admin', 'tag:', 'group: x', '*'])
+    for (const bad of [
+      'admin',
+      'tag:',
+      'group: x',
+      '*',
+      'group:a"b',
+      'group:ops\n"tag:x"',
+      'eve@example',
+      'a{b}@example.com',
+    ])
       expect(validateTagOwner(bad)).toBeDefined();
   });
 

@@ -32,8 +32,10 @@ export const TAG_OWNER_ALLOW_LIST_KEY = 'mesh.tailscale.tagOwnerAllowList';
 // Tags as tailcfg.CheckTag accepts them (tailscale tailcfg/tailcfg.go): `tag:`, a letter, then
 // letters, digits and dashes.
 const TAG_PATTERN = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
+// Groups and user logins by their grammar, not only escaped into the file: a name of letters,
+// digits and . _ - (groups), a login as an address (name@domain).
 const OWNER_PATTERN =
-  /^(autogroup:[a-z-]+|group:[^\s:]+|tag:[A-Za-z][A-Za-z0-9-]*|[^\s@:]+@[^\s@:]+)$/;
+  /^(autogroup:[a-z-]+|group:[A-Za-z0-9][A-Za-z0-9._-]*|tag:[A-Za-z][A-Za-z0-9-]*|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})$/;
 // Owners that make a mesh tag appliable by every user of the tailnet: such a user's laptop could
 // then carry tag:tailmesh-egress and reach every member's API server proxy.
 const EVERY_USER = new Set(['autogroup:member', 'autogroup:tagged', '*']);
