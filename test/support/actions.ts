@@ -70,7 +70,11 @@ export async function runAction(
     await action.handler(ctx as never);
   } catch (e) {
     if (!opts.settled) throw e;
-    return { output, logs, error: e instanceof Error ? e : new Error(String(e)) };
+    return {
+      output,
+      logs,
+      error: e instanceof Error ? e : new Error(String(e)),
+    };
   }
   return { output, logs };
 }

@@ -12,7 +12,7 @@ import scaffolderPlugin from '@backstage/plugin-scaffolder-backend';
 import meshPlugin from '@tailmesh/plugin-mesh-backend';
 import scaffolderModuleMesh from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import request from 'supertest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { repoRoot } from '../testbed/src/layout';
 import { testbedAppConfig } from './meshConfig';
 import { testbed } from './testbed';
@@ -26,6 +26,19 @@ export function template(name: string): Entity {
     ),
   ) as Entity;
   return { ...entity, metadata: { ...entity.metadata, namespace: 'default' } };
+}
+
+/** The example catalog's entities (examples/entities.yaml), as the local product's catalog has them. */
+export function exampleEntities(): Entity[] {
+  return parseAllDocuments(
+    fs.readFileSync(path.join(repoRoot, 'examples', 'entities.yaml'), 'utf8'),
+  )
+    .map(d => d.toJS() as Entity | null)
+    .filter((e): e is Entity => Boolean(e))
+    .map(e => ({
+      ...e,
+      metadata: { ...e.metadata, namespace: e.metadata.namespace ?? 'default' },
+    }));
 }
 
 export interface TaskResult {
@@ -80,7 +93,12 @@ export async function startProductBackend(
       scaffolderModuleMesh,
       ...(opts.meshBackend ? [meshPlugin] : []),
       catalogServiceMock.factory({
-        entities: [template('join-cluster-to-mesh'), template('leave-mesh')],
+        // The mesh card's Services are answered for entities the caller can see.
+        entities: [
+          template('join-cluster-to-mesh'),
+          template('leave-mesh'),
+          ...exampleEntities(),
+        ],
       }),
       mockServices.rootConfig.factory({ data: config }),
     ],
@@ -114,7 +132,8 @@ export async function startProductBackend(
         }>;
         const steps: Record<string, string> = {};
         for (const e of all) {
-          if (e.body.stepId && e.body.status) steps[e.body.stepId] = e.body.status;
+          if (e.body.stepId && e.body.status)
+            steps[e.body.stepId] = e.body.status;
         }
         return {
           status: task.body.status,

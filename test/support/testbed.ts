@@ -86,14 +86,22 @@ export async function setTailnetHttps(enabled: boolean): Promise<void> {
   const token = await fetch(`${url}/api/v2/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }),
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: clientSecret,
+    }),
   }).then(r => r.json() as Promise<{ access_token: string }>);
   const res = await fetch(`${url}/api/v2/tailnet/-/settings`, {
     method: 'PATCH',
-    headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${token.access_token}`,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify({ httpsEnabled: enabled }),
   });
-  if (!res.ok) throw new Error(`PATCH settings: ${res.status} ${await res.text()}`);
+  if (!res.ok)
+    throw new Error(`PATCH settings: ${res.status} ${await res.text()}`);
   // The tailnet model re-reads at once.
   await testbedRequest(testbed().stateDir, { command: 'tailnet-devices' });
 }

@@ -18,6 +18,7 @@ import {
   LABEL_ISTIO_NETWORK,
   MeshNetworkMember,
   MeshNetworks,
+  compareStrings,
   desiredMeshNetworks,
   parseMeshNetworks,
   eastWestGatewayFqdn,
@@ -369,8 +370,13 @@ export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
           ctx.logger.info(
             `${r.target.name}: keeping network ${name} of ${CONFIGMAP} as it is: Tailmesh did not write it`,
           );
+        // By name, as helm renders the release's map, so a diff shows only what changes.
         const mine: MeshNetworks = {
-          networks: { ...kept, ...desired.networks },
+          networks: Object.fromEntries(
+            Object.entries({ ...kept, ...desired.networks }).sort(([a], [b]) =>
+              compareStrings(a, b),
+            ),
+          ),
         };
         return {
           target: r.target,
