@@ -263,7 +263,7 @@ describe('removal actions and mesh:members', () => {
 
       const message = await failure(runAction(action, input));
       expect(message).toBe(
-        `Refusing to delete Secret ${ns}/${remoteSecretIn9} on ${cluster}: not an Istio remote secret (no istio/multiCluster=true label), so it is not ours to remove; nothing was deleted`,
+        `Refusing to delete Secret ${ns}/${remoteSecretIn9} on ${cluster}: not a remote secret Tailmesh made (labels istio/multiCluster=true and app.kubernetes.io/managed-by=tailmesh), so it is not ours to remove; nothing was deleted`,
       );
       await readSecret(cluster, remoteSecretIn9);
       // The peer's remote secret was read before the refusal and is still there.

@@ -212,17 +212,17 @@ describe('mesh:tailscale:grant-access', () => {
   it("lands two concurrent runs, keeping the admin's comments; a re-run writes nothing", async () => {
     const [plain, withOwner] = await Promise.all([
       runAction(action, {}),
-      runAction(action, { owners: ['autogroup:admin', 'tag:platform-ci'] }),
+      runAction(action, { owners: ['autogroup:admin', 'tag:ci'] }),
     ]);
     expect(plain.output.changed || withOwner.output.changed).toBe(true);
 
     const after = await client.getPolicy();
     for (const comment of adminComments) expect(after.text).toContain(comment);
     expect(after.text).toContain(
-      '"tag:k8s-operator": ["autogroup:admin", "tag:platform-ci"]',
+      '"tag:k8s-operator": ["autogroup:admin", "tag:ci"]',
     );
     expect(after.text).toContain(
-      '"tag:istio-eastwestgateway": ["autogroup:admin", "tag:k8s-operator", "tag:platform-ci"]',
+      '"tag:istio-eastwestgateway": ["autogroup:admin", "tag:k8s-operator", "tag:ci"]',
     );
     expect(after.text).toContain('"tag:k8s": ["tag:k8s-operator"]');
     expect(after.text.match(/"tailscale.com\/cap\/kubernetes"/g)).toHaveLength(
@@ -236,7 +236,7 @@ describe('mesh:tailscale:grant-access', () => {
     );
     expect(after.text).not.toContain('system:masters');
 
-    const again = await runAction(action, { owners: ['tag:platform-ci'] });
+    const again = await runAction(action, { owners: ['tag:ci'] });
     expect(again.output).toEqual({
       changed: false,
       changes: [],

@@ -17,13 +17,13 @@ export const examples: TemplateExample[] = [
   },
   {
     description:
-      "Let the platform team's CI devices (tag:platform-ci) apply the mesh tags too, and show the diff of the policy file in the task output; a group or user needs listing in mesh.tailscale.tagOwnerAllowList first",
+      "Let the platform team's CI devices (tag:ci, a tag the policy's tagOwners already defines) apply the mesh tags too, and show the diff of the policy file in the task output; a group or user needs listing in mesh.tailscale.tagOwnerAllowList first",
     example: stringify({
       steps: [
         {
           id: 'tailnet-policy',
           action: 'mesh:tailscale:grant-access',
-          input: { owners: ['autogroup:admin', 'tag:platform-ci'] },
+          input: { owners: ['autogroup:admin', 'tag:ci'] },
         },
       ],
       output: {
