@@ -4,14 +4,19 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { ConfigReader } from '@backstage/config';
 import {
   ApiextensionsV1Api,
+  AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  KubeConfig,
   PatchStrategy,
+  RbacAuthorizationV1Api,
   V1CustomResourceDefinition,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { MeshStateCache } from '@tailmesh/plugin-mesh-backend';
 import { TailscaleClient } from '@tailmesh/plugin-mesh-node';
 import {
+  createCaIssueIntermediateAction,
   createIstioCreateRemoteSecretsAction,
   createIstioInstallAction,
   createIstioRemoveRemoteSecretsAction,
@@ -22,7 +27,11 @@ import {
   createTailscaleGrantAccessAction,
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import { parse } from 'yaml';
-import { expectNoSecrets, runAction } from '../../support/actions';
+import {
+  capturingLogger,
+  expectNoSecrets,
+  runAction,
+} from '../../support/actions';
 import {
   testbedAppConfig,
   testbedConfig,
@@ -513,5 +522,162 @@ describe('tag owners', () => {
       expect(message).toBe(`Invalid input: owners "${owner}": ${problem}`);
     }
     expect((await client.getPolicy()).etag).toBe(before.etag);
+  });
+});
+
+describe('the status backend, with a reader that may list Secrets but never get one', () => {
+  // The API server's RBAC is the judge: list and watch (which the backend asks for as metadata
+  // only) are granted, `get` is not, so a read of cacerts' data would be refused with 403.
+  const reader = 'tailmesh-status-reader';
+  const rbac = () => kubeConfig(cluster).makeApiClient(RbacAuthorizationV1Api);
+  const apps = () => kubeConfig(cluster).makeApiClient(AppsV1Api);
+  let token = '';
+
+  beforeAll(async () => {
+    // A plugged-in CA from the mesh root, whose root fingerprint is in cacerts' metadata.
+    const ca = await runAction(createCaIssueIntermediateAction(deps), {
+      cluster,
+      createRootIfMissing: true,
+    });
+    texts.push(...ca.logs);
+    // Before istiod publishes istio-ca-root-cert, the backend must learn the root from cacerts:
+    // istiod stopped (its Deployment stays), its root ConfigMap gone.
+    await apps().patchNamespacedDeploymentScale(
+      { name: 'istiod', namespace: ns, body: { spec: { replicas: 0 } } },
+      mergePatch,
+    );
+    // Once its pod is gone (the test bed stops the istiod process with it), nothing recreates
+    // the ConfigMap.
+    for (let i = 0; ; i++) {
+      const pods = await core().listNamespacedPod({
+        namespace: ns,
+        labelSelector: 'app=istiod',
+      });
+      if (pods.items.length === 0) break;
+      if (i > 300) throw new Error('istiod pods did not go');
+      await new Promise(r => setTimeout(r, 100));
+    }
+    await new Promise(r => setTimeout(r, 2000));
+    await core()
+      .deleteNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: ns })
+      .catch(() => undefined);
+
+    await core().createNamespacedServiceAccount({
+      namespace: 'kube-system',
+      body: { metadata: { name: reader } },
+    });
+    await rbac().createClusterRole({
+      body: {
+        metadata: { name: reader },
+        rules: [
+          {
+            apiGroups: [''],
+            resources: [
+              'namespaces',
+              'nodes',
+              'services',
+              'configmaps',
+              'pods',
+            ],
+            verbs: ['get', 'list', 'watch'],
+          },
+          { apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch'] },
+          { apiGroups: [''], resources: ['services/proxy'], verbs: ['get'] },
+          {
+            apiGroups: ['apps'],
+            resources: ['deployments'],
+            verbs: ['get', 'list', 'watch'],
+          },
+          {
+            apiGroups: ['discovery.k8s.io'],
+            resources: ['endpointslices'],
+            verbs: ['get', 'list', 'watch'],
+          },
+        ],
+      },
+    });
+    await rbac().createClusterRoleBinding({
+      body: {
+        metadata: { name: reader },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: reader,
+        },
+        subjects: [
+          { kind: 'ServiceAccount', name: reader, namespace: 'kube-system' },
+        ],
+      },
+    });
+    const request = await core().createNamespacedServiceAccountToken({
+      name: reader,
+      namespace: 'kube-system',
+      // No audiences: the API server's own.
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    token = request.status!.token;
+  });
+
+  it("learns the plugged-in root from cacerts' metadata; a read of its data would be refused", async () => {
+    const appConfig = testbedAppConfig([cluster]);
+    const asReader = new ConfigReader({
+      ...appConfig,
+      mesh: {
+        ...appConfig.mesh,
+        clusters: appConfig.mesh.clusters.map(c => ({
+          ...c,
+          serviceAccountToken: token,
+        })),
+      },
+    });
+    const logs: string[] = [];
+    const cache = MeshStateCache.fromConfig(asReader, {
+      logger: capturingLogger(logs),
+    });
+    cache.start();
+    try {
+      const cacerts = await core().readNamespacedSecret({
+        name: 'cacerts',
+        namespace: ns,
+      });
+      const fingerprint =
+        cacerts.metadata?.annotations?.['tailmesh.dev/root-fingerprint'];
+      expect(fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      for (let i = 0; ; i++) {
+        const s = cache.snapshots().find(x => x.cluster === cluster);
+        if (cache.health(cluster).state === 'ok' && s?.rootFingerprint) {
+          expect(s.rootFingerprint).toBe(fingerprint);
+          break;
+        }
+        if (i > 300)
+          throw new Error(
+            `no root fingerprint for ${cluster}: ${JSON.stringify(cache.health(cluster))}`,
+          );
+        await new Promise(r => setTimeout(r, 100));
+      }
+      expect(logs.join('\n')).not.toMatch(/cacerts|403|forbidden/i);
+      // What the backend would have needed to read the key, the reader may not do.
+      const admin = kubeConfig(cluster);
+      const readerKc = new KubeConfig();
+      readerKc.loadFromOptions({
+        clusters: admin.clusters,
+        users: [{ name: reader, token }],
+        contexts: [
+          {
+            name: reader,
+            cluster: admin.getCurrentCluster()!.name,
+            user: reader,
+          },
+        ],
+        currentContext: reader,
+      });
+      await expect(
+        readerKc
+          .makeApiClient(CoreV1Api)
+          .readNamespacedSecret({ name: 'cacerts', namespace: ns }),
+      ).rejects.toMatchObject({ code: 403 });
+    } finally {
+      await cache.stop();
+    }
   });
 });
