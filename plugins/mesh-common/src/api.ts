@@ -125,7 +125,8 @@ export interface MembershipCell {
    * state, `not-listed` when istiod does not know `to` as a remote, `unknown` when `from`'s istiod
    * view could not be read or istiod does not report it, `not-applicable` on the diagonal.
    */
-  istiodSync: IstiodRemoteSyncStatus | 'not-listed' | 'unknown' | 'not-applicable';
+  istiodSync:
+    IstiodRemoteSyncStatus | 'not-listed' | 'unknown' | 'not-applicable';
 }
 
 /**

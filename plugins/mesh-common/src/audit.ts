@@ -115,7 +115,10 @@ function istiodSyncOf(
   peer: string,
 ): IstiodRemoteView['remotes'][number]['status'] | 'not-listed' | undefined {
   if (s.istiodRemotes?.state !== 'reported') return undefined;
-  return s.istiodRemotes.remotes.find(r => r.cluster === peer)?.status ?? 'not-listed';
+  return (
+    s.istiodRemotes.remotes.find(r => r.cluster === peer)?.status ??
+    'not-listed'
+  );
 }
 
 /** Where a member's meshNetworks sends traffic for `network`, or undefined when it does not. */
@@ -163,7 +166,14 @@ function caExpiryFindings(m: MeshClusterSnapshot, now: Date): AuditFinding[] {
     if (Number.isNaN(at)) return [];
     const days = Math.floor((at - now.getTime()) / DAY_MS);
     if (days >= CA_EXPIRY_WARNING_DAYS) return [];
-    return [{ ...c, expired: at <= now.getTime(), days, on: new Date(at).toISOString() }];
+    return [
+      {
+        ...c,
+        expired: at <= now.getTime(),
+        days,
+        on: new Date(at).toISOString(),
+      },
+    ];
   });
   if (problems.length) {
     const expired = problems.some(p => p.expired);
@@ -362,10 +372,15 @@ export function auditMesh(
             const egress = a.egressFor.find(
               e => e.peer === b.cluster && e.to === to,
             );
-            if (!egress) return [`${a.cluster} has no egress Service for ${b.cluster}'s ${what}`];
+            if (!egress)
+              return [
+                `${a.cluster} has no egress Service for ${b.cluster}'s ${what}`,
+              ];
             return egress.ready
               ? []
-              : [`the egress Service in ${a.cluster} for ${b.cluster}'s ${what} is not wired by the operator yet`];
+              : [
+                  `the egress Service in ${a.cluster} for ${b.cluster}'s ${what} is not wired by the operator yet`,
+                ];
           })
         : [];
       if (egressProblems.length) {

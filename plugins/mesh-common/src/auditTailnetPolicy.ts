@@ -239,7 +239,8 @@ function opensTcpPort(entry: string, port: number): boolean {
   const colon = entry.indexOf(':');
   const proto = colon >= 0 ? entry.slice(0, colon) : '';
   // Without a protocol an entry means TCP, UDP and ICMP; `6` is TCP's IANA number.
-  if (proto !== '' && proto !== 'tcp' && proto !== '6' && proto !== '*') return false;
+  if (proto !== '' && proto !== 'tcp' && proto !== '6' && proto !== '*')
+    return false;
   const ports = colon >= 0 ? entry.slice(colon + 1) : entry;
   return ports.split(',').some(part => {
     if (part === '*') return true;
@@ -323,7 +324,8 @@ export function auditMissingGrants(
       severity: 'error',
       clusters: [...clusters],
       message: `The tailnet policy file lacks what the mesh's traffic needs, so the tailnet drops it: ${missing.join('; ')}`,
-      fix: 'Run mesh:tailscale:grant-access (the Join template does), or add the grants by hand: {"src": ["tag:tailmesh-egress"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"], "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["' +
+      fix:
+        'Run mesh:tailscale:grant-access (the Join template does), or add the grants by hand: {"src": ["tag:tailmesh-egress"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"], "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["' +
         ISTIO_REMOTE_READERS_GROUP +
         '"]}}]}} and {"src": ["tag:tailmesh-egress"], "dst": ["tag:istio-eastwestgateway"], "ip": ["tcp:15443"]}.',
     },

@@ -72,12 +72,9 @@ describe('label value validators', () => {
 });
 
 describe('validateTailnet', () => {
-  it.each(['tail1234.ts.net', 'example-corp.ts.net'])(
-    'accepts %j',
-    tailnet => {
-      expect(validateTailnet(tailnet)).toBeUndefined();
-    },
-  );
+  it.each(['tail1234.ts.net', 'example-corp.ts.net'])('accepts %j', tailnet => {
+    expect(validateTailnet(tailnet)).toBeUndefined();
+  });
 
   it('allows a 63-character tailnet label, and nothing longer than 189 characters at all', () => {
     expect(TAILNET_MAX_LENGTH).toBe(189);
@@ -85,10 +82,18 @@ describe('validateTailnet', () => {
     expect(validateTailnet(`${'a'.repeat(190)}`)).toContain('at most 189');
   });
 
-  it.each(['cluster.local', 'example.com', 'a.b', 'tail1234.example.ts.net', 'ts.net'])(
+  it.each([
+    'cluster.local',
+    'example.com',
+    'a.b',
+    'tail1234.example.ts.net',
+    'ts.net',
+  ])(
     'rejects %j: not one label under ts.net, as the Tailscale operator requires',
     tailnet => {
-      expect(validateTailnet(tailnet)).toContain('must be the MagicDNS domain of the tailnet');
+      expect(validateTailnet(tailnet)).toContain(
+        'must be the MagicDNS domain of the tailnet',
+      );
     },
   );
 

@@ -48,7 +48,8 @@ export const ISTIOD_REMOTE_SYNC_STATUSES = [
  *
  * @public
  */
-export type IstiodRemoteSyncStatus = (typeof ISTIOD_REMOTE_SYNC_STATUSES)[number];
+export type IstiodRemoteSyncStatus =
+  (typeof ISTIOD_REMOTE_SYNC_STATUSES)[number];
 
 /**
  * istiod's own view of its remote clusters.
@@ -96,7 +97,8 @@ export function parseIstiodRemoteSync(
     if (!m || m[1] !== ISTIOD_REMOTE_SYNC_METRIC) continue;
     seen = true;
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]] = unescapeLabel(l[2]);
+    for (const l of (m[2] ?? '').matchAll(LABEL))
+      labels[l[1]] = unescapeLabel(l[2]);
     const status = labels.status as IstiodRemoteSyncStatus;
     if (
       !labels.cluster ||
@@ -110,7 +112,9 @@ export function parseIstiodRemoteSync(
   if (!seen) return undefined;
   return [...current]
     .map(([cluster, status]) => ({ cluster, status }))
-    .sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0));
+    .sort((a, b) =>
+      a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
+    );
 }
 
 /**

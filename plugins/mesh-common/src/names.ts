@@ -175,3 +175,20 @@ export function coreDnsStanzaMarkers(tailnet: string): CoreDnsStanzaMarkers {
     end: `# tailmesh:end ${tailnet}`,
   };
 }
+
+/**
+ * Whether a Corefile carries Tailmesh's server block for the tailnet; undefined when this Corefile
+ * cannot tell: it imports `custom/*.server` (AKS's coredns-custom ConfigMap, where
+ * mesh:tailscale:configure-dns then puts the block) and has no block of its own.
+ *
+ * @public
+ */
+export function corefileHasTailnetStanza(
+  corefile: string,
+  tailnet: string,
+): boolean | undefined {
+  if (corefile.includes(coreDnsStanzaMarkers(tailnet).begin)) return true;
+  return /^\s*import\s+custom\/\*\.server\s*$/m.test(corefile)
+    ? undefined
+    : false;
+}

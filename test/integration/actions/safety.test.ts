@@ -498,6 +498,102 @@ describe('a CoreDNS with a server block of its own', () => {
     expect(after).toContain('forward . 10.221.0.53');
     expect(after).not.toContain('6.6.6.6');
   });
+
+  const setCorefile = (text: string) =>
+    core().patchNamespacedConfigMap(
+      {
+        name: 'coredns',
+        namespace: 'kube-system',
+        body: { data: { Corefile: text } },
+      },
+      mergePatch,
+    );
+  const withoutTailmesh = (text: string) => {
+    const tailnet = config.getString('mesh.tailscale.dnsName');
+    const begin = text.indexOf(`# tailmesh:begin ${tailnet}`);
+    const endMarker = `# tailmesh:end ${tailnet}`;
+    return begin < 0
+      ? text
+      : text.slice(0, begin) +
+          text.slice(text.indexOf(endMarker) + endMarker.length);
+  };
+
+  it("never edits the Corefile of EKS's managed add-on, which would lose the edit: it says what to add, and a run after the admin did finds it", async () => {
+    const tailnet = config.getString('mesh.tailscale.dnsName');
+    const base = withoutTailmesh(await corefile());
+    await setCorefile(base);
+    // What the EKS add-on leaves: its label, applied by field manager `eks`.
+    await core().patchNamespacedConfigMap(
+      {
+        name: 'coredns',
+        namespace: 'kube-system',
+        fieldManager: 'eks',
+        body: {
+          metadata: { labels: { 'eks.amazonaws.com/component': 'coredns' } },
+        },
+      },
+      mergePatch,
+    );
+    const message = await failure(
+      runAction(dnsAction, { cluster, timeoutSeconds: 30 }),
+    );
+    expect(message).toContain(
+      `${cluster} runs CoreDNS as the EKS managed add-on: an edit of its Corefile is lost`,
+    );
+    expect(message).toContain(`${tailnet}:53 {`);
+    expect(message).toContain('forward . 10.221.0.53');
+    expect(await corefile()).toBe(base);
+
+    // The admin adds the block through the add-on (here: into the Corefile, as the add-on would).
+    const block = message.slice(message.indexOf(`# tailmesh:begin ${tailnet}`));
+    await setCorefile(`${base.trimEnd()}\n${block}\n`);
+    const run = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
+    texts.push(...run.logs);
+    expect(run.output.changes).toContain(
+      `${cluster}: ConfigMap kube-system/coredns unchanged (forwards ${tailnet}, as configured by the cluster's admin)`,
+    );
+    await core().patchNamespacedConfigMap(
+      {
+        name: 'coredns',
+        namespace: 'kube-system',
+        fieldManager: 'eks',
+        body: { metadata: { labels: { 'eks.amazonaws.com/component': null } } },
+      },
+      mergePatch,
+    );
+  });
+
+  it("puts the block into AKS's coredns-custom, never into the Corefile the addon manager keeps", async () => {
+    const tailnet = config.getString('mesh.tailscale.dnsName');
+    const base = `import custom/*.server\n${withoutTailmesh(await corefile()).trimStart()}`;
+    await setCorefile(base);
+    await core().patchNamespacedConfigMap(
+      {
+        name: 'coredns',
+        namespace: 'kube-system',
+        body: {
+          metadata: {
+            labels: { 'addonmanager.kubernetes.io/mode': 'Reconcile' },
+          },
+        },
+      },
+      mergePatch,
+    );
+    const run = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
+    texts.push(...run.logs);
+    const key = `tailmesh-${tailnet.replace(/\./g, '-')}.server`;
+    expect(run.output.changes).toContain(
+      `${cluster}: ConfigMap kube-system/coredns-custom configured (${key} server block added)`,
+    );
+    expect(await corefile()).toBe(base);
+    const custom = await core().readNamespacedConfigMap({
+      name: 'coredns-custom',
+      namespace: 'kube-system',
+    });
+    expect(custom.data?.[key]).toContain('forward . 10.221.0.53');
+    const again = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
+    expect(again.output.changed).toBe(false);
+  });
 });
 
 describe('tag owners', () => {

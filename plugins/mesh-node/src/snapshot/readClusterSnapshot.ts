@@ -33,7 +33,7 @@ import {
   TAILSCALE_OPERATOR_DEPLOYMENT,
   TAILSCALE_PROXY_READY_CONDITION,
   clusterOfRemoteSecret,
-  coreDnsStanzaMarkers,
+  corefileHasTailnetStanza,
   egressTargetOf,
   parseIstiodRemoteSync,
   parseMeshNetworks,
@@ -280,7 +280,7 @@ export async function readClusterSnapshot(
         : undefined,
       tailnetDns:
         opts.tailnet && corefile !== undefined
-          ? corefile.includes(coreDnsStanzaMarkers(opts.tailnet).begin)
+          ? corefileHasTailnetStanza(corefile, opts.tailnet)
           : undefined,
       ...(istiodRemotes ? { istiodRemotes } : {}),
     };

@@ -25,6 +25,7 @@ import {
   TAILSCALE_PROXY_READY_CONDITION,
   clusterOfRemoteSecret,
   coreDnsStanzaMarkers,
+  corefileHasTailnetStanza,
   egressTargetOf,
   parseMeshNetworks,
 } from '@tailmesh/plugin-mesh-common';
@@ -219,15 +220,19 @@ export function projectRootCert(cm: V1ConfigMap): RootCertProjection {
 }
 
 export interface CoreDnsProjection {
-  tailnetStanza: boolean;
+  /** Undefined when the Corefile cannot tell (see corefileHasTailnetStanza). */
+  tailnetStanza: boolean | undefined;
 }
 
 export function coreDnsProjector(
   tailnet: string,
 ): (cm: V1ConfigMap) => CoreDnsProjection {
-  const { begin } = coreDnsStanzaMarkers(tailnet);
+  coreDnsStanzaMarkers(tailnet); // validates the tailnet once
   return cm => ({
-    tailnetStanza: (cm.data?.[COREDNS_COREFILE_KEY] ?? '').includes(begin),
+    tailnetStanza: corefileHasTailnetStanza(
+      cm.data?.[COREDNS_COREFILE_KEY] ?? '',
+      tailnet,
+    ),
   });
 }
 

@@ -6,6 +6,8 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
   V1ConfigMap,
 } from '@kubernetes/client-node';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
@@ -41,7 +43,19 @@ import {
   timeoutInput,
 } from '../inputs';
 import { changeOutputs } from '../outputs';
-import { upsertTailnetStanza } from './corefile';
+import {
+  AKS_COREDNS_CUSTOM_CONFIGMAP,
+  ClusterDns,
+  ClusterDnsKind,
+  KUBE_DNS_CONFIGMAP,
+  customServerKey,
+  detectClusterDns,
+  forwardsTailnet,
+  manualDnsInstructions,
+  withStubDomain,
+} from './clusterDns';
+import { rolloutRestartPatch } from '../istio/meshNetworksConfig';
+import { tailnetStanza, upsertTailnetStanza } from './corefile';
 import { examples } from './configureDns.examples';
 
 export const TAILSCALE_CONFIGURE_DNS_ACTION_ID = 'mesh:tailscale:configure-dns';
@@ -101,63 +115,155 @@ async function readNameserverIp(
   }
 }
 
+type DnsEditOutcome = 'added' | 'updated' | 'unchanged';
+
 /**
- * Edits the Corefile under the ConfigMap's resourceVersion: the Corefile is one string that
- * others edit too, so a server-side apply would claim all of it; a conflicting write (409) is
- * re-read and the stanza re-applied to what is there now.
+ * Edits one key-set of a kube-system ConfigMap under its resourceVersion: a Corefile (or a
+ * coredns-custom or kube-dns ConfigMap) is shared with others, so a server-side apply would claim
+ * all of it; a conflicting write (409) is re-read and the edit re-applied to what is there now. A
+ * missing ConfigMap is created when `edit` allows it (coredns-custom, kube-dns).
  */
-async function updateCorefile(
+async function updateDnsConfigMap(
   target: TargetCluster,
-  tailnet: string,
-  nameserverIp: string,
+  name: string,
+  edit: (data: Record<string, string> | undefined) => {
+    data: Record<string, string>;
+    outcome: DnsEditOutcome;
+  },
   opts: { dryRun: boolean; logger: LoggerService },
-): Promise<{
-  outcome: 'added' | 'updated' | 'unchanged';
-  configMap: V1ConfigMap;
-}> {
+): Promise<{ outcome: DnsEditOutcome; configMap: V1ConfigMap }> {
   const core = target.kc.makeApiClient(CoreV1Api);
   for (let attempt = 1; attempt <= MAX_COREFILE_ATTEMPTS; attempt++) {
-    const cm = await core.readNamespacedConfigMap({
-      name: COREDNS_CONFIGMAP,
-      namespace: KUBE_SYSTEM_NAMESPACE,
-    });
-    const corefile = cm.data?.[COREDNS_COREFILE_KEY];
+    let cm: V1ConfigMap | undefined;
+    try {
+      cm = await core.readNamespacedConfigMap({
+        name,
+        namespace: KUBE_SYSTEM_NAMESPACE,
+      });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    const next = edit(cm?.data);
+    if (next.outcome === 'unchanged' && cm)
+      return { outcome: 'unchanged', configMap: cm };
+    const dryRun = opts.dryRun ? 'All' : undefined;
+    try {
+      const written = cm
+        ? await core.replaceNamespacedConfigMap({
+            name,
+            namespace: KUBE_SYSTEM_NAMESPACE,
+            body: { ...cm, data: next.data },
+            dryRun,
+            fieldManager: FIELD_MANAGER,
+          })
+        : await core.createNamespacedConfigMap({
+            namespace: KUBE_SYSTEM_NAMESPACE,
+            body: {
+              apiVersion: 'v1',
+              kind: 'ConfigMap',
+              metadata: { name, namespace: KUBE_SYSTEM_NAMESPACE },
+              data: next.data,
+            },
+            dryRun,
+            fieldManager: FIELD_MANAGER,
+          });
+      return { outcome: next.outcome, configMap: written };
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+      opts.logger.info(
+        `${target.name}: ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${name} changed meanwhile (attempt ${attempt}/${MAX_COREFILE_ATTEMPTS}): reading it again`,
+      );
+    }
+  }
+  throw new Error(
+    `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${name} on ${target.name} kept changing while Tailmesh edited it (${MAX_COREFILE_ATTEMPTS} attempts); run again`,
+  );
+}
+
+/** The tailnet's server block in the cluster's own Corefile. */
+const corefileEdit =
+  (target: TargetCluster, tailnet: string, ip: string, logger: LoggerService) =>
+  (data: Record<string, string> | undefined) => {
+    const corefile = data?.[COREDNS_COREFILE_KEY];
     if (corefile === undefined) {
       throw new Error(
         `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} on ${target.name} has no ${COREDNS_COREFILE_KEY}: is this cluster's DNS CoreDNS?`,
       );
     }
-    const edit = upsertTailnetStanza(corefile, tailnet, nameserverIp);
-    if (edit.outcome === 'unchanged')
-      return { outcome: 'unchanged', configMap: cm };
-    if (!/^\s*reload\s*$/m.test(corefile)) {
-      opts.logger.warn(
+    const edit = upsertTailnetStanza(corefile, tailnet, ip);
+    if (edit.outcome !== 'unchanged' && !/^\s*reload\s*$/m.test(corefile)) {
+      logger.warn(
         `${target.name}: the Corefile has no reload plugin: restart CoreDNS for the tailnet stanza to take effect`,
       );
     }
-    try {
-      const written = await core.replaceNamespacedConfigMap({
-        name: COREDNS_CONFIGMAP,
-        namespace: KUBE_SYSTEM_NAMESPACE,
-        body: {
-          ...cm,
-          data: { ...cm.data, [COREDNS_COREFILE_KEY]: edit.corefile },
-        },
-        dryRun: opts.dryRun ? 'All' : undefined,
-        fieldManager: FIELD_MANAGER,
-      });
-      return { outcome: edit.outcome, configMap: written };
-    } catch (e) {
-      if (!isConflict(e)) throw e;
-      opts.logger.info(
-        `${target.name}: the CoreDNS ConfigMap changed meanwhile (attempt ${attempt}/${MAX_COREFILE_ATTEMPTS}): reading it again`,
-      );
-    }
+    return {
+      data: { ...data, [COREDNS_COREFILE_KEY]: edit.corefile },
+      outcome: edit.outcome,
+    };
+  };
+
+/** The tailnet's server block as a key of AKS's coredns-custom; its other keys kept. */
+const customServerEdit =
+  (tailnet: string, ip: string) =>
+  (data: Record<string, string> | undefined) => {
+    const key = customServerKey(tailnet);
+    const block = `${tailnetStanza(tailnet, ip)}\n`;
+    return {
+      data: { ...data, [key]: block },
+      outcome: (data?.[key] === block
+        ? 'unchanged'
+        : data?.[key] === undefined
+          ? 'added'
+          : 'updated') as DnsEditOutcome,
+    };
+  };
+
+/** The tailnet as a kube-dns stub domain; other stub domains and keys kept. */
+const stubDomainEdit =
+  (tailnet: string, ip: string) =>
+  (data: Record<string, string> | undefined) => {
+    const { text, changed } = withStubDomain(data?.stubDomains, tailnet, ip);
+    return {
+      data: { ...data, stubDomains: text },
+      outcome: (changed
+        ? data?.stubDomains
+          ? 'updated'
+          : 'added'
+        : 'unchanged') as DnsEditOutcome,
+    };
+  };
+
+/** What `kubectl rollout restart` does, for AKS's CoreDNS after a coredns-custom change. */
+async function restartCoreDns(target: TargetCluster): Promise<boolean> {
+  try {
+    await KubernetesObjectApi.makeApiClient(target.kc).patch(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'coredns', namespace: KUBE_SYSTEM_NAMESPACE },
+        ...rolloutRestartPatch(new Date()),
+      },
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.StrategicMergePatch,
+    );
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
   }
-  throw new Error(
-    `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} on ${target.name} kept changing while Tailmesh edited it (${MAX_COREFILE_ATTEMPTS} attempts); run again`,
-  );
 }
+
+const DNS_KIND_WORDS: Record<ClusterDnsKind, string> = {
+  corefile: 'CoreDNS with its own Corefile',
+  'aks-custom': `CoreDNS whose Corefile the addon manager keeps, importing ${AKS_COREDNS_CUSTOM_CONFIGMAP} (AKS)`,
+  'kube-dns': 'kube-dns (stub domains)',
+  'eks-addon': 'CoreDNS of the EKS managed add-on',
+  reconciled: 'CoreDNS whose Corefile the addon manager keeps',
+  none: 'neither CoreDNS nor kube-dns',
+};
 
 /** Step 3 of the recipe: the operator's nameserver, and CoreDNS forwarding the tailnet's names to it. */
 export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
@@ -193,6 +299,27 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
       const changes = new ChangeSet();
       const fail = (what: string, e: unknown) =>
         clusterFailure(cluster, target.connection.url, what, e);
+
+      // Which DNS the cluster runs decides where the tailnet's forward goes; read before any write.
+      let dns: ClusterDns;
+      try {
+        dns = await detectClusterDns(target);
+      } catch (e) {
+        throw fail("Reading the cluster's DNS configuration", e);
+      }
+      if (dns.kind !== 'corefile')
+        ctx.logger.info(
+          `${cluster}: cluster DNS is ${DNS_KIND_WORDS[dns.kind]}`,
+        );
+      if (dns.kind === 'none')
+        throw new NotAllowedError(
+          manualDnsInstructions(
+            'none',
+            cluster,
+            tailnet,
+            '<the nameserver IP>',
+          ),
+        );
 
       const crd = `${DNS_CONFIG_PLURAL}.${DNS_CONFIG_GROUP}`;
       let crdInstalled = true;
@@ -268,34 +395,80 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
         );
       }
 
-      let corefile;
-      try {
-        corefile = await updateCorefile(
-          target,
-          tailnet,
-          nameserverIp ?? PENDING_NAMESERVER_IP,
-          { dryRun, logger: ctx.logger },
-        );
-      } catch (e) {
-        if ((e as { code?: unknown }).code === undefined) throw e;
-        throw fail(
-          `Updating ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP}`,
-          e,
-        );
-      }
-      const line = `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} ${
-        corefile.outcome === 'unchanged'
-          ? 'unchanged'
-          : `configured (${tailnet} stanza ${corefile.outcome})`
-      }`;
-      ctx.logger.info(`${cluster}: ${line}${dryRun ? ' (dry run)' : ''}`);
-      changes.note(cluster, line);
-      if (dryRun && corefile.outcome !== 'unchanged') {
-        changes.addManifest(cluster, {
-          ...corefile.configMap,
-          apiVersion: 'v1',
-          kind: 'ConfigMap',
-        });
+      const ip = nameserverIp ?? PENDING_NAMESERVER_IP;
+      if (dns.kind === 'eks-addon' || dns.kind === 'reconciled') {
+        // Where an edit would be put back, the admin adds the block; a run after that finds it.
+        const corefile = dns.coredns?.data?.[COREDNS_COREFILE_KEY];
+        if (!nameserverIp || !forwardsTailnet(corefile, tailnet, nameserverIp))
+          throw new NotAllowedError(
+            manualDnsInstructions(dns.kind, cluster, tailnet, ip),
+          );
+        const line = `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} unchanged (forwards ${tailnet}, as configured by the cluster's admin)`;
+        ctx.logger.info(`${cluster}: ${line}`);
+        changes.note(cluster, line);
+      } else {
+        const [name, edit, what] =
+          dns.kind === 'aks-custom'
+            ? ([
+                AKS_COREDNS_CUSTOM_CONFIGMAP,
+                customServerEdit(tailnet, ip),
+                `${customServerKey(tailnet)} server block`,
+              ] as const)
+            : dns.kind === 'kube-dns'
+              ? ([
+                  KUBE_DNS_CONFIGMAP,
+                  stubDomainEdit(tailnet, ip),
+                  `${tailnet} stub domain`,
+                ] as const)
+              : ([
+                  COREDNS_CONFIGMAP,
+                  corefileEdit(target, tailnet, ip, ctx.logger),
+                  `${tailnet} stanza`,
+                ] as const);
+        let result;
+        try {
+          result = await updateDnsConfigMap(target, name, edit, {
+            dryRun,
+            logger: ctx.logger,
+          });
+        } catch (e) {
+          if ((e as { code?: unknown }).code === undefined) throw e;
+          throw fail(`Updating ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${name}`, e);
+        }
+        const line = `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${name} ${
+          result.outcome === 'unchanged'
+            ? 'unchanged'
+            : `configured (${what} ${result.outcome})`
+        }`;
+        ctx.logger.info(`${cluster}: ${line}${dryRun ? ' (dry run)' : ''}`);
+        changes.note(cluster, line);
+        if (dryRun && result.outcome !== 'unchanged') {
+          changes.addManifest(cluster, {
+            ...result.configMap,
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+          });
+        }
+        // AKS loads coredns-custom when CoreDNS starts (its docs restart it after a change).
+        if (dns.kind === 'aks-custom' && result.outcome !== 'unchanged') {
+          if (dryRun) {
+            ctx.logger.info(
+              `${cluster}: Deployment ${KUBE_SYSTEM_NAMESPACE}/coredns would be restarted (dry run)`,
+            );
+          } else if (
+            await restartCoreDns(target).catch(e => {
+              throw fail(
+                `Restarting Deployment ${KUBE_SYSTEM_NAMESPACE}/coredns`,
+                e,
+              );
+            })
+          ) {
+            changes.note(
+              cluster,
+              `Deployment ${KUBE_SYSTEM_NAMESPACE}/coredns restarted`,
+            );
+          }
+        }
       }
 
       changes.writeTo(ctx.output, dryRun);
