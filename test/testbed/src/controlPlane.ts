@@ -190,7 +190,8 @@ export class ClusterControlPlane {
       waitFor(
         `${this.name} kube-apiserver /readyz`,
         () => this.apiserverReady(),
-        { timeoutMs: 90_000 },
+        // 22 apiservers start together on 2 cores; on a loaded machine the last takes minutes.
+        { timeoutMs: 240_000 },
       ),
       this.apiserver.failOnExit(),
     ]);
