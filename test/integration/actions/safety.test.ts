@@ -550,7 +550,11 @@ describe('a CoreDNS with a server block of its own', () => {
     const run = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
     texts.push(...run.logs);
     expect(run.output.changes).toContain(
-      `${cluster}: ConfigMap kube-system/coredns unchanged (forwards ${tailnet}, as configured by the cluster's admin)`,
+      `${cluster}: ConfigMap kube-system/coredns unchanged`,
+    );
+    expect(run.output.changed).toBe(false);
+    expect(run.logs.join('\n')).toContain(
+      `${cluster}: the Corefile forwards ${tailnet} to 10.221.0.53, as the cluster's admin configured it`,
     );
     await core().patchNamespacedConfigMap(
       {

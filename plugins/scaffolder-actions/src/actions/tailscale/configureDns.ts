@@ -403,9 +403,13 @@ export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
           throw new NotAllowedError(
             manualDnsInstructions(dns.kind, cluster, tailnet, ip),
           );
-        const line = `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} unchanged (forwards ${tailnet}, as configured by the cluster's admin)`;
-        ctx.logger.info(`${cluster}: ${line}`);
-        changes.note(cluster, line);
+        ctx.logger.info(
+          `${cluster}: the Corefile forwards ${tailnet} to ${nameserverIp}, as the cluster's admin configured it`,
+        );
+        changes.note(
+          cluster,
+          `ConfigMap ${KUBE_SYSTEM_NAMESPACE}/${COREDNS_CONFIGMAP} unchanged`,
+        );
       } else {
         const [name, edit, what] =
           dns.kind === 'aks-custom'
