@@ -132,8 +132,9 @@ describe('the local test bed', () => {
           namespace: ns,
           labelSelector: 'kubernetes.io/service-name=echo',
         });
+        // A slice the controller has just made has `endpoints: null` until pods are ready.
         const ready = slices.items
-          .flatMap(s => s.endpoints)
+          .flatMap(s => s.endpoints ?? [])
           .filter(e => e.conditions?.ready)
           .flatMap(e => e.addresses);
         return ready.length === 2 ? ready : undefined;
