@@ -373,6 +373,20 @@ export class Helm {
     return `${name}-${version}`;
   }
 
+  /** One helm command on a release: `args`, then the cluster's kubeconfig and the namespace. */
+  private onRelease(
+    args: string[],
+    namespace: string,
+    files: { kubeconfig: string; dir: string },
+    opts: HelmRunOptions,
+  ): Promise<string> {
+    return this.run(
+      [...args, '--kubeconfig', files.kubeconfig, '-n', namespace],
+      files.dir,
+      opts,
+    );
+  }
+
   private key(opts: HelmRunOptions, namespace: string, release: string) {
     return `${opts.cluster}/${namespace}/${release}`;
   }
@@ -423,18 +437,10 @@ export class Helm {
       );
     }
     const history = JSON.parse(
-      await this.run(
-        [
-          'history',
-          release.name,
-          '--kubeconfig',
-          files.kubeconfig,
-          '-n',
-          namespace,
-          '-o',
-          'json',
-        ],
-        files.dir,
+      await this.onRelease(
+        ['history', release.name, '-o', 'json'],
+        namespace,
+        files,
         opts,
       ),
     ) as ReleaseRevision[];
@@ -451,28 +457,12 @@ export class Helm {
       }${opts.dryRun ? ' (dry run: not done)' : ''}`,
     );
     if (opts.dryRun) return action;
-    await this.run(
+    await this.onRelease(
       good === undefined
-        ? [
-            'uninstall',
-            release.name,
-            '--kubeconfig',
-            files.kubeconfig,
-            '-n',
-            namespace,
-            '--wait',
-          ]
-        : [
-            'rollback',
-            release.name,
-            String(good),
-            '--kubeconfig',
-            files.kubeconfig,
-            '-n',
-            namespace,
-            '--wait',
-          ],
-      files.dir,
+        ? ['uninstall', release.name, '--wait']
+        : ['rollback', release.name, String(good), '--wait'],
+      namespace,
+      files,
       opts,
     );
     return action;
@@ -633,17 +623,10 @@ export class Helm {
           );
         }
         if (!opts.dryRun) {
-          await this.run(
-            [
-              'uninstall',
-              release,
-              '--kubeconfig',
-              files.kubeconfig,
-              '-n',
-              namespace,
-              '--wait',
-            ],
-            files.dir,
+          await this.onRelease(
+            ['uninstall', release, '--wait'],
+            namespace,
+            files,
             opts,
           );
         }
