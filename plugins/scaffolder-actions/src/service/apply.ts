@@ -33,19 +33,17 @@ export interface ApplyOptions {
   adopt?: boolean;
 }
 
-const claimedByTailmesh = (obj: KubernetesObject | undefined) =>
-  obj?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH;
+/** Whether Tailmesh made an object: it carries Tailmesh's managed-by label. */
+export function isOurs(object: KubernetesObject | undefined): boolean {
+  return object?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH;
+}
 
 /** Whether `existing` is someone else's object of the same name as `desired`, one Tailmesh owns. */
 export function isForeign(
   desired: KubernetesObject,
   existing: KubernetesObject | undefined,
 ): boolean {
-  return (
-    existing !== undefined &&
-    claimedByTailmesh(desired) &&
-    !claimedByTailmesh(existing)
-  );
+  return existing !== undefined && isOurs(desired) && !isOurs(existing);
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   MANAGED_BY_TAILMESH,
   validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
-import { applyObject } from '../../service/apply';
+import { applyObject, isOurs } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import {
   clusterFailure,
@@ -394,8 +394,7 @@ export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
         now,
         renewBeforeDays,
       );
-      const ours =
-        existing?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH;
+      const ours = isOurs(existing);
       if (existing && !assessment.keep && !(ours && assessment.ofMeshRoot)) {
         const whose = ours
           ? 'Tailmesh made it'

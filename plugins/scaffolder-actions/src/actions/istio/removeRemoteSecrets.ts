@@ -9,7 +9,7 @@ import {
   MANAGED_BY_TAILMESH,
   remoteSecretName,
 } from '@tailmesh/plugin-mesh-common';
-import { describeObject } from '../../service/apply';
+import { describeObject, isOurs } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
@@ -51,8 +51,7 @@ export function remoteSecretRemovalPlan(
 export function isRemoteSecret(secret: V1Secret): boolean {
   return (
     secret.metadata?.labels?.[LABEL_ISTIO_MULTI_CLUSTER] ===
-      ISTIO_MULTI_CLUSTER_VALUE &&
-    secret.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH
+      ISTIO_MULTI_CLUSTER_VALUE && isOurs(secret)
   );
 }
 

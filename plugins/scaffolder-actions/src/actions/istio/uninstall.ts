@@ -22,7 +22,7 @@ import {
   HELM_RELEASE_LABEL,
   HELM_RELEASE_LABEL_VALUE,
 } from '../../service/helm';
-import { describeObject } from '../../service/apply';
+import { describeObject, isOurs } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { clusterFailure } from '../../service/kubeErrors';
 import {
@@ -39,6 +39,9 @@ import { examples } from './uninstall.examples';
 
 export const ISTIO_UNINSTALL_ACTION_ID = 'mesh:istio:uninstall';
 
+/** Whether the cross-network Gateway was made by Tailmesh (the shared managed-by check). */
+export { isOurs };
+
 /** Resource name of Istio's Gateway kind, for the custom objects API. */
 const GATEWAY_PLURAL = 'gateways';
 
@@ -49,11 +52,6 @@ export function releasesToUninstall(includeBase: boolean): string[] {
     ISTIOD_RELEASE,
     ...(includeBase ? [ISTIO_BASE_RELEASE] : []),
   ];
-}
-
-/** Whether the cross-network Gateway was made by Tailmesh (mesh:istio:deploy-eastwest-gateway). */
-export function isOurs(object: KubernetesObject): boolean {
-  return object.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_TAILMESH;
 }
 
 /**

@@ -7,7 +7,12 @@ import {
   TAILSCALE_NAMESPACE,
   TAILSCALE_OPERATOR_RELEASE,
 } from '@tailmesh/plugin-mesh-common';
-import { describeObject, isForeign, readExisting } from '../../service/apply';
+import {
+  describeObject,
+  isForeign,
+  missingPrerequisite,
+  readExisting,
+} from '../../service/apply';
 import { clusterFailure } from '../../service/kubeErrors';
 import {
   MeshActionDeps,
@@ -77,12 +82,7 @@ export async function foreignObjectsOfJoin(
       existing = await readExisting(t.kc, object);
     } catch (e) {
       // A kind no CRD serves yet (DNSConfig, Gateway before their charts) has nothing to clash with.
-      if (
-        /Unrecognized API version and kind|Failed to fetch resource metadata/.test(
-          String(e),
-        )
-      )
-        continue;
+      if (missingPrerequisite(e, object)) continue;
       throw clusterFailure(
         holder,
         t.connection.url,
