@@ -16,8 +16,10 @@ export default async function globalSetup() {
   // induced one by one, cluster17-19 the mesh judged by its real consumers (istiod, the enforcing
   // tailnet), cluster20 the chart-driven actions with Istio's release charts, cluster21 a cluster
   // that already runs things Tailmesh did not make (hostile-input and adoption tests), cluster22
-  // the root CA Secret store of the CA action's test (a cluster outside the mesh, never istiod).
-  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 22);
+  // the root CA Secret store of the CA action's test (a cluster outside the mesh, never istiod),
+  // cluster23-24 the Join template on a cluster that already runs Istio, a remote secret and
+  // CoreDNS of its own (cluster24 the member it joins).
+  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 24);
   const started = Date.now();
   // PostgreSQL starts beside the clusters, for the tests that run database code on it too.
   const [testbedStart, postgres] = await Promise.all([

@@ -327,8 +327,14 @@ describe('a remote secret made by hand (as istioctl makes one)', () => {
     );
     const shown = [...dry.logs, JSON.stringify(dry.output)];
     texts.push(...shown);
-    expect(String(dry.output.manifests)).toContain(
-      'kubectl.kubernetes.io/last-applied-configuration: <redacted>',
+    // Adopting replaces the Secret whole: what the API server would store has none of the hand
+    // made secret's annotations, the one that holds its kubeconfig included.
+    expect(dry.logs.join('\n')).toContain(
+      `${cluster}: adopting Secret ${ns}/${name}, which Tailmesh did not make: it is replaced whole`,
+    );
+    expect(String(dry.output.manifests)).toContain(`name: ${name}`);
+    expect(String(dry.output.manifests)).not.toContain(
+      'kubectl.kubernetes.io/last-applied-configuration',
     );
     expectNoSecrets(shown, [token, ...testbedSecrets()]);
     expect(

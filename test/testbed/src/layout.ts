@@ -11,7 +11,9 @@ export const defaultStateDir = path.join(repoRoot, '.testbed', 'run');
 export const testbedTailnet = 'tailmesh-test.ts.net';
 
 export const defaultBasePort = 31000;
-export const maxClusters = 22;
+// Each component's ports take a block of 30 (see `ports`): apiserver 10+i stays below the
+// controller managers' 40+i.
+export const maxClusters = 29;
 
 /** Ports inside the test bed's network namespace; only apiservers and the Tailscale API are bridged out. */
 export function ports(basePort: number) {

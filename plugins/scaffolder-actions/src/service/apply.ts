@@ -166,20 +166,42 @@ export async function applyObject<T extends KubernetesObject>(
     throw e;
   }
   assertMayWrite(desired, existing, { cluster, adopt });
-  if (adopt && isForeign(desired, existing))
+  const adopting = adopt === true && isForeign(desired, existing);
+  if (adopting)
     logger.warn(
-      `${cluster}: adopting ${describeObject(desired)}, which Tailmesh did not make${dryRun ? ' (dry run)' : ''}`,
+      `${cluster}: adopting ${describeObject(desired)}, which Tailmesh did not make: it is replaced whole, so labels, annotations and keys Tailmesh does not write go${dryRun ? ' (dry run)' : ''}`,
     );
   let object: T;
   try {
-    object = await api.patch<T>(
-      desired,
-      undefined,
-      dryRun ? 'All' : undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
+    // A server-side apply would leave every field another manager set: a hand-made remote
+    // secret's other kubeconfig keys (istiod reads every key as a cluster) and kubectl's
+    // last-applied annotation holding the old credentials. Adopting replaces the object whole,
+    // guarded by the resourceVersion just read, then applies it, so that Tailmesh's fields are
+    // its server-side apply's from then on and the next run finds nothing to change.
+    const apply = () =>
+      api.patch<T>(
+        desired,
+        undefined,
+        dryRun ? 'All' : undefined,
+        FIELD_MANAGER,
+        true,
+        PatchStrategy.ServerSideApply,
+      );
+    if (adopting) {
+      object = await api.replace<T>(
+        {
+          ...desired,
+          metadata: {
+            ...desired.metadata,
+            resourceVersion: existing!.metadata?.resourceVersion,
+          },
+        },
+        undefined,
+        dryRun ? 'All' : undefined,
+        FIELD_MANAGER,
+      );
+      if (!dryRun) object = await apply();
+    } else object = await apply();
   } catch (e) {
     // An object the server could read has its namespace and kind, whatever this error is.
     const result = existing ? undefined : unvalidated(e);
