@@ -14,6 +14,9 @@ status=0
 echo "== type check"
 tsc --noEmit || status=1
 
+echo "== packages: build, pack and check every plugin as a host receives it (no test bed, no Go)"
+node scripts/pack-plugins.js || status=1
+
 echo "== unit tests (every package)"
 CI=true backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
 

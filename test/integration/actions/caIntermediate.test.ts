@@ -11,13 +11,11 @@ import {
   createMeshActionDeps,
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import {
-  issueIntermediateCa,
-  loadCa,
-} from '../../../plugins/scaffolder-actions/src/actions/ca/certificates';
-import {
   cacertsData,
   cacertsSecret,
-} from '../../../plugins/scaffolder-actions/src/actions/ca/cacerts';
+  issueIntermediateCa,
+  loadCa,
+} from '@tailmesh/plugin-scaffolder-backend-module-mesh/testUtils';
 import { ActionRun, expectNoSecrets, runAction } from '../../support/actions';
 import { testbedAppConfig, testbedSecrets } from '../../support/meshConfig';
 import { kubeConfig, testbed } from '../../support/testbed';
@@ -447,7 +445,9 @@ describe('mesh:ca:issue-intermediate', () => {
       core(storeCluster).readNamespace({ name: SECRET_STORE.namespace }),
     ).rejects.toMatchObject({ code: 404 });
 
-    const first = await track(runAction(secretAction, { ...input, adopt: true }));
+    const first = await track(
+      runAction(secretAction, { ...input, adopt: true }),
+    );
     expect(first.output.rootCreated).toBe(true);
     const store = await core(storeCluster).readNamespacedSecret(SECRET_STORE);
     keyPems.push(decode(store, 'root-key.pem'));
@@ -468,9 +468,9 @@ describe('mesh:ca:issue-intermediate', () => {
     const secret = await readCacerts();
     keyPems.push(decode(secret, 'ca-key.pem'));
     expect(decode(secret, 'root-cert.pem')).toBe(rootCertPem);
-    expect(secret.metadata?.annotations?.['tailmesh.dev/root-fingerprint']).toBe(
-      first.output.rootFingerprint,
-    );
+    expect(
+      secret.metadata?.annotations?.['tailmesh.dev/root-fingerprint'],
+    ).toBe(first.output.rootFingerprint);
     await withCertFiles(
       {
         'root-cert.pem': rootCertPem,

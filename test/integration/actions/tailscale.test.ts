@@ -15,7 +15,7 @@ import {
   createTailscaleGrantAccessAction,
   createTailscaleInstallOperatorAction,
 } from '@tailmesh/plugin-scaffolder-backend-module-mesh';
-import { tailnetStanza } from '../../../plugins/scaffolder-actions/src/actions/tailscale/corefile';
+import { tailnetStanza } from '@tailmesh/plugin-scaffolder-backend-module-mesh/testUtils';
 import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
 import {
@@ -154,28 +154,57 @@ describe('mesh:tailscale:install-operator', () => {
 
   it('refuses to put the policy-file client into a cluster, before touching it', async () => {
     const policyClient = config.getConfig('mesh.tailscale.oauth');
-    const before = await helm(cluster, ['history', 'tailscale-operator', '-n', 'tailscale', '-o', 'json']);
+    const before = await helm(cluster, [
+      'history',
+      'tailscale-operator',
+      '-n',
+      'tailscale',
+      '-o',
+      'json',
+    ]);
     const run = runAction(action, input, {
       secrets: {
         tailscaleOperatorClientId: policyClient.getString('clientId'),
         tailscaleOperatorClientSecret: policyClient.getString('clientSecret'),
       },
     });
-    await expect(run).rejects.toThrow(/is the policy-file client; give the operator a client of its own/);
-    await expect(run).rejects.not.toThrow(policyClient.getString('clientSecret'));
+    await expect(run).rejects.toThrow(
+      /is the policy-file client; give the operator a client of its own/,
+    );
+    await expect(run).rejects.not.toThrow(
+      policyClient.getString('clientSecret'),
+    );
     expect(
-      await helm(cluster, ['history', 'tailscale-operator', '-n', 'tailscale', '-o', 'json']),
+      await helm(cluster, [
+        'history',
+        'tailscale-operator',
+        '-n',
+        'tailscale',
+        '-o',
+        'json',
+      ]),
     ).toBe(before);
     // The operator's Secret holds the operator's own client, which cannot edit the policy file.
-    const secret = await core().readNamespacedSecret({ name: 'operator-oauth', namespace: 'tailscale' });
-    const installed = Buffer.from(secret.data!.client_id, 'base64').toString('utf8');
-    expect(installed).toBe(config.getString('mesh.tailscale.operatorOauth.clientId'));
+    const secret = await core().readNamespacedSecret({
+      name: 'operator-oauth',
+      namespace: 'tailscale',
+    });
+    const installed = Buffer.from(secret.data!.client_id, 'base64').toString(
+      'utf8',
+    );
+    expect(installed).toBe(
+      config.getString('mesh.tailscale.operatorOauth.clientId'),
+    );
     const asOperator = TailscaleClient.fromConfig(config, {
       clientId: installed,
-      clientSecret: Buffer.from(secret.data!.client_secret, 'base64').toString('utf8'),
+      clientSecret: Buffer.from(secret.data!.client_secret, 'base64').toString(
+        'utf8',
+      ),
     });
     expect(await asOperator.grantedScopes()).not.toContain('policy_file');
-    await expect(asOperator.getPolicy()).rejects.toThrow(/refused \(HTTP 403\)/);
+    await expect(asOperator.getPolicy()).rejects.toThrow(
+      /refused \(HTTP 403\)/,
+    );
   });
 });
 

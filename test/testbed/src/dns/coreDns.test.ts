@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { Resolver } from 'node:dns/promises';
 import * as dnsPacket from 'dns-packet';
-import { upsertTailnetStanza } from '../../../../plugins/scaffolder-actions/src/actions/tailscale/corefile';
+import { upsertTailnetStanza } from '@tailmesh/plugin-scaffolder-backend-module-mesh/testUtils';
 import {
   internals,
   startCoreDns,
