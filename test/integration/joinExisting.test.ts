@@ -1,8 +1,4 @@
-import {
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import {
   ISTIO_MESH_CONFIGMAP,
   ISTIO_NAMESPACE,
@@ -20,7 +16,14 @@ import {
   joinValues as joinValuesFor,
   startProductBackend,
 } from '../support/productBackend';
-import { chart, helm, kubeConfig } from '../support/testbed';
+import {
+  TEAM_ISTIOD_VALUES,
+  addCorefileBlockByHand,
+  createRemoteSecretByHand,
+  installIstioByHand,
+  readCorefile,
+} from '../support/foreign';
+import { helm, kubeConfig } from '../support/testbed';
 
 // The Join template, run by the real scaffolder engine, against a cluster that already runs what
 // Tailmesh did not make: cluster23 has a hand-installed Istio with values of its own, a remote
@@ -33,12 +36,11 @@ const member = 'cluster24';
 const clusters = [member, joining];
 const meshId = 'existing-mesh';
 const ns = ISTIO_NAMESPACE;
-const teamValues = { TEAM_TUNING: 'kept', cpu: '750m' };
+const teamValues = TEAM_ISTIOD_VALUES;
 const handToken = 'hand-made-remote-secret-token-abcdef0123456789';
 const handSecret = remoteSecretName(member);
 const customBlock =
   'corp.internal:53 {\n    errors\n    forward . 10.223.5.53\n}\n';
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const core = (c: string) => kubeConfig(c).makeApiClient(CoreV1Api);
 const joinValues = (c: string) => joinValuesFor(c, meshId);
 
@@ -64,13 +66,7 @@ const istiodValues = async () =>
   JSON.parse(
     await helm(joining, ['get', 'values', 'istiod', '-n', ns, '-o', 'json']),
   );
-const corefile = async () =>
-  (
-    await core(joining).readNamespacedConfigMap({
-      name: 'coredns',
-      namespace: 'kube-system',
-    })
-  ).data!.Corefile;
+const corefile = () => readCorefile(joining);
 const exists = (p: Promise<unknown>) =>
   p.then(
     () => true,
@@ -118,52 +114,9 @@ beforeAll(async () => {
   expectCompleted(await run(joinValues(member)));
 
   // What the platform team already runs in cluster23.
-  await helm(joining, [
-    'install',
-    'istio-base',
-    chart('istio-base'),
-    '-n',
-    ns,
-    '--create-namespace',
-  ]);
-  await helm(joining, [
-    'install',
-    'istiod',
-    chart('istiod'),
-    '-n',
-    ns,
-    '--set',
-    `pilot.env.TEAM_TUNING=${teamValues.TEAM_TUNING}`,
-    '--set',
-    `pilot.resources.requests.cpu=${teamValues.cpu}`,
-  ]);
-  const kubeconfig = `apiVersion: v1\nkind: Config\nusers:\n- name: ${member}\n  user:\n    token: ${handToken}\n`;
-  await core(joining).createNamespacedSecret({
-    namespace: ns,
-    body: {
-      metadata: {
-        name: handSecret,
-        namespace: ns,
-        labels: { 'istio/multiCluster': 'true' },
-        annotations: {
-          'networking.istio.io/cluster': member,
-          'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({
-            stringData: { [member]: kubeconfig },
-          }),
-        },
-      },
-      stringData: { [member]: kubeconfig },
-    },
-  });
-  const before = await corefile();
-  await core(joining).patchNamespacedConfigMap(
-    {
-      name: 'coredns',
-      namespace: 'kube-system',
-      body: { data: { Corefile: `${before.trimEnd()}\n${customBlock}` } },
-    },
-    mergePatch,
-  );
+  await installIstioByHand(joining);
+  await createRemoteSecretByHand(joining, member, handToken);
+  await addCorefileBlockByHand(joining, customBlock);
 }, 600_000);
 
 afterAll(async () => {

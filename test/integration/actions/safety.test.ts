@@ -37,7 +37,12 @@ import {
   testbedConfig,
   testbedSecrets,
 } from '../../support/meshConfig';
-import { chart, helm, kubeConfig } from '../../support/testbed';
+import {
+  addCorefileBlockByHand,
+  createRemoteSecretByHand,
+  installIstioByHand,
+} from '../../support/foreign';
+import { helm, kubeConfig } from '../../support/testbed';
 
 // cluster21 is this file's: a cluster that already runs things Tailmesh did not make (a
 // hand-installed Istio with values of its own, a remote secret made the way istioctl makes one, a
@@ -86,28 +91,7 @@ describe('a hand-installed Istio', () => {
     timeoutSeconds: 120,
   };
 
-  beforeAll(async () => {
-    await helm(cluster, [
-      'install',
-      'istio-base',
-      chart('istio-base'),
-      '-n',
-      ns,
-      '--create-namespace',
-    ]);
-    // Values of the platform team's own, which a plain `helm upgrade -f` would drop.
-    await helm(cluster, [
-      'install',
-      'istiod',
-      chart('istiod'),
-      '-n',
-      ns,
-      '--set',
-      'pilot.env.TEAM_TUNING=kept',
-      '--set',
-      'pilot.resources.requests.cpu=750m',
-    ]);
-  });
+  beforeAll(() => installIstioByHand(cluster));
 
   it('is refused by mesh:istio:install before anything is written, the namespace label included', async () => {
     const before = {
@@ -273,27 +257,8 @@ describe('a remote secret made by hand (as istioctl makes one)', () => {
   // istioctl's remote secrets are applied with kubectl, which copies the whole object, kubeconfig
   // and token included, into this annotation.
   const token = 'hand-made-remote-secret-token-0123456789';
-  const kubeconfig = `apiVersion: v1\nkind: Config\nusers:\n- name: ${peer}\n  user:\n    token: ${token}\n`;
 
-  beforeAll(async () => {
-    await core().createNamespacedSecret({
-      namespace: ns,
-      body: {
-        metadata: {
-          name,
-          namespace: ns,
-          labels: { 'istio/multiCluster': 'true' },
-          annotations: {
-            'networking.istio.io/cluster': peer,
-            'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({
-              stringData: { [peer]: kubeconfig },
-            }),
-          },
-        },
-        stringData: { [peer]: kubeconfig },
-      },
-    });
-  });
+  beforeAll(() => createRemoteSecretByHand(cluster, peer, token));
 
   it('is never overwritten: mesh:istio:create-remote-secrets stops before its first write, on either cluster', async () => {
     const before = await core().readNamespacedSecret({ name, namespace: ns });
@@ -406,20 +371,7 @@ describe('a CoreDNS with a server block of its own', () => {
     );
 
   beforeAll(async () => {
-    const cm = await core().readNamespacedConfigMap({
-      name: 'coredns',
-      namespace: 'kube-system',
-    });
-    await core().patchNamespacedConfigMap(
-      {
-        name: 'coredns',
-        namespace: 'kube-system',
-        body: {
-          data: { Corefile: `${cm.data!.Corefile.trimEnd()}\n${customBlock}` },
-        },
-      },
-      mergePatch,
-    );
+    await addCorefileBlockByHand(cluster, customBlock);
     // The DNSConfig CRD as the operator chart installs it, and Tailmesh's DNSConfig. No operator
     // runs here (no `tailscale` namespace), so its status says what the test writes into it.
     const crd = parse(
