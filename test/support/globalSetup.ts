@@ -12,7 +12,7 @@ export default async function globalSetup() {
   // Istio wiring actions, cluster7 the test bed's own smoke test, cluster8 the CA action,
   // cluster9 the removal actions (with cluster7 as its peer, touching only cluster9's objects),
   // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch
-  // cache, routes and history (cluster14 joining and leaving), cluster15-16 the audit findings
+  // cache, routes, history and MCP tools (cluster14 joining and leaving), cluster15-16 the audit findings
   // induced one by one, cluster17-19 the mesh judged by its real consumers (istiod, the enforcing
   // tailnet), cluster20 the chart-driven actions with Istio's release charts, cluster21 a cluster
   // that already runs things Tailmesh did not make (hostile-input and adoption tests), cluster22

@@ -1,6 +1,7 @@
 /**
  * The local Tailmesh product's backend: catalog, scaffolder with the mesh actions, the mesh
- * backend, guest sign-in and an allow-all permission policy. It also serves the built app.
+ * backend and its MCP tools, guest sign-in and an allow-all permission policy. It also serves the
+ * built app.
  */
 import { createBackend } from '@backstage/backend-defaults';
 
@@ -26,5 +27,9 @@ backend.add(import('@backstage/plugin-scaffolder-backend'));
 backend.add(import('@tailmesh/plugin-scaffolder-backend-module-mesh'));
 
 backend.add(import('@tailmesh/plugin-mesh-backend'));
+
+// The mesh's read-only answers (status, who serves an entity and how each cluster reaches it,
+// the audit) as MCP tools for AI agents, at /api/mcp-actions/v1; see backend.actions.pluginSources.
+backend.add(import('@backstage/plugin-mcp-actions-backend'));
 
 backend.start();

@@ -2,8 +2,10 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
+import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { meshPermissions } from '@tailmesh/plugin-mesh-common';
+import { registerMeshActions } from './actions';
 import { createRouter } from './router';
 import { MeshStateCache } from './service/cache/MeshStateCache';
 import { HistoryRecorder } from './service/HistoryRecorder';
@@ -34,6 +36,7 @@ export const meshPlugin = createBackendPlugin({
         httpAuth: coreServices.httpAuth,
         lifecycle: coreServices.lifecycle,
         catalog: catalogServiceRef,
+        actionsRegistry: actionsRegistryServiceRef,
       },
       async init({
         config,
@@ -45,6 +48,7 @@ export const meshPlugin = createBackendPlugin({
         httpAuth,
         lifecycle,
         catalog,
+        actionsRegistry,
       }) {
         permissionsRegistry.addPermissions(meshPermissions);
 
@@ -80,6 +84,7 @@ export const meshPlugin = createBackendPlugin({
           auditor.stop();
         });
 
+        registerMeshActions(actionsRegistry, service);
         httpRouter.use(
           await createRouter({ service, history, httpAuth, permissions }),
         );

@@ -25,6 +25,7 @@ import {
 import { MeshStateCache } from './cache/MeshStateCache';
 import { MeshAuditor } from './MeshAuditor';
 import { TailnetPolicySource } from './TailnetPolicyWatcher';
+import { whyUnreachable } from './reachability';
 
 /** The part of the watch cache the status is built from: reads from memory only. */
 export type MeshStateSource = Pick<
@@ -180,6 +181,28 @@ export class MeshStatusService {
       );
     }
     return this.service(ref.namespace, ref.name);
+  }
+
+  /**
+   * {@link MeshStatusService.entity}, with why each cluster that cannot reach the Service cannot
+   * (see {@link whyUnreachable}), by cluster.
+   */
+  async entityReachability(
+    entityRef: string,
+    credentials: BackstageCredentials,
+  ): Promise<{
+    status: ServiceStatusResponse;
+    why: Record<string, string[]>;
+  }> {
+    const status = await this.entity(entityRef, credentials);
+    const snapshots = this.options.state.snapshots();
+    const why = Object.fromEntries(
+      status.routes.map(r => [
+        r.fromCluster,
+        whyUnreachable(r, status.clusters, snapshots),
+      ]),
+    );
+    return { status, why };
   }
 
   private clusterStatus(
