@@ -5,16 +5,17 @@ import {
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { meshPermissions } from '@tailmesh/plugin-mesh-common';
+import {
+  clusterAccessFromSupplier,
+  meshClustersSupplierServiceRef,
+} from '@tailmesh/plugin-mesh-node';
 import { registerMeshActions } from './actions';
 import { createRouter } from './router';
 import { MeshStateCache } from './service/cache/MeshStateCache';
 import { HistoryRecorder } from './service/HistoryRecorder';
 import { HistoryStore } from './service/HistoryStore';
 import { MeshAuditor } from './service/MeshAuditor';
-import {
-  MeshStatusService,
-  readConfiguredPlacement,
-} from './service/MeshStatusService';
+import { MeshStatusService, placementOf } from './service/MeshStatusService';
 import { TailnetPolicyWatcher } from './service/TailnetPolicyWatcher';
 
 /**
@@ -37,6 +38,7 @@ export const meshPlugin = createBackendPlugin({
         lifecycle: coreServices.lifecycle,
         catalog: catalogServiceRef,
         actionsRegistry: actionsRegistryServiceRef,
+        clustersSupplier: meshClustersSupplierServiceRef,
       },
       async init({
         config,
@@ -49,10 +51,16 @@ export const meshPlugin = createBackendPlugin({
         lifecycle,
         catalog,
         actionsRegistry,
+        clustersSupplier,
       }) {
         permissionsRegistry.addPermissions(meshPermissions);
 
-        const cache = MeshStateCache.fromConfig(config, { logger });
+        // The clusters of the supplier the scaffolder module's actions use too.
+        const clusters = await clusterAccessFromSupplier(
+          clustersSupplier,
+          config,
+        );
+        const cache = MeshStateCache.fromConfig(config, { logger, clusters });
         const policy = TailnetPolicyWatcher.fromConfig(config, { logger });
         const auditor = new MeshAuditor({ state: cache, policy });
         const history = await HistoryStore.create({ database });
@@ -66,7 +74,7 @@ export const meshPlugin = createBackendPlugin({
           audit: auditor,
           policy,
           catalog,
-          configured: readConfiguredPlacement(config),
+          configured: placementOf(clusters.list()),
         });
 
         // The cache and the policy file are read in the background: startup never waits on a

@@ -8,6 +8,12 @@ export { ClusterAccess } from './clusters/ClusterAccess';
 export { readClusterConfig } from './clusters/readClusterConfig';
 export type { MeshClusterConnection } from './clusters/readClusterConfig';
 export {
+  clusterAccessFromSupplier,
+  configMeshClustersSupplier,
+  meshClustersSupplierServiceRef,
+} from './clusters/supplier';
+export type { MeshClustersSupplier } from './clusters/supplier';
+export {
   describeClusterError,
   describeClusterErrorForReaders,
 } from './clusters/describeClusterError';

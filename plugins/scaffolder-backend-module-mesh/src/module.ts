@@ -3,6 +3,10 @@ import {
   createBackendModule,
 } from '@backstage/backend-plugin-api';
 import { scaffolderActionsExtensionPoint } from '@backstage/plugin-scaffolder-node';
+import {
+  clusterAccessFromSupplier,
+  meshClustersSupplierServiceRef,
+} from '@tailmesh/plugin-mesh-node';
 import { createMeshActions } from './actions';
 import { sweepAbandonedHelmDirs } from './service/helm';
 import { createMeshActionDeps } from './service/MeshActionDeps';
@@ -17,10 +21,16 @@ export const scaffolderModuleMesh = createBackendModule({
         scaffolder: scaffolderActionsExtensionPoint,
         config: coreServices.rootConfig,
         logger: coreServices.logger,
+        clustersSupplier: meshClustersSupplierServiceRef,
       },
-      async init({ scaffolder, config, logger }) {
+      async init({ scaffolder, config, logger, clustersSupplier }) {
+        // The same clusters the mesh backend watches: one supplier serves both.
+        const clusters = await clusterAccessFromSupplier(
+          clustersSupplier,
+          config,
+        );
         scaffolder.addActions(
-          ...createMeshActions(createMeshActionDeps(config)),
+          ...createMeshActions(createMeshActionDeps(config, { clusters })),
         );
         // Credentials a backend killed mid-helm left on disk go at the next start.
         const removed = await sweepAbandonedHelmDirs();

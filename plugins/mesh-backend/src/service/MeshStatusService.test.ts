@@ -1,5 +1,4 @@
 import { NotFoundError } from '@backstage/errors';
-import { ConfigReader } from '@backstage/config';
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
@@ -12,7 +11,7 @@ import {
 import { MeshAuditor } from './MeshAuditor';
 import {
   MeshStatusService,
-  readConfiguredPlacement,
+  placementOf,
   serviceRoutes,
 } from './MeshStatusService';
 
@@ -367,16 +366,16 @@ describe('MeshStatusService', () => {
     ).rejects.toThrow(/names no mesh Service/);
   });
 
-  it('reads the configured placement', () => {
-    const placement = readConfiguredPlacement(
-      new ConfigReader({
-        mesh: {
-          clusters: [
-            { name: 'c1', url: 'https://x', network: 'n1', region: 'r1' },
-          ],
-        },
-      }),
-    );
+  it('reads the supplied placement', () => {
+    const placement = placementOf([
+      {
+        name: 'c1',
+        url: 'https://x',
+        skipTLSVerify: false,
+        network: 'n1',
+        region: 'r1',
+      },
+    ]);
     expect(placement.get('c1')).toEqual({
       network: 'n1',
       region: 'r1',

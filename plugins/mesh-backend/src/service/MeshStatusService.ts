@@ -1,5 +1,4 @@
 import { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { Config } from '@backstage/config';
 import { NotFoundError } from '@backstage/errors';
 import { CatalogService } from '@backstage/plugin-catalog-node';
 import {
@@ -22,6 +21,7 @@ import {
   mostCommon,
   summarizeService,
 } from '@tailmesh/plugin-mesh-common';
+import { MeshClusterConnection } from '@tailmesh/plugin-mesh-node';
 import { MeshStateCache } from './cache/MeshStateCache';
 import { MeshAuditor } from './MeshAuditor';
 import { TailnetPolicySource } from './TailnetPolicyWatcher';
@@ -56,18 +56,17 @@ export interface MeshStatusServiceOptions {
   now?: () => Date;
 }
 
-/** Reads network, region and zone of every `mesh.clusters` entry. */
-export function readConfiguredPlacement(
-  config: Config,
+/**
+ * Network, region and zone of every cluster as supplied (configured in `mesh.clusters`, or given
+ * by a cluster supplier), used where the cluster's own labels are absent.
+ */
+export function placementOf(
+  clusters: ReadonlyArray<MeshClusterConnection>,
 ): Map<string, ConfiguredPlacement> {
   return new Map(
-    (config.getOptionalConfigArray('mesh.clusters') ?? []).map(c => [
-      c.getString('name'),
-      {
-        network: c.getOptionalString('network'),
-        region: c.getOptionalString('region'),
-        zone: c.getOptionalString('zone'),
-      },
+    clusters.map(c => [
+      c.name,
+      { network: c.network, region: c.region, zone: c.zone },
     ]),
   );
 }

@@ -16,6 +16,8 @@ export class ClusterAccess {
   private readonly byName: Map<string, MeshClusterConnection>;
   /** How long any one request to a cluster may take (`mesh.clusterRequestTimeoutSeconds`). */
   readonly requestTimeoutMs: number;
+  /** Where the clusters came from, for errors: `mesh.clusters` unless a supplier gave them. */
+  private readonly source: string;
 
   static fromConfig(config: Config): ClusterAccess {
     return new ClusterAccess(readClusterConfig(config), {
@@ -25,9 +27,10 @@ export class ClusterAccess {
 
   constructor(
     clusters: MeshClusterConnection[],
-    options: { requestTimeoutMs?: number } = {},
+    options: { requestTimeoutMs?: number; source?: string } = {},
   ) {
     this.byName = new Map(clusters.map(c => [c.name, c]));
+    this.source = options.source ?? 'mesh.clusters';
     this.requestTimeoutMs =
       options.requestTimeoutMs ??
       DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000;
@@ -48,7 +51,7 @@ export class ClusterAccess {
     if (!cluster) {
       const known = this.names();
       throw new NotFoundError(
-        `Unknown cluster "${name}": it is not in mesh.clusters (configured: ${known.length ? known.join(', ') : 'none'})`,
+        `Unknown cluster "${name}": it is not in ${this.source} (configured: ${known.length ? known.join(', ') : 'none'})`,
       );
     }
     return cluster;

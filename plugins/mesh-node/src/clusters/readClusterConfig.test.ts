@@ -105,7 +105,7 @@ describe('readClusterConfig', () => {
       /Invalid cluster "ok".*url: not a valid URL; caData: is not base64 of a PEM/,
     );
     expect(read).toThrow(
-      /Invalid cluster "net".*authProvider: only "serviceAccount".*network:/,
+      /Invalid cluster "net".*network: .*authProvider: only "serviceAccount"/,
     );
     expect(read).not.toThrow(/sekret-token-value/);
   });

@@ -30,12 +30,6 @@ function readOne(
 ): MeshClusterConnection {
   const name = c.getString('name');
   const problems: string[] = [];
-  const nameProblem = validateClusterName(name);
-  if (nameProblem) problems.push(`name: ${nameProblem}`);
-
-  const url = c.getString('url');
-  const urlProblem = insecureUrlProblem(url, root);
-  if (urlProblem) problems.push(`url: ${urlProblem}`);
 
   const authProvider = c.getOptionalString('authProvider') ?? 'serviceAccount';
   if (authProvider !== 'serviceAccount') {
@@ -63,35 +57,49 @@ function readOne(
     }
   }
 
-  const optional = (
-    key: string,
-    validate: (v: string) => string | undefined,
-  ) => {
-    const value = c.getOptionalString(key);
-    const problem = value === undefined ? undefined : validate(value);
-    if (problem) problems.push(`${key}: ${problem}`);
-    return value;
+  const connection: MeshClusterConnection = {
+    name,
+    url: c.getString('url').replace(/\/+$/, ''),
+    token: c.getOptionalString('serviceAccountToken'),
+    caPem,
+    tlsServerName: c.getOptionalString('tlsServerName'),
+    skipTLSVerify: c.getOptionalBoolean('skipTLSVerify') ?? false,
+    network: c.getOptionalString('network'),
+    region: c.getOptionalString('region'),
+    zone: c.getOptionalString('zone'),
   };
-  const network = optional('network', validateNetwork);
-  const region = optional('region', validateRegion);
-  const zone = optional('zone', validateZone);
-
+  problems.unshift(...connectionProblems(connection, root));
   if (problems.length) {
     throw new InputError(
       `Invalid cluster "${name}" in ${where}: ${problems.join('; ')}`,
     );
   }
-  return {
-    name,
-    url: url.replace(/\/+$/, ''),
-    token: c.getOptionalString('serviceAccountToken'),
-    caPem,
-    tlsServerName: c.getOptionalString('tlsServerName'),
-    skipTLSVerify: c.getOptionalBoolean('skipTLSVerify') ?? false,
-    network,
-    region,
-    zone,
-  };
+  return connection;
+}
+
+/**
+ * What is wrong with one cluster's connection, wherever it came from (configuration or a
+ * cluster supplier): its name is also the Istio cluster name, its URL must be `https:` unless
+ * `mesh.allowInsecureHttp`, and network, region and zone become Kubernetes label values.
+ */
+export function connectionProblems(
+  c: MeshClusterConnection,
+  root: Config,
+): string[] {
+  const problems: string[] = [];
+  const nameProblem = validateClusterName(c.name);
+  if (nameProblem) problems.push(`name: ${nameProblem}`);
+  const urlProblem = insecureUrlProblem(c.url, root);
+  if (urlProblem) problems.push(`url: ${urlProblem}`);
+  for (const [key, value, validate] of [
+    ['network', c.network, validateNetwork],
+    ['region', c.region, validateRegion],
+    ['zone', c.zone, validateZone],
+  ] as const) {
+    const problem = value === undefined ? undefined : validate(value);
+    if (problem) problems.push(`${key}: ${problem}`);
+  }
+  return problems;
 }
 
 /**

@@ -16,10 +16,17 @@ export interface MeshActionDeps {
   helm: Helm;
 }
 
-export function createMeshActionDeps(config: Config): MeshActionDeps {
+/**
+ * The actions' dependencies; the clusters are those of `mesh.clusters` unless given (the module
+ * gives those of the shared cluster supplier, `meshClustersSupplierServiceRef`).
+ */
+export function createMeshActionDeps(
+  config: Config,
+  options: { clusters?: ClusterAccess } = {},
+): MeshActionDeps {
   return {
     config,
-    clusters: ClusterAccess.fromConfig(config),
+    clusters: options.clusters ?? ClusterAccess.fromConfig(config),
     charts: readMeshCharts(config),
     helm: new Helm(config.getOptionalString('mesh.helm.binary') ?? 'helm', {
       pendingRepairAfterSeconds: config.getOptionalNumber(

@@ -64,9 +64,15 @@ export class MeshStateCache {
 
   static fromConfig(
     config: Config,
-    options: { logger: LoggerService; backoff?: BackoffOptions },
+    options: {
+      logger: LoggerService;
+      backoff?: BackoffOptions;
+      /** The clusters to watch; those of `mesh.clusters` when not given. */
+      clusters?: ClusterAccess;
+    },
   ): MeshStateCache {
-    const access = ClusterAccess.fromConfig(config);
+    const { clusters, ...rest } = options;
+    const access = clusters ?? ClusterAccess.fromConfig(config);
     return new MeshStateCache({
       clusters: access.list().map(c => ({
         name: c.name,
@@ -76,7 +82,7 @@ export class MeshStateCache {
       tailnet: config.getOptionalString('mesh.tailscale.dnsName'),
       requestTimeoutMs: access.requestTimeoutMs,
       istiodViewIntervalMs: istiodViewIntervalMs(config),
-      ...options,
+      ...rest,
     });
   }
 
