@@ -9,7 +9,7 @@ import { EntityCardBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import { FormFieldBlueprint } from '@backstage/plugin-scaffolder-react/alpha';
 import { screen } from '@testing-library/react';
 import { meshApiRef } from '../api';
-import { echoServedByTwoOfThree, fakeMeshApi } from '../testing/meshFixtures';
+import { echoServedByTwoOfThree, fakeMeshApi } from '../testUtils/meshFixtures';
 import meshPlugin, {
   entityMeshCard,
   meshClusterPickerFormField,

@@ -8,7 +8,7 @@ import {
   echoServedByTwoOfThree,
   echoServedNowhere,
   fakeMeshApi,
-} from '../../testing/meshFixtures';
+} from '../../testUtils/meshFixtures';
 import { EntityMeshCard } from './EntityMeshCard';
 
 function entity(annotations: Record<string, string>): Entity {

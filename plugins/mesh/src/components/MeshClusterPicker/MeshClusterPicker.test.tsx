@@ -3,7 +3,7 @@ import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { MeshApi, meshApiRef } from '../../api';
-import { fakeMeshApi, healthyClusters } from '../../testing/meshFixtures';
+import { fakeMeshApi, healthyClusters } from '../../testUtils/meshFixtures';
 import { MeshClusterPicker } from './MeshClusterPicker';
 
 async function renderPicker(meshApi: MeshApi, formData?: string) {

@@ -1,6 +1,6 @@
 import { ApiHolder, ApiRef } from '@backstage/core-plugin-api';
 import { MeshApi, meshApiRef } from '../../api';
-import { fakeMeshApi, healthyClusters } from '../../testing/meshFixtures';
+import { fakeMeshApi, healthyClusters } from '../../testUtils/meshFixtures';
 import { meshClusterPickerValidation } from './validation';
 
 type FieldValidation = Parameters<typeof meshClusterPickerValidation>[1];

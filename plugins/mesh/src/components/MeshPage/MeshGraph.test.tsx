@@ -1,6 +1,6 @@
 import { renderInTestApp } from '@backstage/test-utils';
 import { screen } from '@testing-library/react';
-import { memberCluster, membership } from '../../testing/meshFixtures';
+import { memberCluster, membership } from '../../testUtils/meshFixtures';
 import { MeshGraph } from './MeshGraph';
 
 // jsdom lays nothing out. DependencyGraph measures each node's group with getBBox, so a node

@@ -7,7 +7,7 @@ import {
 } from '@backstage/test-utils';
 import { screen } from '@testing-library/react';
 import { meshApiRef } from '../../api';
-import { fakeMeshApi } from '../../testing/meshFixtures';
+import { fakeMeshApi } from '../../testUtils/meshFixtures';
 import { MeshPage } from './MeshPage';
 
 // A file of its own: usePermission caches decisions per permission for the whole test file.

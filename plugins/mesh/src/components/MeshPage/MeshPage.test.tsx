@@ -17,7 +17,7 @@ import {
   oneWaySecretFinding,
   ROOT_FINGERPRINT,
   wrongAddressFinding,
-} from '../../testing/meshFixtures';
+} from '../../testUtils/meshFixtures';
 import { MeshPage } from './MeshPage';
 
 // jsdom lays nothing out; DependencyGraph measures its nodes and labels with getBBox.

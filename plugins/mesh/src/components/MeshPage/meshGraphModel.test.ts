@@ -3,7 +3,7 @@ import {
   memberCluster,
   membership,
   unreachableNonMember,
-} from '../../testing/meshFixtures';
+} from '../../testUtils/meshFixtures';
 import { buildMeshGraph } from './meshGraphModel';
 
 describe('buildMeshGraph', () => {

@@ -1,7 +1,7 @@
 import { JsonObject } from '@backstage/config';
 import { desiredMeshNetworks } from '@tailmesh/plugin-mesh-common';
 import { parse } from 'yaml';
-import { fakeWiringDeps, wiringContext } from './__testUtils__/wiringDeps';
+import { fakeWiringDeps, wiringContext } from './testUtils/wiringDeps';
 import {
   ISTIO_CONFIGURE_NETWORKS_ACTION_ID,
   createIstioConfigureNetworksAction,

@@ -1,6 +1,6 @@
 import { JsonObject } from '@backstage/config';
 import { parse } from 'yaml';
-import { fakeWiringDeps, wiringContext } from './__testUtils__/wiringDeps';
+import { fakeWiringDeps, wiringContext } from './testUtils/wiringDeps';
 import {
   ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID,
   createIstioCreateRemoteSecretsAction,

@@ -1,5 +1,5 @@
 import { JsonObject } from '@backstage/config';
-import { fakeWiringDeps, wiringContext } from './__testUtils__/wiringDeps';
+import { fakeWiringDeps, wiringContext } from './testUtils/wiringDeps';
 import {
   ISTIO_REMOVE_REMOTE_SECRETS_ACTION_ID,
   createIstioRemoveRemoteSecretsAction,

@@ -1,4 +1,4 @@
-import { fakeWiringDeps, wiringContext } from './__testUtils__/wiringDeps';
+import { fakeWiringDeps, wiringContext } from './testUtils/wiringDeps';
 import { crossNetworkGateway } from './eastWestGateway';
 import {
   ISTIO_UNINSTALL_ACTION_ID,

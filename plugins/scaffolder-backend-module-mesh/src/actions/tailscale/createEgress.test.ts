@@ -3,7 +3,7 @@ import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-
 import { V1Service } from '@kubernetes/client-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
 import { egressTargetOf } from '@tailmesh/plugin-mesh-common';
-import { depsAt, FakeServiceApi } from './__testUtils__/fakeServiceApi';
+import { depsAt, FakeServiceApi } from './testUtils/fakeServiceApi';
 import {
   EGRESS_TARGET_KINDS,
   createTailscaleCreateEgressAction,

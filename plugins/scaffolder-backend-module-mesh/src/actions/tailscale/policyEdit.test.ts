@@ -214,11 +214,10 @@ describe('addMeshPolicy', () => {
 });
 
 describe('unifiedDiff', () => {
-  it('shows hunks with context and line numbers', () => {
-    const before = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'].join(
-      '\n',
-    );
-    const after = [
+  it('shows hunks with context and line numbers, as diff -u does', () => {
+    // Files end with a newline, as policy files do.
+    const before = `${['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'].join('\n')}\n`;
+    const after = `${[
       'a',
       'b',
       'c',
@@ -231,7 +230,7 @@ describe('unifiedDiff', () => {
       'i',
       'j',
       'Y',
-    ].join('\n');
+    ].join('\n')}\n`;
     expect(unifiedDiff(before, after, 'old', 'new')).toBe(
       [
         '--- old',

@@ -1,3 +1,4 @@
+import { structuredPatch } from 'diff';
 import { InputError } from '@backstage/errors';
 import {
   EAST_WEST_TLS_PORT,
@@ -474,8 +475,9 @@ export function addMeshPolicy(
 }
 
 /**
- * A unified-style diff (`---`/`+++`, `@@` hunks, 3 lines of context) of two versions of a text,
- * from Myers' shortest edit script, so a dry run shows exactly what would be written.
+ * A unified diff (`---`/`+++`, `@@` hunks, 3 lines of context) of two versions of a text, so a
+ * dry run shows exactly what would be written. The hunks are jsdiff's (`structuredPatch`,
+ * https://github.com/kpdecker/jsdiff), the same Myers diff `git diff` defaults to.
  */
 export function unifiedDiff(
   before: string,
@@ -485,102 +487,22 @@ export function unifiedDiff(
   context = 3,
 ): string {
   if (before === after) return '';
-  const a = before.split('\n');
-  const b = after.split('\n');
-  const ops = shortestEditScript(a, b);
-  const hunks: string[] = [];
-  let i = 0;
-  while (i < ops.length) {
-    if (ops[i].op === ' ') {
-      i++;
-      continue;
-    }
-    const start = Math.max(0, i - context);
-    let end = i;
-    // Extend while further changes are within 2 * context lines of the last one.
-    for (let j = i; j < ops.length; j++) {
-      if (ops[j].op !== ' ') end = j;
-      else if (j - end > 2 * context) break;
-    }
-    end = Math.min(ops.length - 1, end + context);
-    const slice = ops.slice(start, end + 1);
-    const aStart = slice[0].aLine;
-    const bStart = slice[0].bLine;
-    const aCount = slice.filter(o => o.op !== '+').length;
-    const bCount = slice.filter(o => o.op !== '-').length;
-    hunks.push(
-      `@@ -${aCount ? aStart + 1 : aStart},${aCount} +${bCount ? bStart + 1 : bStart},${bCount} @@`,
-      ...slice.map(o => `${o.op}${o.line}`),
-    );
-    i = end + 1;
-  }
-  return [`--- ${fromLabel}`, `+++ ${toLabel}`, ...hunks, ''].join('\n');
-}
-
-interface DiffOp {
-  op: ' ' | '-' | '+';
-  line: string;
-  /** 0-based line numbers in `a` and `b` where this op sits. */
-  aLine: number;
-  bLine: number;
-}
-
-function shortestEditScript(a: string[], b: string[]): DiffOp[] {
-  const n = a.length;
-  const m = b.length;
-  const offset = n + m + 1;
-  const v = new Int32Array(2 * offset + 1);
-  // trace[d] is the furthest x per diagonal before step d, for walking the path back.
-  const trace: Int32Array[] = [];
-  let reached = false;
-  for (let d = 0; d <= n + m && !reached; d++) {
-    trace.push(v.slice());
-    for (let k = -d; k <= d; k += 2) {
-      let x =
-        k === -d || (k !== d && v[offset + k - 1] < v[offset + k + 1])
-          ? v[offset + k + 1]
-          : v[offset + k - 1] + 1;
-      let y = x - k;
-      while (x < n && y < m && a[x] === b[y]) {
-        x++;
-        y++;
-      }
-      v[offset + k] = x;
-      if (x >= n && y >= m) {
-        reached = true;
-        break;
-      }
-    }
-  }
-  const ops: DiffOp[] = [];
-  let x = n;
-  let y = m;
-  for (let d = trace.length - 1; d > 0; d--) {
-    const prev = trace[d];
-    const k = x - y;
-    const prevK =
-      k === -d || (k !== d && prev[offset + k - 1] < prev[offset + k + 1])
-        ? k + 1
-        : k - 1;
-    const prevX = prev[offset + prevK];
-    const prevY = prevX - prevK;
-    while (x > prevX && y > prevY) {
-      x--;
-      y--;
-      ops.push({ op: ' ', line: a[x], aLine: x, bLine: y });
-    }
-    if (x === prevX) {
-      y--;
-      ops.push({ op: '+', line: b[y], aLine: x, bLine: y });
-    } else {
-      x--;
-      ops.push({ op: '-', line: a[x], aLine: x, bLine: y });
-    }
-  }
-  while (x > 0 && y > 0) {
-    x--;
-    y--;
-    ops.push({ op: ' ', line: a[x], aLine: x, bLine: y });
-  }
-  return ops.reverse();
+  const { hunks } = structuredPatch(
+    fromLabel,
+    toLabel,
+    before,
+    after,
+    undefined,
+    undefined,
+    { context },
+  );
+  return [
+    `--- ${fromLabel}`,
+    `+++ ${toLabel}`,
+    ...hunks.flatMap(h => [
+      `@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@`,
+      ...h.lines,
+    ]),
+    '',
+  ].join('\n');
 }

@@ -2,7 +2,7 @@ import { ConfigReader } from '@backstage/config';
 import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
 import { ClusterAccess } from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
-import { depsAt, FakeServiceApi } from './__testUtils__/fakeServiceApi';
+import { depsAt, FakeServiceApi } from './testUtils/fakeServiceApi';
 import { egressService } from './createEgress';
 import {
   TAILSCALE_REMOVE_EGRESS_ACTION_ID,
