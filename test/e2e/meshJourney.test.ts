@@ -196,7 +196,9 @@ describe('the local product in Chromium', () => {
       async () => {
         await row('cluster3').waitFor();
         const text = (await row('cluster3').textContent()) ?? '';
-        return /cluster1's gateway \(\d+, [^)]+\) \+ cluster2's gateway/.test(text)
+        return /cluster1's gateway \(\d+, [^)]+\) \+ cluster2's gateway/.test(
+          text,
+        )
           ? text
           : undefined;
       },
@@ -263,6 +265,9 @@ describe('the local product in Chromium', () => {
       .count();
     // No part of the page may have crashed into an error panel.
     expect(await page.getByText(/Something went wrong/i).count()).toBe(0);
+    expect(
+      await page.getByRole('status', { name: 'Mesh health' }).textContent(),
+    ).toMatch(/^The mesh (is healthy|works, with warnings)/);
     // The graph stays invisible until its layout has settled, about a second after the data
     // shows: without this wait the screenshot catches an empty card.
     const graph = await meshGraphShown(['cluster1', 'cluster2', 'cluster3']);
@@ -318,6 +323,15 @@ describe('the local product in Chromium', () => {
     ).toBeGreaterThan(0);
     expect(await shown.textContent()).toMatch(/error/);
     expect(await shown.textContent()).toContain(finding.fix);
+    // The page's first line says so too, naming both clusters.
+    const health = page.getByRole('status', { name: 'Mesh health' });
+    expect(await health.textContent()).toMatch(
+      /^The mesh needs attention: \d+ errors?/,
+    );
+    for (const c of ['cluster2', 'cluster3'])
+      expect(
+        await health.getByRole('link', { name: c, exact: true }).count(),
+      ).toBe(1);
     await meshGraphShown(['cluster1', 'cluster2', 'cluster3']);
     await screenshot(page, '09-mesh-finding');
     await screenshot(findings, 'card-audit-findings');

@@ -156,6 +156,15 @@ describe('MeshPage', () => {
       ).toBeInTheDocument();
     }
 
+    // The first line says how the mesh is, and which cluster to look at.
+    const health = screen.getByRole('status', { name: 'Mesh health' });
+    expect(health).toHaveTextContent(
+      'The mesh works, with warnings: 1 cluster cannot be read',
+    );
+    expect(
+      within(health).getByRole('link', { name: 'cluster4' }),
+    ).toHaveAttribute('href', '/mesh?cluster=cluster4');
+
     const cluster1 = within(clusterRow('cluster1'));
     expect(cluster1.getByText('member')).toBeInTheDocument();
     expect(cluster1.getByText('network1')).toBeInTheDocument();

@@ -20,9 +20,11 @@ import { ClustersTable } from './ClustersTable';
 import { MembershipHistory } from './MembershipHistory';
 import { MembershipMatrix } from './MembershipMatrix';
 import { MeshGraph } from './MeshGraph';
+import { CLUSTER_QUERY_PARAM } from './clusterQuery';
+import { meshHealth } from './meshHealth';
+import { MeshHealthSummary } from './MeshHealthSummary';
 
-/** Query parameter naming a cluster whose row to highlight (the join template links with it). */
-export const CLUSTER_QUERY_PARAM = 'cluster';
+export { CLUSTER_QUERY_PARAM };
 
 const NOT_ALLOWED_WHAT = 'the mesh membership';
 
@@ -64,6 +66,9 @@ function MeshOverview(props: MeshPageProps) {
   const { clusters, membership } = value;
   return (
     <Grid container spacing={3}>
+      <Grid item xs={12}>
+        <MeshHealthSummary health={meshHealth(clusters.clusters, membership)} />
+      </Grid>
       {error && (
         <Grid item xs={12}>
           <RefreshErrorNotice

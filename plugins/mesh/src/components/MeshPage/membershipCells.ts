@@ -60,6 +60,10 @@ function istiodText(cell: MembershipCell): string | undefined {
 export function describeMembershipCell(cell: MembershipCell): string {
   const state = membershipCellState(cell);
   if (state === 'self') return `${cell.from}: itself`;
-  const parts = [REMOTE_SECRET_TEXT[cell.remoteSecret], gatewayText(cell), istiodText(cell)];
+  const parts = [
+    REMOTE_SECRET_TEXT[cell.remoteSecret],
+    gatewayText(cell),
+    istiodText(cell),
+  ];
   return `${cell.from} → ${cell.to}: ${state} (${parts.filter(Boolean).join('; ')})`;
 }
