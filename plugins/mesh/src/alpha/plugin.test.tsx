@@ -1,4 +1,3 @@
-import { Entity } from '@backstage/catalog-model';
 import { coreExtensionData } from '@backstage/frontend-plugin-api';
 import {
   createExtensionTester,
@@ -9,21 +8,18 @@ import { EntityCardBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import { FormFieldBlueprint } from '@backstage/plugin-scaffolder-react/alpha';
 import { screen } from '@testing-library/react';
 import { meshApiRef } from '../api';
-import { echoServedByTwoOfThree, fakeMeshApi } from '../testUtils/meshFixtures';
+import {
+  serviceEntity,
+  echoServedByTwoOfThree,
+  fakeMeshApi,
+} from '../testUtils/meshFixtures';
 import meshPlugin, {
   entityMeshCard,
   meshClusterPickerFormField,
   meshPage,
 } from '.';
 
-function entity(annotations: Record<string, string>): Entity {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: 'echo', namespace: 'default', annotations },
-    spec: { type: 'service', owner: 'team-a', lifecycle: 'production' },
-  };
-}
+const entity = serviceEntity;
 
 describe('the mesh plugin in the new frontend system', () => {
   it('is the mesh plugin with its API, page, entity card and form field', () => {

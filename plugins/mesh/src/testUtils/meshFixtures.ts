@@ -1,3 +1,4 @@
+import { Entity } from '@backstage/catalog-model';
 import {
   AuditFinding,
   ClustersResponse,
@@ -280,4 +281,14 @@ export function fakeMeshApi(
     getHistory: notStubbed('getHistory'),
     ...overrides,
   } as jest.Mocked<MeshApi>;
+}
+
+/** The `echo` Component of the example catalog, with the given annotations. */
+export function serviceEntity(annotations: Record<string, string>): Entity {
+  return {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'echo', namespace: 'default', annotations },
+    spec: { type: 'service', owner: 'team-a', lifecycle: 'production' },
+  };
 }

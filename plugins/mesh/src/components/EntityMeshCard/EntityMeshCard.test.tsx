@@ -8,17 +8,11 @@ import {
   echoServedByTwoOfThree,
   echoServedNowhere,
   fakeMeshApi,
+  serviceEntity,
 } from '../../testUtils/meshFixtures';
 import { EntityMeshCard } from './EntityMeshCard';
 
-function entity(annotations: Record<string, string>): Entity {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: 'echo', namespace: 'default', annotations },
-    spec: { type: 'service', owner: 'team-a', lifecycle: 'production' },
-  };
-}
+const entity = serviceEntity;
 
 const echoEntity = entity({ 'tailmesh.dev/service': 'default/echo' });
 
