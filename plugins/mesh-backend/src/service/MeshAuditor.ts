@@ -5,7 +5,7 @@ import {
   TailnetPolicyStatus,
   auditMesh,
 } from '@tailmesh/plugin-mesh-common';
-import { MeshStateSource } from './MeshStatusService';
+import { MeshStateSource } from './cache/MeshStateSource';
 import { TailnetPolicySource } from './TailnetPolicyWatcher';
 
 /** The mesh as audited at one change: what was judged, and the findings. */

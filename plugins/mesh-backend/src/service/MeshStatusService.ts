@@ -22,21 +22,10 @@ import {
   summarizeService,
 } from '@tailmesh/plugin-mesh-common';
 import { MeshClusterConnection } from '@tailmesh/plugin-mesh-node';
-import { MeshStateCache } from './cache/MeshStateCache';
+import { MeshStateSource } from './cache/MeshStateSource';
 import { MeshAuditor } from './MeshAuditor';
 import { TailnetPolicySource } from './TailnetPolicyWatcher';
 import { whyUnreachable } from './reachability';
-
-/** The part of the watch cache the status is built from: reads from memory only. */
-export type MeshStateSource = Pick<
-  MeshStateCache,
-  | 'clusters'
-  | 'snapshots'
-  | 'health'
-  | 'serviceEndpoints'
-  | 'nodeLocalities'
-  | 'onChange'
->;
 
 /** What `mesh.clusters` says of a cluster's place, used when the cluster's own labels are absent. */
 export interface ConfiguredPlacement {

@@ -4,7 +4,7 @@ import {
   ServiceEndpointsInCluster,
 } from '@tailmesh/plugin-mesh-common';
 import { MeshStateChange } from '../service/cache/MeshStateCache';
-import { MeshStateSource } from '../service/MeshStatusService';
+import { MeshStateSource } from '../service/cache/MeshStateSource';
 
 export interface FakeCluster {
   snapshot: MeshClusterSnapshot;
