@@ -208,18 +208,15 @@ export async function applyObject<T extends KubernetesObject>(
     if (result) return result;
     throw e;
   }
-  let outcome: ApplyOutcome;
-  if (!existing) outcome = 'created';
-  else if (dryRun)
-    outcome =
-      stable(comparable(existing)) === stable(comparable(object))
-        ? 'unchanged'
-        : 'configured';
-  else
-    outcome =
-      existing.metadata?.resourceVersion === object.metadata?.resourceVersion
-        ? 'unchanged'
-        : 'configured';
+  // What the object was against what it is now, leaving out what the server and controllers
+  // own (status, managedFields, resourceVersion): a status write by a controller between the read
+  // and the apply (the operator's on a DNSConfig or a Service) bumps the resourceVersion without
+  // Tailmesh having changed anything.
+  const outcome: ApplyOutcome = !existing
+    ? 'created'
+    : stable(comparable(existing)) === stable(comparable(object))
+      ? 'unchanged'
+      : 'configured';
   logger.info(
     `${cluster}: ${describeObject(desired)} ${outcome}${dryRun ? ' (dry run)' : ''}`,
   );
