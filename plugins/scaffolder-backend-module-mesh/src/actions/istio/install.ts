@@ -1,9 +1,16 @@
+import {
+  AppsV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import {
   ISTIO_BASE_RELEASE,
   ISTIO_NAMESPACE,
   ISTIOD_DEPLOYMENT,
   ISTIOD_RELEASE,
+  CACERTS_SECRET,
+  FIELD_MANAGER,
   LABEL_ISTIO_NETWORK,
   LABEL_MESH_ID,
   validateClusterName,
@@ -13,7 +20,11 @@ import {
 import { applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import { foreignReleaseError } from '../../service/helm';
-import { waitForDeploymentAvailable } from '../../service/deployments';
+import {
+  podsOlderThanSecret,
+  waitForDeploymentAvailable,
+} from '../../service/deployments';
+import { rolloutRestartPatch } from './meshNetworksConfig';
 import { clusterFailure } from '../../service/kubeErrors';
 import {
   MeshActionDeps,
@@ -141,17 +152,61 @@ export function createIstioInstallAction(deps: MeshActionDeps) {
       changes.helm(cluster, ISTIOD_RELEASE, istiod.outcome, istiod.manifests);
 
       if (!dryRun) {
+        const waitOpts = {
+          cluster,
+          timeoutSeconds,
+          logger: ctx.logger,
+          signal: ctx.signal,
+        };
         await waitForDeploymentAvailable(
           target.kc,
           ISTIO_NAMESPACE,
           ISTIOD_DEPLOYMENT,
-          {
-            cluster,
-            timeoutSeconds,
-            logger: ctx.logger,
-            signal: ctx.signal,
-          },
+          waitOpts,
         );
+        // An istiod that started before the cluster's cacerts was written (one a join adopts, or
+        // one running when the intermediate was re-issued) still uses the CA it started with:
+        // restart it, as `kubectl rollout restart` would, so it uses the mesh's.
+        try {
+          if (
+            await podsOlderThanSecret(
+              target.kc,
+              ISTIO_NAMESPACE,
+              'app=istiod',
+              CACERTS_SECRET,
+            )
+          ) {
+            await target.kc.makeApiClient(AppsV1Api).patchNamespacedDeployment(
+              {
+                name: ISTIOD_DEPLOYMENT,
+                namespace: ISTIO_NAMESPACE,
+                body: rolloutRestartPatch(new Date()),
+                fieldManager: FIELD_MANAGER,
+              },
+              setHeaderOptions(
+                'Content-Type',
+                PatchStrategy.StrategicMergePatch,
+              ),
+            );
+            const line = `Deployment ${ISTIO_NAMESPACE}/${ISTIOD_DEPLOYMENT} restarted (it started before Secret ${ISTIO_NAMESPACE}/${CACERTS_SECRET} was written)`;
+            ctx.logger.info(`${cluster}: ${line}`);
+            changes.note(cluster, line);
+            await waitForDeploymentAvailable(
+              target.kc,
+              ISTIO_NAMESPACE,
+              ISTIOD_DEPLOYMENT,
+              waitOpts,
+            );
+          }
+        } catch (e) {
+          if ((e as { code?: unknown }).code === undefined) throw e;
+          throw clusterFailure(
+            cluster,
+            target.connection.url,
+            `Restarting Deployment ${ISTIO_NAMESPACE}/${ISTIOD_DEPLOYMENT} for its plugged-in CA`,
+            e,
+          );
+        }
       }
 
       changes.writeTo(ctx.output, dryRun);
