@@ -120,6 +120,14 @@ for (const dir of plugins) {
       if (!files.has(`migrations/${m}`))
         problem(name, `migration ${m} is not in the tarball`);
   }
+  // Whatever the source package lists in `files` (the scaffolder module's templates) ships.
+  for (const f of source.files ?? [])
+    if (
+      f !== 'dist' &&
+      f !== source.configSchema &&
+      ![...files].some(p => p === f || p.startsWith(`${f}/`))
+    )
+      problem(name, `${f} (in "files") is not in the tarball`);
   for (const [dep, range] of Object.entries({
     ...pkg.dependencies,
     ...pkg.peerDependencies,

@@ -17,11 +17,21 @@ tsc --noEmit || status=1
 echo "== packages: build, pack and check every plugin as a host receives it (no test bed, no Go)"
 node scripts/pack-plugins.js || status=1
 
+# The adoption test's apps (create-app, yarn install, the README's steps, tsc, build) need the npm
+# registry, so they are made here, outside the namespace, beside the unit tests; the browser
+# tests start them. Their output: .adoption/*.log.
+echo "== adoption: apps made by @backstage/create-app, wired by the README (in the background)"
+node test/adoption/prepare.js > "$results/adoption.out" 2>&1 &
+adoption=$!
+
 echo "== unit tests (every package)"
 CI=true backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
 
 echo "== Go unit tests (the test bed's Istio tools: xds-probe, mesh-dataplane)"
 (cd test/testbed/go-istio && go vet ./... && go test ./...) || status=1
+
+wait "$adoption" || status=1
+cat "$results/adoption.out"
 
 echo "== integration tests (real test bed, loopback-only network namespace)"
 ns=(unshare --net --fork)

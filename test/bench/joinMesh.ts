@@ -12,7 +12,7 @@ const MESH_ID = 'tailmesh-bench';
 
 /**
  * Joins the clusters one by one into one mesh with the project's own actions, in the order of
- * the "Join cluster to mesh" template (templates/join-cluster-to-mesh), so /membership and the
+ * the "Join cluster to mesh" template (plugins/scaffolder-backend-module-mesh/templates/join-cluster-to-mesh), so /membership and the
  * routes of /services judge a real three-member mesh rather than three strangers. Runs as the
  * test bed admin, like the scaffolder would, so none of it counts as the backends' traffic.
  */

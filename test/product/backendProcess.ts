@@ -43,11 +43,16 @@ export async function startBackend(opts: {
   logFile: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Another app's backend (the adoption test's create-app apps): its folder and the command that
+   * starts it there; `configPaths` are then left to that command.
+   */
+  app?: { backendDir: string; command: string; args: string[] };
 }): Promise<BackendProcess> {
   const log = fs.openSync(opts.logFile, 'w', 0o600);
   const child = spawn(
-    process.execPath,
-    [
+    opts.app?.command ?? process.execPath,
+    opts.app?.args ?? [
       '--enable-source-maps',
       '--require',
       require.resolve('@backstage/cli-node/config/nodeTransform.cjs'),
@@ -55,7 +60,7 @@ export async function startBackend(opts: {
       ...opts.configPaths.flatMap(c => ['--config', c]),
     ],
     {
-      cwd: backendDir,
+      cwd: opts.app?.backendDir ?? backendDir,
       stdio: ['ignore', log, log],
       // Its own process group, so stop() also ends the helm runs of a task in flight.
       detached: true,

@@ -21,7 +21,7 @@ import { testbed } from './testbed';
 export function template(name: string): Entity {
   const entity = parse(
     fs.readFileSync(
-      path.join(repoRoot, 'templates', name, 'template.yaml'),
+      path.join(repoRoot, 'plugins', 'scaffolder-backend-module-mesh', 'templates', name, 'template.yaml'),
       'utf8',
     ),
   ) as Entity;
