@@ -19,7 +19,7 @@ describe('App', () => {
       ] as unknown as string,
     };
 
-    const { unmount } = render(<App />);
+    const { unmount } = render(App.createRoot());
 
     expect(
       await screen.findByRole('button', { name: 'Enter' }, { timeout: 10_000 }),

@@ -4,4 +4,4 @@ import App from './App';
 // The Backstage plugins' newer components are styled by Backstage UI's stylesheet.
 import '@backstage/ui/css/styles.css';
 
-ReactDOM.createRoot(document.getElementById('root')!).render(<App />);
+ReactDOM.createRoot(document.getElementById('root')!).render(App.createRoot());

@@ -2,6 +2,9 @@ import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import {
   AuditFinding,
+  CACERTS_KEYS,
+  CACERTS_SECRET,
+  ISTIO_NAMESPACE,
   MeshClusterSnapshot,
   auditMesh,
   isMeshMember,
@@ -9,6 +12,7 @@ import {
   validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
 import {
+  certificateFingerprint,
   makeApiClientWithTimeout,
   readClusterSnapshot,
   readIstiodRemoteView,
@@ -112,6 +116,33 @@ export function createVerifyAction(deps: MeshActionDeps) {
           }),
         ),
       );
+      /** Indexes of members whose published root is not their cacerts root. */
+      const rootsNotPublished = async (): Promise<number[]> => {
+        const lagging = await Promise.all(
+          snapshots.map(async (s, i) => {
+            if (s.error || !isMeshMember(s) || !s.rootFingerprint) return false;
+            const core = makeApiClientWithTimeout(
+              targets[i].kc,
+              CoreV1Api,
+              deps.clusters.requestTimeoutMs,
+            );
+            const cacerts = await core
+              .readNamespacedSecret({
+                name: CACERTS_SECRET,
+                namespace: ISTIO_NAMESPACE,
+              })
+              .catch(() => undefined);
+            const data = cacerts?.data?.[CACERTS_KEYS.rootCert];
+            if (!data) return false;
+            const plugged = certificateFingerprint(
+              Buffer.from(data, 'base64').toString('utf8'),
+            );
+            return plugged !== s.rootFingerprint;
+          }),
+        );
+        return lagging.flatMap((l, i) => (l ? [i] : []));
+      };
+
       // istiod's own view is the judge of whether a member reaches its peers; a peer it is still
       // syncing (or has not picked up yet) is waited for, up to istiodSettleSeconds.
       const settleMs = (ctx.input.istiodSettleSeconds ?? 60) * 1000;
@@ -140,6 +171,35 @@ export function createVerifyAction(deps: MeshActionDeps) {
         );
         unsettled = unsettledPeers(snapshots);
       }
+      // A member whose trusted root (the istio-ca-root-cert ConfigMap istiod publishes) is not the
+      // root of its own plugged-in CA (the cacerts Secret) has an istiod that has not published
+      // that CA yet: only the leader of "istio-namespace-controller-election" writes the ConfigMap
+      // (istio pilot/pkg/serviceregistry/kube/controller/multicluster.go), and after a rollout an
+      // old pod that started before cacerts holds that lease until it is gone. That is waited for
+      // too, within the same deadline; a cacerts of another root is not.
+      for (let lagging = await rootsNotPublished(); lagging.length;) {
+        if (Date.now() >= deadline) {
+          ctx.logger.info(
+            `istiod has not published the plugged-in root yet: ${lagging.map(i => snapshots[i].cluster).join(', ')}`,
+          );
+          break;
+        }
+        ctx.logger.info(
+          `waiting for istiod to publish the plugged-in root: ${lagging.map(i => snapshots[i].cluster).join(', ')}`,
+        );
+        await new Promise(r => setTimeout(r, 2000));
+        await Promise.all(
+          lagging.map(async i => {
+            snapshots[i] = await readClusterSnapshot(
+              targets[i].kc,
+              targets[i].name,
+              { tailnet, timeoutMs: deps.clusters.requestTimeoutMs },
+            );
+          }),
+        );
+        lagging = await rootsNotPublished();
+      }
+
       const problems: string[] = [];
       for (const s of snapshots) {
         if (s.error) problems.push(`${s.error.message}`);
