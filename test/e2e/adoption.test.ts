@@ -6,7 +6,12 @@ import { expectNoSecrets } from '../support/actions';
 import { testbedMeshConfig } from '../testbed/src/appConfig';
 import { repoRoot } from '../testbed/src/layout';
 import { BackendProcess, startBackend } from '../product/backendProcess';
-import { Browser, launchBrowser, screenshot } from './support/browser';
+import {
+  Browser,
+  launchBrowser,
+  openJoinClusterPicker,
+  screenshot,
+} from './support/browser';
 import { e2eProduct, E2eProduct } from './support/environment';
 
 // The adoption test's second half: the apps `test/adoption/prepare.js` made with
@@ -166,13 +171,8 @@ describe.each(KINDS)(
           if (Date.now() > deadline) throw e;
         }
       }
-      await title
-        .locator('xpath=following::button[normalize-space()="Choose"][1]')
-        .click();
       // Only the registered MeshClusterPicker field lists the clusters with their membership.
-      await page.getByRole('button', { name: 'Cluster' }).click();
-      const option = (name: string) =>
-        page.getByRole('option', { name: new RegExp(`^${name}\\b`) });
+      const option = await openJoinClusterPicker(page);
       await option('cluster3').waitFor({ timeout: 60_000 });
       expect(await option('cluster1').textContent()).toMatch(/member/);
       await screenshot(page, `adoption-${kind}-cluster-picker`);

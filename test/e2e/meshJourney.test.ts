@@ -13,6 +13,7 @@ import { wiredButUnverified } from '../product/demoMesh';
 import {
   Browser,
   launchBrowser,
+  openJoinClusterPicker,
   screenshot,
   screenshotDir,
 } from './support/browser';
@@ -84,7 +85,9 @@ beforeAll(async () => {
   await enter.waitFor();
   await screenshot(page, '01-sign-in');
   await enter.click();
-  await page.getByRole('heading', { name: 'Tailmesh Catalog' }).waitFor();
+  // Signed in: the app's sidebar, with the mesh page's own nav item.
+  await page.getByRole('link', { name: 'Mesh' }).first().waitFor();
+  await screenshot(page, '01b-catalog');
 });
 
 afterAll(async () => {
@@ -101,14 +104,8 @@ describe('the local product in Chromium', () => {
     const title = page.getByRole('heading', { name: 'Join cluster to mesh' });
     await title.waitFor();
     await screenshot(page, '02-create-page');
-    await title
-      .locator('xpath=following::button[normalize-space()="Choose"][1]')
-      .click();
-
     // The picker lists every configured cluster and says which are members.
-    await page.getByRole('button', { name: 'Cluster' }).click();
-    const option = (name: string) =>
-      page.getByRole('option', { name: new RegExp(`^${name}\\b`) });
+    const option = await openJoinClusterPicker(page);
     await option('cluster3').waitFor();
     expect(await option('cluster1').textContent()).toMatch(/reachable.*member/);
     expect(await option('cluster2').textContent()).not.toMatch(/not a member/);

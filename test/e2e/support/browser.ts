@@ -80,3 +80,19 @@ export async function screenshot(target: Page | Locator, name: string) {
   }
   return file;
 }
+
+/**
+ * On a Create page that lists the "Join cluster to mesh" template: chooses it and opens the
+ * form's cluster field (the `MeshClusterPicker`). Returns the picker's option for a cluster.
+ */
+export async function openJoinClusterPicker(
+  page: Page,
+): Promise<(cluster: string) => Locator> {
+  await page
+    .getByRole('heading', { name: 'Join cluster to mesh' })
+    .locator('xpath=following::button[normalize-space()="Choose"][1]')
+    .click();
+  await page.getByRole('button', { name: 'Cluster' }).click();
+  return (cluster: string) =>
+    page.getByRole('option', { name: new RegExp(`^${cluster}\\b`) });
+}
