@@ -17,6 +17,13 @@ tsc --noEmit || status=1
 echo "== packages: build, pack and check every plugin as a host receives it (no test bed, no Go)"
 node scripts/pack-plugins.js || status=1
 
+# pack-plugins emitted every declaration into dist-types; API Extractor reads them. A change to a
+# package's public API that is not in its committed report.api.md (npm run build:api-reports),
+# or an export without a release tag, fails here.
+echo "== API reports (every plugin's exports, with release tags, as committed)"
+backstage-repo-tools api-reports --ci -o ae-wrong-input-file-type,ae-undocumented \
+  --validate-release-tags plugins/* || status=1
+
 # The adoption test's apps (create-app, yarn install, the README's steps, tsc, build) need the npm
 # registry, so they are made here, outside the namespace, beside the unit tests; the browser
 # tests start them. Their output: .adoption/*.log.

@@ -81,8 +81,8 @@ export interface MeshClusterStatus {
   operator: { installed: boolean; ready: boolean };
   /**
    * SHA-256 of the DER-encoded mesh root certificate the cluster trusts, as uppercase hex pairs
-   * separated by colons (the form of Node's `X509Certificate.fingerprint256` and `openssl x509
-   * -fingerprint -sha256`).
+   * separated by colons (the form of Node's `X509Certificate.fingerprint256` and of
+   * `openssl x509 -fingerprint -sha256`).
    */
   rootFingerprint?: string;
   /** Mesh ID istiod runs with. */

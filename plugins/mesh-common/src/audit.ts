@@ -196,6 +196,7 @@ function caExpiryFindings(m: MeshClusterSnapshot, now: Date): AuditFinding[] {
   return out;
 }
 
+/** @public */
 export interface MeshAuditContext {
   /**
    * The tailnet policy file, parsed from HuJSON; undefined when it is not known (no Tailscale

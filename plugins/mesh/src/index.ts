@@ -10,6 +10,8 @@ export {
   EntityMeshCard,
   MeshClusterPickerFieldExtension,
 } from './plugin';
+export type { MeshPageProps } from './components/MeshPage/MeshPage';
+export type { EntityMeshCardProps } from './components/EntityMeshCard/EntityMeshCard';
 export { meshApiRef, MeshClient } from './api';
 export type { MeshApi, MeshHistoryOptions } from './api';
 export { rootRouteRef } from './routes';

@@ -1,3 +1,5 @@
+import type { MeshPageProps } from './components/MeshPage/MeshPage';
+import type { EntityMeshCardProps } from './components/EntityMeshCard/EntityMeshCard';
 import {
   createApiFactory,
   createComponentExtension,
@@ -40,13 +42,14 @@ export const meshPlugin = createPlugin({
  *
  * @public
  */
-export const MeshPage = meshPlugin.provide(
-  createRoutableExtension({
-    name: 'MeshPage',
-    component: () => import('./components/MeshPage').then(m => m.MeshPage),
-    mountPoint: rootRouteRef,
-  }),
-);
+export const MeshPage: (props: MeshPageProps) => JSX.Element =
+  meshPlugin.provide(
+    createRoutableExtension({
+      name: 'MeshPage',
+      component: () => import('./components/MeshPage').then(m => m.MeshPage),
+      mountPoint: rootRouteRef,
+    }),
+  );
 
 /**
  * Entity card: where the entity's Service runs in the mesh. Use with `isMeshAvailable` in an
@@ -54,15 +57,16 @@ export const MeshPage = meshPlugin.provide(
  *
  * @public
  */
-export const EntityMeshCard = meshPlugin.provide(
-  createComponentExtension({
-    name: 'EntityMeshCard',
-    component: {
-      lazy: () =>
-        import('./components/EntityMeshCard').then(m => m.EntityMeshCard),
-    },
-  }),
-);
+export const EntityMeshCard: (props: EntityMeshCardProps) => JSX.Element =
+  meshPlugin.provide(
+    createComponentExtension({
+      name: 'EntityMeshCard',
+      component: {
+        lazy: () =>
+          import('./components/EntityMeshCard').then(m => m.EntityMeshCard),
+      },
+    }),
+  );
 
 /**
  * Scaffolder field `ui:field: MeshClusterPicker`: one of the configured clusters, marked member or

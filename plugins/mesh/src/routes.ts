@@ -1,6 +1,10 @@
 import { createRouteRef } from '@backstage/core-plugin-api';
 
-/** The mesh page, mounted by the app (by convention at `/mesh`). */
+/**
+ * The mesh page, mounted by the app (by convention at `/mesh`).
+ *
+ * @public
+ */
 export const rootRouteRef = createRouteRef({
   id: 'mesh',
 });

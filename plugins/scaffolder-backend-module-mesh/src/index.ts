@@ -7,6 +7,15 @@ export { scaffolderModuleMesh as default } from './module';
 export { createMeshActions } from './actions';
 export { createMeshActionDeps } from './service/MeshActionDeps';
 export type { MeshActionDeps } from './service/MeshActionDeps';
+export type { MeshCharts } from './service/charts';
+export type {
+  ChartRef,
+  Helm,
+  HelmOutcome,
+  HelmReleaseSpec,
+  HelmRunOptions,
+  ReleaseOwnership,
+} from './service/helm';
 export {
   createIstioInstallAction,
   ISTIO_INSTALL_ACTION_ID,

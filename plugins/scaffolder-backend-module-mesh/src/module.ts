@@ -11,7 +11,11 @@ import { createMeshActions } from './actions';
 import { sweepAbandonedHelmDirs } from './service/helm';
 import { createMeshActionDeps } from './service/MeshActionDeps';
 
-/** Registers the `mesh:*` actions with the scaffolder. */
+/**
+ * Registers the `mesh:*` actions with the scaffolder.
+ *
+ * @public
+ */
 export const scaffolderModuleMesh = createBackendModule({
   pluginId: 'scaffolder',
   moduleId: 'mesh',

@@ -19,10 +19,18 @@ interface EventRow {
   message: string;
 }
 
-/** An event before the store has given it an id. */
+/**
+ * An event before the store has given it an id.
+ *
+ * @public
+ */
 export type NewHistoryEvent = Omit<MembershipHistoryEvent, 'id'>;
 
-/** What the stored history says the mesh looked like after its last event. */
+/**
+ * What the stored history says the mesh looked like after its last event.
+ *
+ * @public
+ */
 export interface RecordedState {
   /** Whether any event was ever stored. */
   empty: boolean;
@@ -43,7 +51,11 @@ function toEvent(row: EventRow): MembershipHistoryEvent {
   };
 }
 
-/** The membership history, in the plugin's database. Works on SQLite and PostgreSQL. */
+/**
+ * The membership history, in the plugin's database. Works on SQLite and PostgreSQL.
+ *
+ * @public
+ */
 export class HistoryStore {
   static async create(options: {
     database: DatabaseService;

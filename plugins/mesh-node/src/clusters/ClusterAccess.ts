@@ -11,6 +11,8 @@ import {
 /**
  * The one way Tailmesh reaches a cluster: the backend's watches and the scaffolder's actions both
  * build their clients here, from the plugin's configuration, never from template input.
+ *
+ * @public
  */
 export class ClusterAccess {
   private readonly byName: Map<string, MeshClusterConnection>;

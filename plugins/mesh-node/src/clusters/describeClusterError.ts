@@ -45,6 +45,8 @@ function httpStatus(e: unknown): number | undefined {
 /**
  * Says why a cluster could not be read, in words a platform engineer acts on. Never includes
  * request headers or bodies, so no credential can leak through it.
+ *
+ * @public
  */
 export function describeClusterError(
   cluster: string,
@@ -119,6 +121,8 @@ function withoutAddresses(message: string): string {
 /**
  * {@link describeClusterError} for people who read mesh status: the same words, but without the
  * cluster's URL or any address in it, which stay in the backend's log.
+ *
+ * @public
  */
 export function describeClusterErrorForReaders(
   cluster: string,

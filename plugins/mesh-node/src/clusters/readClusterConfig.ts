@@ -9,7 +9,11 @@ import {
   validateZone,
 } from '@tailmesh/plugin-mesh-common';
 
-/** How to reach one cluster; `token` and `caData` are secrets and stay in memory. */
+/**
+ * How to reach one cluster; `token` and `caData` are secrets and stay in memory.
+ *
+ * @public
+ */
 export interface MeshClusterConnection {
   name: string;
   url: string;
@@ -105,6 +109,8 @@ export function connectionProblems(
 /**
  * Reads `mesh.clusters`, and, when `mesh.useKubernetesPluginClusters` is set, the clusters of the
  * Kubernetes plugin's `config` locators. Throws InputError naming every invalid entry.
+ *
+ * @public
  */
 export function readClusterConfig(config: Config): MeshClusterConnection[] {
   const clusters = new Map<string, MeshClusterConnection>();

@@ -11,10 +11,16 @@ import {
  * Default of `mesh.clusterRequestTimeoutSeconds`: long enough for a page of a big list over a
  * tailnet, short enough that a cluster that accepts connections but never answers shows as
  * `timeout` within seconds.
+ *
+ * @public
  */
 export const DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS = 10;
 
-/** `mesh.clusterRequestTimeoutSeconds` in milliseconds; a clear error when it is not positive. */
+/**
+ * `mesh.clusterRequestTimeoutSeconds` in milliseconds; a clear error when it is not positive.
+ *
+ * @public
+ */
 export function readClusterRequestTimeoutMs(config: Config): number {
   const seconds =
     config.getOptionalNumber('mesh.clusterRequestTimeoutSeconds') ??
@@ -30,6 +36,8 @@ export function readClusterRequestTimeoutMs(config: Config): number {
 /**
  * The error a request to a cluster fails with when it took longer than its timeout;
  * `describeClusterError` calls it a `timeout`.
+ *
+ * @public
  */
 export function clusterRequestTimeoutError(timeoutMs: number): Error {
   return Object.assign(new Error(`no answer in ${timeoutMs} ms`), {
@@ -42,6 +50,8 @@ export function clusterRequestTimeoutError(timeoutMs: number): Error {
  * A client-node API client (`CoreV1Api`, `AppsV1Api`, ...) like `kc.makeApiClient`, whose every
  * request, body included, is aborted after `timeoutMs`: the generated clients have no timeout of
  * their own, so an apiserver that accepts the connection and never answers would hang forever.
+ *
+ * @public
  */
 export function makeApiClientWithTimeout<T>(
   kc: KubeConfig,

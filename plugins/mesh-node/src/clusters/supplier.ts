@@ -29,7 +29,11 @@ export interface MeshClustersSupplier {
   readonly source?: string;
 }
 
-/** The default supplier: the clusters of the configuration. */
+/**
+ * The default supplier: the clusters of the configuration.
+ *
+ * @public
+ */
 export function configMeshClustersSupplier(
   config: Config,
 ): MeshClustersSupplier {

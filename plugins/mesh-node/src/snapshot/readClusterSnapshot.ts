@@ -56,12 +56,20 @@ async function orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** The SHA-256 fingerprint of a PEM certificate, as openssl prints it. */
+/**
+ * The SHA-256 fingerprint of a PEM certificate, as openssl prints it.
+ *
+ * @public
+ */
 export function certificateFingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
-/** When a PEM certificate expires (ISO 8601); undefined when it is not one. */
+/**
+ * When a PEM certificate expires (ISO 8601); undefined when it is not one.
+ *
+ * @public
+ */
 export function certificateNotAfter(
   pem: string | undefined,
 ): string | undefined {
@@ -76,6 +84,8 @@ export function certificateNotAfter(
 /**
  * Whether a Deployment serves: Available with every wanted replica ready. One scaled to zero does
  * not: for istiod or the Tailscale operator that is an outage, not a healthy idle state.
+ *
+ * @public
  */
 export function deploymentReady(d: V1Deployment): boolean {
   const { ready, desired } = deploymentReplicas(d);
@@ -91,6 +101,8 @@ export function deploymentReady(d: V1Deployment): boolean {
 /**
  * Replicas of a Deployment that are ready, and how many it asks for (Kubernetes' default of one
  * when `spec.replicas` is unset).
+ *
+ * @public
  */
 export function deploymentReplicas(d: V1Deployment): {
   ready: number;
@@ -102,7 +114,11 @@ export function deploymentReplicas(d: V1Deployment): {
   };
 }
 
-/** The image tag of a Deployment's first container: istiod's version. */
+/**
+ * The image tag of a Deployment's first container: istiod's version.
+ *
+ * @public
+ */
 export function imageTag(d: V1Deployment): string | undefined {
   const image = d.spec?.template.spec?.containers[0]?.image;
   const tag = image?.split('/').pop()?.split(':')[1];
@@ -113,6 +129,8 @@ export function imageTag(d: V1Deployment): string | undefined {
  * What istiod itself reports about its remote clusters: its metrics through the API server's
  * service proxy (see mesh-common istiodView.ts). A failure to read them is part of the answer
  * (`unreadable`, e.g. RBAC without `services/proxy`), not a failure to read the cluster.
+ *
+ * @public
  */
 export async function readIstiodRemoteView(
   core: Pick<CoreV1Api, 'connectGetNamespacedServiceProxyWithPath'>,
@@ -146,6 +164,8 @@ export async function readIstiodRemoteView(
  * their annotation; their kubeconfigs are not looked at. Every request gives up after
  * `timeoutMs` (default `DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS`), so a cluster that never
  * answers yields a `timeout` error instead of hanging its caller.
+ *
+ * @public
  */
 export async function readClusterSnapshot(
   kc: KubeConfig,

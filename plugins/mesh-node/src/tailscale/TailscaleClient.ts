@@ -2,7 +2,11 @@ import { Config } from '@backstage/config';
 import { ConflictError, InputError, NotAllowedError } from '@backstage/errors';
 import { insecureUrlProblem } from '../clusters/insecureUrl';
 
-/** The tailnet policy file as the API stores it: HuJSON text (comments kept) and its ETag. */
+/**
+ * The tailnet policy file as the API stores it: HuJSON text (comments kept) and its ETag.
+ *
+ * @public
+ */
 export interface PolicyFile {
   text: string;
   etag: string;
@@ -10,6 +14,8 @@ export interface PolicyFile {
 
 /**
  * What the Tailscale API finds in a candidate policy file: errors refuse it, warnings do not.
+ *
+ * @public
  */
 export interface PolicyValidation {
   errors: string[];
@@ -18,11 +24,14 @@ export interface PolicyValidation {
 
 /**
  * The tailnet settings Tailmesh reads (tailscale/tailscale-client-go-v2 `TailnetSettings`).
+ *
+ * @public
  */
 export interface TailnetSettings {
   httpsEnabled?: boolean;
 }
 
+/** @public */
 export interface TailscaleClientOptions {
   apiUrl: string;
   /** The tailnet in API paths; `-` is the OAuth client's own tailnet. */
@@ -36,12 +45,18 @@ export interface TailscaleClientOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** A write lost a race with another writer (HTTP 412): re-read and apply the change again. */
+/**
+ * A write lost a race with another writer (HTTP 412): re-read and apply the change again.
+ *
+ * @public
+ */
 export class PolicyChangedError extends ConflictError {}
 
 /**
  * The Tailscale API calls Tailmesh makes, with OAuth client-credentials. Error messages carry the
  * API's own message and status, never the client secret or a token.
+ *
+ * @public
  */
 export class TailscaleClient {
   private token?: { value: string; expiresAt: number; scopes?: string[] };

@@ -5,6 +5,8 @@ import { parse, ParseError, printParseErrorCode } from 'jsonc-parser';
  * The tailnet policy file's HuJSON (JSON with comments and trailing commas) as a plain value, for
  * the audit. A file that does not parse is the admin's to fix: the error says where it broke and
  * quotes nothing of the file.
+ *
+ * @public
  */
 export function parsePolicyFile(text: string): unknown {
   const errors: ParseError[] = [];

@@ -16,7 +16,11 @@ import { createTailscaleGrantAccessAction } from './tailscale/grantAccess';
 import { createTailscaleInstallOperatorAction } from './tailscale/installOperator';
 import { createTailscaleRemoveEgressAction } from './tailscale/removeEgress';
 
-/** Every mesh action, built once from the module's dependencies: joining, then leaving. */
+/**
+ * Every mesh action, built once from the module's dependencies: joining, then leaving.
+ *
+ * @public
+ */
 export function createMeshActions(deps: MeshActionDeps) {
   return [
     createMeshMembersAction(deps),

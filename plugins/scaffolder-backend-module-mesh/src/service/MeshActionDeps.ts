@@ -8,7 +8,11 @@ import {
 import { MeshCharts, readMeshCharts } from './charts';
 import { Helm, HelmRunOptions } from './helm';
 
-/** What every mesh action is built with; one instance per backend, from configuration. */
+/**
+ * What every mesh action is built with; one instance per backend, from configuration.
+ *
+ * @public
+ */
 export interface MeshActionDeps {
   config: Config;
   clusters: ClusterAccess;
@@ -19,6 +23,8 @@ export interface MeshActionDeps {
 /**
  * The actions' dependencies; the clusters are those of `mesh.clusters` unless given (the module
  * gives those of the shared cluster supplier, `meshClustersSupplierServiceRef`).
+ *
+ * @public
  */
 export function createMeshActionDeps(
   config: Config,

@@ -14,6 +14,7 @@ const TAILSCALE_REPO = 'https://pkgs.tailscale.com/helmcharts';
 export const DEFAULT_ISTIO_CHART_VERSION = '1.29.6';
 export const DEFAULT_TAILSCALE_OPERATOR_CHART_VERSION = '1.102.5';
 
+/** @public */
 export interface MeshCharts {
   istioBase: ChartRef;
   istiod: ChartRef;

@@ -29,21 +29,26 @@ export function foreignReleaseError(
 /** How old a `pending-*` release must be before Tailmesh takes it for abandoned (default). */
 export const DEFAULT_PENDING_REPAIR_AFTER_SECONDS = 600;
 
-/** Where a chart comes from: a local directory, or a name in a chart repository. */
+/**
+ * Where a chart comes from: a local directory, or a name in a chart repository.
+ *
+ * @public
+ */
 export interface ChartRef {
   chart: string;
   repo?: string;
   version?: string;
 }
 
+/** @public */
 export interface HelmReleaseSpec {
   release: string;
   namespace: string;
   chart: ChartRef;
   values: Record<string, unknown>;
   /**
-   * An upgrade always keeps the values the deployed release already has (as `helm upgrade
-   * --reuse-values` would) and merges `values` over them, so it changes only what Tailmesh sets
+   * An upgrade always keeps the values the deployed release already has (as
+   * `helm upgrade --reuse-values` would) and merges `values` over them, so it changes only what Tailmesh sets
    * and never drops a value someone added. Objects merge key by key; at the `replace` paths (e.g.
    * `['global', 'meshNetworks']`) Tailmesh's value replaces the deployed one whole, so an entry
    * Tailmesh removed on purpose does not survive the merge.
@@ -80,6 +85,7 @@ export function mergeValues(
   return out;
 }
 
+/** @public */
 export interface HelmRunOptions {
   /** kubeconfig YAML of the target cluster: written to a 0600 file only for the call. */
   kubeconfigYaml: string;
@@ -96,9 +102,14 @@ export interface HelmRunOptions {
   adopt?: boolean;
 }
 
-/** Who installed a release: absent, Tailmesh (labelled), or someone else. */
+/**
+ * Who installed a release: absent, Tailmesh (labelled), or someone else.
+ *
+ * @public
+ */
 export type ReleaseOwnership = 'absent' | 'ours' | 'foreign';
 
+/** @public */
 export type HelmOutcome = 'installed' | 'upgraded' | 'unchanged';
 
 interface DeployedRelease {
@@ -223,6 +234,8 @@ export function redactSecretManifests(manifests: string): string {
 /**
  * Runs the real helm binary. Credentials reach it only through files in a private temp dir
  * (0700, files 0600) that is removed whatever happens; its argv holds paths, never values.
+ *
+ * @public
  */
 export class Helm {
   constructor(

@@ -62,7 +62,11 @@ import {
   ResourceWatch,
 } from './ResourceWatch';
 
-/** One configured cluster, as the cache needs it. */
+/**
+ * One configured cluster, as the cache needs it.
+ *
+ * @public
+ */
 export interface WatchedCluster {
   name: string;
   kubeConfig: KubeConfig;

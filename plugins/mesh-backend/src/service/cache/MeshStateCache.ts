@@ -10,7 +10,11 @@ import { ClusterAccess } from '@tailmesh/plugin-mesh-node';
 import { ClusterWatcher, WatchedCluster } from './ClusterWatcher';
 import { BackoffOptions } from './ResourceWatch';
 
-/** Clusters whose cached state changed since the last notification. */
+/**
+ * Clusters whose cached state changed since the last notification.
+ *
+ * @public
+ */
 export interface MeshStateChange {
   clusters: string[];
   /**
@@ -20,8 +24,10 @@ export interface MeshStateChange {
   meshClusters: string[];
 }
 
+/** @public */
 export type MeshStateListener = (change: MeshStateChange) => void;
 
+/** @public */
 export interface MeshStateCacheOptions {
   clusters: WatchedCluster[];
   /** The tailnet's MagicDNS domain (`mesh.tailscale.dnsName`); enables the CoreDNS check. */
@@ -52,6 +58,8 @@ function istiodViewIntervalMs(config: Config): number {
  * The mesh backend's view of every configured cluster, kept current by watches. Reads are served
  * from memory and never wait on a cluster: a cluster that is down, slow or rejecting the
  * credentials shows up in its own health and rows, never in the others'.
+ *
+ * @public
  */
 export class MeshStateCache {
   private readonly watchers: Map<string, ClusterWatcher>;

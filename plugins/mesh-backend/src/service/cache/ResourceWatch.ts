@@ -6,7 +6,11 @@ import {
   KubeStatusError,
 } from './KubeRequests';
 
-/** Capped exponential backoff between reconnection attempts. */
+/**
+ * Capped exponential backoff between reconnection attempts.
+ *
+ * @public
+ */
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;

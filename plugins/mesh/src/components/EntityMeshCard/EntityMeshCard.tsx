@@ -27,7 +27,10 @@ import { ServiceClustersTable } from './ServiceClustersTable';
 
 const CARD_TITLE = 'Service mesh';
 
-/** Props of {@link EntityMeshCard}. */
+/** Props of {@link EntityMeshCard}.
+ *
+ * @public
+ */
 export interface EntityMeshCardProps {
   /** How often to refresh, in milliseconds (default 10 s). */
   pollIntervalMs?: number;

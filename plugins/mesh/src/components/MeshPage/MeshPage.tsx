@@ -28,7 +28,10 @@ export { CLUSTER_QUERY_PARAM };
 
 const NOT_ALLOWED_WHAT = 'the mesh membership';
 
-/** Props of {@link MeshPage}. */
+/** Props of {@link MeshPage}.
+ *
+ * @public
+ */
 export interface MeshPageProps {
   /** How often to refresh, in milliseconds (default 10 s). */
   pollIntervalMs?: number;

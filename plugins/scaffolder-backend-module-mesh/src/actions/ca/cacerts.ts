@@ -17,7 +17,11 @@ import {
   splitCertificates,
 } from './certificates';
 
-/** What istiod reads from `cacerts`, as PEM text. */
+/**
+ * What istiod reads from `cacerts`, as PEM text.
+ *
+ * @public
+ */
 export type CacertsData = Record<
   (typeof CACERTS_KEYS)[keyof typeof CACERTS_KEYS],
   string
@@ -35,7 +39,11 @@ export type CacertsAssessment =
       ofMeshRoot: boolean;
     };
 
-/** The data of `cacerts` for an intermediate and its root: the chain is intermediate then root. */
+/**
+ * The data of `cacerts` for an intermediate and its root: the chain is intermediate then root.
+ *
+ * @public
+ */
 export function cacertsData(
   intermediate: { certPem: string; keyPem: string },
   rootCertPem: string,
@@ -52,6 +60,8 @@ export function cacertsData(
  * The `cacerts` Secret; `data` is undefined for a dry run, which shows the keys only. With
  * `notAfter`, the intermediate's expiry is recorded in an annotation the mesh backend reads from
  * the Secret's metadata (it never reads the data, which holds the key).
+ *
+ * @public
  */
 export function cacertsSecret(
   data?: CacertsData,

@@ -35,13 +35,21 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 const crypto = webcrypto as unknown as Crypto;
 const RSA_ALGORITHM = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 
-/** A CA as PEM text: what the store and the cacerts Secret hold. */
+/**
+ * A CA as PEM text: what the store and the cacerts Secret hold.
+ *
+ * @public
+ */
 export interface CaPem {
   certPem: string;
   keyPem: string;
 }
 
-/** A CA ready to sign, loaded from its PEMs; the key exists only as a non-extractable CryptoKey. */
+/**
+ * A CA ready to sign, loaded from its PEMs; the key exists only as a non-extractable CryptoKey.
+ *
+ * @public
+ */
 export interface LoadedCa {
   certPem: string;
   cert: X509Certificate;
@@ -50,7 +58,11 @@ export interface LoadedCa {
   signingAlgorithm: Algorithm | EcdsaParams;
 }
 
-/** A newly issued intermediate, with what may be recorded about it (everything but the key). */
+/**
+ * A newly issued intermediate, with what may be recorded about it (everything but the key).
+ *
+ * @public
+ */
 export interface IssuedIntermediate extends CaPem {
   serialNumber: string;
   fingerprint: string;
@@ -152,6 +164,8 @@ export function parsePrivateKey(pem: string, what: string): KeyObject {
 /**
  * Loads a CA from its PEMs and checks it can sign: a CA certificate, its key matching, not
  * expired at `now`. `what` names where it came from in errors.
+ *
+ * @public
  */
 export async function loadCa(
   pem: CaPem,
@@ -230,6 +244,8 @@ async function authorityKeyIdentifier(
 /**
  * The intermediate CA of one cluster, signed by `root`, as Makefile.selfsigned.mk's
  * `<cluster>-cacerts` target makes it. It never outlives the root.
+ *
+ * @public
  */
 export async function issueIntermediateCa(
   root: LoadedCa,

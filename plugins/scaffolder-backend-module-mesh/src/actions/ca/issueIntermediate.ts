@@ -53,6 +53,7 @@ import {
 import { examples } from './issueIntermediate.examples';
 import { RootCaStore, rootCaStoreFromConfig } from './rootCaStore';
 
+/** @public */
 export const CA_ISSUE_INTERMEDIATE_ACTION_ID = 'mesh:ca:issue-intermediate';
 
 const DEFAULT_RENEW_BEFORE_DAYS = 30;
@@ -240,6 +241,8 @@ function checkRootLifetime(
  * Gives a cluster its plugged-in CA (step 3 of the recipe): an intermediate signed by the mesh
  * root, in the `cacerts` Secret istiod reads at start. Keys live only in memory, the root store
  * and that Secret.
+ *
+ * @public
  */
 export function createCaIssueIntermediateAction(deps: MeshActionDeps) {
   return createTemplateAction({

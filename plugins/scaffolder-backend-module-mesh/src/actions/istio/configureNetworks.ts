@@ -81,6 +81,7 @@ import {
   withMeshNetworks,
 } from './meshNetworksConfig';
 
+/** @public */
 export const ISTIO_CONFIGURE_NETWORKS_ACTION_ID =
   'mesh:istio:configure-networks';
 
@@ -260,6 +261,8 @@ async function restartIstiod(target: TargetCluster): Promise<string> {
  * its east-west gateway. istiod also learns gateways from the load-balancer status of Services
  * labelled by `networkGateway`; meshNetworks states them explicitly, and once it is used every
  * member must hold the same, complete one, or some networks see a partial mesh.
+ *
+ * @public
  */
 export function createIstioConfigureNetworksAction(deps: MeshActionDeps) {
   return createTemplateAction({

@@ -19,12 +19,15 @@ import { changeOutputs } from '../outputs';
 import { examples } from './createRemoteSecrets.examples';
 import { remoteSecretPlan } from './remoteSecret';
 
+/** @public */
 export const ISTIO_CREATE_REMOTE_SECRETS_ACTION_ID =
   'mesh:istio:create-remote-secrets';
 
 /**
  * Step 6 of the recipe, both ways: each primary gets a remote secret for every peer, so every
  * istiod discovers the endpoints of every other cluster through that cluster's API server proxy.
+ *
+ * @public
  */
 export function createIstioCreateRemoteSecretsAction(deps: MeshActionDeps) {
   return createTemplateAction({

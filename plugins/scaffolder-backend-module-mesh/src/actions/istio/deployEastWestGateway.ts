@@ -41,6 +41,7 @@ import {
 } from './eastWestGateway';
 import { examples } from './deployEastWestGateway.examples';
 
+/** @public */
 export const ISTIO_DEPLOY_EAST_WEST_GATEWAY_ACTION_ID =
   'mesh:istio:deploy-eastwest-gateway';
 
@@ -52,6 +53,8 @@ const missingForHelm = new RegExp(
 /**
  * Step 7 of the recipe: the east-west gateway behind a Tailscale LoadBalancer, so other networks
  * reach this cluster's workloads over the tailnet only, and the cross-network Gateway on it.
+ *
+ * @public
  */
 export function createIstioDeployEastWestGatewayAction(deps: MeshActionDeps) {
   return createTemplateAction({

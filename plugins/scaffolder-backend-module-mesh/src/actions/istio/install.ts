@@ -42,11 +42,14 @@ import {
 import { changeOutputs } from '../outputs';
 import { examples } from './install.examples';
 
+/** @public */
 export const ISTIO_INSTALL_ACTION_ID = 'mesh:istio:install';
 
 /**
  * Step 5 of the recipe: Istio's base chart and istiod as a primary of a multi-network mesh. The
  * network label on istio-system is what istiod and the east-west gateway use to tell networks apart.
+ *
+ * @public
  */
 export function createIstioInstallAction(deps: MeshActionDeps) {
   return createTemplateAction({

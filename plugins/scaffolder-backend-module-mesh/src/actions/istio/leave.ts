@@ -13,12 +13,15 @@ import { checkInputs, clusterInput } from '../inputs';
 import { changeOutputs } from '../outputs';
 import { examples } from './leave.examples';
 
+/** @public */
 export const ISTIO_LEAVE_ACTION_ID = 'mesh:istio:leave';
 
 /**
  * Ends a cluster's membership without uninstalling Istio: membership is the mesh-id label that
  * mesh:istio:install puts on istio-system. Re-applying the namespace with only the network label
  * makes server-side apply drop the mesh-id label, which Tailmesh's field manager owns.
+ *
+ * @public
  */
 export function createIstioLeaveAction(deps: MeshActionDeps) {
   return createTemplateAction({

@@ -18,6 +18,7 @@ import { changeOutputs } from '../outputs';
 import { deleteAsRead, noteRemoval, readIfPresent } from '../removal';
 import { examples } from './removeRemoteSecrets.examples';
 
+/** @public */
 export const ISTIO_REMOVE_REMOTE_SECRETS_ACTION_ID =
   'mesh:istio:remove-remote-secrets';
 
@@ -58,6 +59,8 @@ export function isRemoteSecret(secret: V1Secret): boolean {
 /**
  * Undoes mesh:istio:create-remote-secrets when a cluster leaves the mesh: without its remote
  * secret, each istiod stops watching the other cluster's endpoints.
+ *
+ * @public
  */
 export function createIstioRemoveRemoteSecretsAction(deps: MeshActionDeps) {
   return createTemplateAction({

@@ -37,6 +37,7 @@ import { deleteAsRead, noteRemoval, readIfPresent } from '../removal';
 import { crossNetworkGateway } from './eastWestGateway';
 import { examples } from './uninstall.examples';
 
+/** @public */
 export const ISTIO_UNINSTALL_ACTION_ID = 'mesh:istio:uninstall';
 
 /** Whether the cross-network Gateway was made by Tailmesh (the shared managed-by check). */
@@ -58,6 +59,8 @@ export function releasesToUninstall(includeBase: boolean): string[] {
  * Takes Istio out of a cluster that left the mesh: the reverse of mesh:istio:install and
  * mesh:istio:deploy-eastwest-gateway. The plugged-in CA and remote secrets stay: their own
  * actions own them, and the namespace that holds them is left in place for the same reason.
+ *
+ * @public
  */
 export function createIstioUninstallAction(deps: MeshActionDeps) {
   return createTemplateAction({

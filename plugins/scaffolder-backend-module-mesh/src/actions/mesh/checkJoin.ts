@@ -20,6 +20,7 @@ import { foreignObjectsOfJoin } from './joinOwnership';
 import { tailscaleClient } from '../tailscale/tailscaleInputs';
 import { examples } from './checkJoin.examples';
 
+/** @public */
 export const MESH_CHECK_JOIN_ACTION_ID = 'mesh:check-join';
 
 /**
@@ -45,6 +46,8 @@ export function membersOnNetwork(
  * nothing: the network id is not another member's, and the tailnet serves HTTPS certificates
  * (the operator's API server proxy gets its certificate from them: tailscale.com/kb/1437,
  * `cmd/k8s-operator/api-proxy/proxy.go`).
+ *
+ * @public
  */
 export function createMeshCheckJoinAction(deps: MeshActionDeps) {
   return createTemplateAction({

@@ -9,6 +9,7 @@ import { MeshActionDeps } from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput } from '../inputs';
 import { examples } from './listMembers.examples';
 
+/** @public */
 export const MESH_MEMBERS_ACTION_ID = 'mesh:members';
 
 export interface UnreachableCluster {
@@ -52,6 +53,8 @@ export function classifyClusters(
 /**
  * The first step of a join: who is in the mesh now, read from every configured cluster, so the
  * wiring steps get the full peer list instead of one typed into a form.
+ *
+ * @public
  */
 export function createMeshMembersAction(deps: MeshActionDeps) {
   return createTemplateAction({

@@ -27,6 +27,7 @@ import {
 } from '../inputs';
 import { examples } from './verify.examples';
 
+/** @public */
 export const VERIFY_ACTION_ID = 'mesh:verify';
 
 /** `a -> b` for every member whose istiod is still syncing, or has not listed, a peer it holds a remote secret for. */
@@ -48,6 +49,8 @@ function unsettledPeers(snapshots: MeshClusterSnapshot[]): string[] {
 /**
  * The last step of a join: reads every member and judges the mesh with the same audit the mesh
  * backend runs, so "verified" here means "no error finding" on the mesh page too.
+ *
+ * @public
  */
 export function createVerifyAction(deps: MeshActionDeps) {
   return createTemplateAction({

@@ -58,6 +58,7 @@ import { rolloutRestartPatch } from '../istio/meshNetworksConfig';
 import { tailnetStanza, upsertTailnetStanza } from './corefile';
 import { examples } from './configureDns.examples';
 
+/** @public */
 export const TAILSCALE_CONFIGURE_DNS_ACTION_ID = 'mesh:tailscale:configure-dns';
 
 const DNS_CONFIG_GROUP = 'tailscale.com';
@@ -265,7 +266,11 @@ const DNS_KIND_WORDS: Record<ClusterDnsKind, string> = {
   none: 'neither CoreDNS nor kube-dns',
 };
 
-/** Step 3 of the recipe: the operator's nameserver, and CoreDNS forwarding the tailnet's names to it. */
+/**
+ * Step 3 of the recipe: the operator's nameserver, and CoreDNS forwarding the tailnet's names to it.
+ *
+ * @public
+ */
 export function createTailscaleConfigureDnsAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_CONFIGURE_DNS_ACTION_ID,

@@ -4,7 +4,11 @@ import { coreDnsStanzaMarkers } from '@tailmesh/plugin-mesh-common';
 /** CoreDNS's own indentation in the Corefiles kubeadm and most distributions write. */
 const INDENT = '    ';
 
-/** The server block that sends the tailnet's names to the operator's nameserver, between markers. */
+/**
+ * The server block that sends the tailnet's names to the operator's nameserver, between markers.
+ *
+ * @public
+ */
 export function tailnetStanza(tailnet: string, nameserverIp: string): string {
   const { begin, end } = coreDnsStanzaMarkers(tailnet);
   return [
@@ -70,6 +74,7 @@ function unmarkedBlock(
   return undefined;
 }
 
+/** @public */
 export interface CorefileEdit {
   corefile: string;
   outcome: 'added' | 'updated' | 'unchanged';
@@ -79,6 +84,8 @@ export interface CorefileEdit {
  * Puts exactly one server block for `tailnet` into the Corefile, forwarding to `nameserverIp`:
  * replaces Tailmesh's marked block (or a hand-written block for the same zone) in place, or adds
  * one at the end. Every other line stays as it was.
+ *
+ * @public
  */
 export function upsertTailnetStanza(
   corefile: string,

@@ -35,6 +35,7 @@ import {
 import { changeOutputs } from '../outputs';
 import { examples } from './createEgress.examples';
 
+/** @public */
 export const TAILSCALE_CREATE_EGRESS_ACTION_ID = 'mesh:tailscale:create-egress';
 
 /**
@@ -130,7 +131,11 @@ export function externalNameToApply(
     : undefined;
 }
 
-/** Step 4 of the recipe: ExternalName Services through which this cluster reaches its peers' API servers and east-west gateways. */
+/**
+ * Step 4 of the recipe: ExternalName Services through which this cluster reaches its peers' API servers and east-west gateways.
+ *
+ * @public
+ */
 export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_CREATE_EGRESS_ACTION_ID,

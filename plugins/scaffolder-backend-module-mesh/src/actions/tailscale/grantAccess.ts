@@ -19,6 +19,7 @@ import {
 } from './policyEdit';
 import { tailscaleClient } from './tailscaleInputs';
 
+/** @public */
 export const TAILSCALE_GRANT_ACCESS_ACTION_ID = 'mesh:tailscale:grant-access';
 
 export const DEFAULT_TAG_OWNERS = ['autogroup:admin'];
@@ -148,7 +149,11 @@ export async function updatePolicy(
   );
 }
 
-/** Step 2 of the recipe: the tailnet policy entries the mesh needs, merged into the admin's file. */
+/**
+ * Step 2 of the recipe: the tailnet policy entries the mesh needs, merged into the admin's file.
+ *
+ * @public
+ */
 export function createTailscaleGrantAccessAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_GRANT_ACCESS_ACTION_ID,

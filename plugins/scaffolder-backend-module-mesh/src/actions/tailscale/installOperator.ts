@@ -40,6 +40,7 @@ import {
   operatorOauthClient,
 } from './tailscaleInputs';
 
+/** @public */
 export const TAILSCALE_INSTALL_OPERATOR_ACTION_ID =
   'mesh:tailscale:install-operator';
 
@@ -112,6 +113,8 @@ export function operatorValues(
 /**
  * Step 1 of the recipe: the Tailscale operator with its API server proxy in auth mode, which is
  * how peers' istiods reach this cluster's API.
+ *
+ * @public
  */
 export function createTailscaleInstallOperatorAction(deps: MeshActionDeps) {
   return createTemplateAction({

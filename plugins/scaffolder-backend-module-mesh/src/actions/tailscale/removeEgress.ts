@@ -18,6 +18,7 @@ import { changeOutputs } from '../outputs';
 import { deleteAsRead, noteRemoval, readIfPresent } from '../removal';
 import { examples } from './removeEgress.examples';
 
+/** @public */
 export const TAILSCALE_REMOVE_EGRESS_ACTION_ID = 'mesh:tailscale:remove-egress';
 
 /**
@@ -49,7 +50,11 @@ export function isEgressServiceFor(service: V1Service, peer: string): boolean {
   return service.metadata?.labels?.[LABEL_PEER] === peer;
 }
 
-/** Undoes mesh:tailscale:create-egress for some peers of a cluster. */
+/**
+ * Undoes mesh:tailscale:create-egress for some peers of a cluster.
+ *
+ * @public
+ */
 export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_REMOVE_EGRESS_ACTION_ID,
