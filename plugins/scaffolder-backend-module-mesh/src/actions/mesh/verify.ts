@@ -119,32 +119,40 @@ export function createVerifyAction(deps: MeshActionDeps) {
           }),
         ),
       );
+      // Each member's plugged-in root (its cacerts Secret), read once: verify writes nothing, so
+      // only what istiod publishes can change while it waits below.
+      const pluggedRoots = await Promise.all(
+        snapshots.map(async (s, i) => {
+          if (s.error || !isMeshMember(s)) return undefined;
+          const core = makeApiClientWithTimeout(
+            targets[i].kc,
+            CoreV1Api,
+            deps.clusters.requestTimeoutMs,
+          );
+          const cacerts = await core
+            .readNamespacedSecret({
+              name: CACERTS_SECRET,
+              namespace: ISTIO_NAMESPACE,
+            })
+            .catch(() => undefined);
+          const data = cacerts?.data?.[CACERTS_KEYS.rootCert];
+          return data
+            ? certificateFingerprint(
+                Buffer.from(data, 'base64').toString('utf8'),
+              )
+            : undefined;
+        }),
+      );
       /** Indexes of members whose published root is not their cacerts root. */
-      const rootsNotPublished = async (): Promise<number[]> => {
-        const lagging = await Promise.all(
-          snapshots.map(async (s, i) => {
-            if (s.error || !isMeshMember(s) || !s.rootFingerprint) return false;
-            const core = makeApiClientWithTimeout(
-              targets[i].kc,
-              CoreV1Api,
-              deps.clusters.requestTimeoutMs,
-            );
-            const cacerts = await core
-              .readNamespacedSecret({
-                name: CACERTS_SECRET,
-                namespace: ISTIO_NAMESPACE,
-              })
-              .catch(() => undefined);
-            const data = cacerts?.data?.[CACERTS_KEYS.rootCert];
-            if (!data) return false;
-            const plugged = certificateFingerprint(
-              Buffer.from(data, 'base64').toString('utf8'),
-            );
-            return plugged !== s.rootFingerprint;
-          }),
+      const rootsNotPublished = (): number[] =>
+        snapshots.flatMap((s, i) =>
+          pluggedRoots[i] &&
+          s.rootFingerprint &&
+          !s.error &&
+          pluggedRoots[i] !== s.rootFingerprint
+            ? [i]
+            : [],
         );
-        return lagging.flatMap((l, i) => (l ? [i] : []));
-      };
 
       // istiod's own view is the judge of whether a member reaches its peers; a peer it is still
       // syncing (or has not picked up yet) is waited for, up to istiodSettleSeconds.
@@ -180,7 +188,7 @@ export function createVerifyAction(deps: MeshActionDeps) {
       // (istio pilot/pkg/serviceregistry/kube/controller/multicluster.go), and after a rollout an
       // old pod that started before cacerts holds that lease until it is gone. That is waited for
       // too, within the same deadline; a cacerts of another root is not.
-      for (let lagging = await rootsNotPublished(); lagging.length;) {
+      for (let lagging = rootsNotPublished(); lagging.length;) {
         if (Date.now() >= deadline) {
           ctx.logger.info(
             `istiod has not published the plugged-in root yet: ${lagging.map(i => snapshots[i].cluster).join(', ')}`,
@@ -200,7 +208,7 @@ export function createVerifyAction(deps: MeshActionDeps) {
             );
           }),
         );
-        lagging = await rootsNotPublished();
+        lagging = rootsNotPublished();
       }
 
       const problems: string[] = [];
