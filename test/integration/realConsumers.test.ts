@@ -29,6 +29,7 @@ import { testbedConfig } from '../support/meshConfig';
 import {
   ProductBackend,
   TaskResult,
+  expectCompleted,
   joinValues,
   startProductBackend,
 } from '../support/productBackend';
@@ -771,6 +772,24 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
     }
     await eventually('cluster18 answers again', async () => ((await reachesCluster18()) ? true : undefined), {
       timeoutMs: 60_000,
+    });
+  });
+
+  it('stops reaching cluster18 once it leaves the mesh (the Leave template), and reaches it again once it joins again', async () => {
+    expectCompleted(await backend.runTemplate('leave-mesh', { cluster: 'cluster18', tailnet: tailnetDomain() }));
+    let seen: string[] = [];
+    // cluster17's istiod drops cluster18 with its remote secret: every request is local, none fails.
+    await eventually(
+      'every request answered in cluster17',
+      async () => {
+        seen = answeredBy(await echoRequests(10));
+        return seen.join() === 'cluster17' ? true : undefined;
+      },
+      { timeoutMs: 90_000, describeLast: () => `; last answered by: ${seen.join(', ')}` },
+    );
+    expectCompleted(await backend.runTemplate('join-cluster-to-mesh', joinValues('cluster18', MESH_ID)));
+    await eventually('cluster18 answers again', async () => ((await reachesCluster18()) ? true : undefined), {
+      timeoutMs: 120_000,
     });
   });
 

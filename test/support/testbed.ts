@@ -48,12 +48,21 @@ export function kubeConfig(name: string): KubeConfig {
  * fresh istiod that reads its CA and remotes anew.
  */
 export async function restartIstiod(name: string): Promise<void> {
-  await kubeConfig(name)
+  await restartDeployment(name, ISTIO_NAMESPACE, 'istiod');
+}
+
+/** `kubectl rollout restart deployment/<name>`: a new pod template, so new pods replace the old. */
+export async function restartDeployment(
+  cluster: string,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  await kubeConfig(cluster)
     .makeApiClient(AppsV1Api)
     .patchNamespacedDeployment(
       {
-        name: 'istiod',
-        namespace: ISTIO_NAMESPACE,
+        name,
+        namespace,
         body: {
           spec: {
             template: {

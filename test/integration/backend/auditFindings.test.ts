@@ -1,6 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   AppsV1Api,
@@ -66,6 +63,7 @@ import {
   testbed,
 } from '../../support/testbed';
 import { eventually } from '../../support/eventually';
+import { impostorCacerts } from '../../support/impostorCa';
 
 // Every finding of the membership audit, induced for real in a cluster of a healthy two-member
 // mesh and seen through the real mesh backend plugin: reported by GET /membership with its
@@ -462,95 +460,13 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
     const meshRoot = certificateFingerprint(
       Buffer.from(original[CACERTS_KEYS.rootCert], 'base64').toString('utf8'),
     );
-    // A member that plugged in a CA of its own: a complete, self-consistent `cacerts` (root,
-    // intermediate, key, chain) from another root. istiod verifies the bundle before it swaps
-    // CAs (istio/istio security/pkg/pki/util/keycertbundle.go VerifyAndSetAll), so only a
-    // consistent one reaches the `istio-ca-root-cert` ConfigMaps the audit reads.
+    // A member that plugged in a CA of its own (test/support/impostorCa.ts).
     // With two members there is no majority: the audit takes the root that sorts first as the
     // mesh's and blames the other member. So the finding names cluster16, the one changed, when
     // the impostor root sorts after the mesh's, else cluster15 (whose root is then the odd one).
     // (Drawing roots until one sorts after made the test fail when the mesh root sorts late.)
-    let blamed = B;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'audit-root-'));
-    const file = (name: string) => path.join(dir, name);
-    const openssl = (...args: string[]) =>
-      execFileSync('openssl', args, { stdio: 'pipe' });
-    let impostor: Record<string, string> | undefined;
-    try {
-      {
-        openssl(
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          file('root-key.pem'),
-          '-out',
-          file('root-cert.pem'),
-          '-days',
-          '2',
-          '-subj',
-          '/O=Not the mesh/CN=Impostor Root CA',
-          '-addext',
-          'basicConstraints=critical,CA:TRUE',
-          '-addext',
-          'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-        );
-        const root = fs.readFileSync(file('root-cert.pem'), 'utf8');
-        if (certificateFingerprint(root) < meshRoot) blamed = A;
-        openssl(
-          'req',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          file('ca-key.pem'),
-          '-out',
-          file('ca.csr'),
-          '-subj',
-          '/O=Not the mesh/CN=Impostor Intermediate CA',
-        );
-        fs.writeFileSync(
-          file('ext.cnf'),
-          [
-            'basicConstraints=critical,CA:TRUE,pathlen:0',
-            'keyUsage=critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment',
-            'subjectAltName=DNS:istiod.istio-system.svc',
-          ].join('\n'),
-        );
-        openssl(
-          'x509',
-          '-req',
-          '-in',
-          file('ca.csr'),
-          '-CA',
-          file('root-cert.pem'),
-          '-CAkey',
-          file('root-key.pem'),
-          '-CAcreateserial',
-          '-days',
-          '2',
-          '-extfile',
-          file('ext.cnf'),
-          '-out',
-          file('ca-cert.pem'),
-        );
-        const caCert = fs.readFileSync(file('ca-cert.pem'), 'utf8');
-        const b64 = (text: string) => Buffer.from(text).toString('base64');
-        impostor = {
-          [CACERTS_KEYS.rootCert]: b64(root),
-          [CACERTS_KEYS.caCert]: b64(caCert),
-          [CACERTS_KEYS.caKey]: b64(
-            fs.readFileSync(file('ca-key.pem'), 'utf8'),
-          ),
-          [CACERTS_KEYS.certChain]: b64(caCert + root),
-        };
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-    expect(impostor).toBeDefined();
+    const { data: impostor, rootFingerprint } = impostorCacerts(2);
+    const blamed = rootFingerprint < meshRoot ? A : B;
     const setCacerts = (data: Record<string, string>) =>
       core(B).patchNamespacedSecret(
         { name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE, body: { data } },
@@ -565,7 +481,7 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
       // The impostor root lasts two days: the audit warns of its end too.
       companions: [auditFindingId('ca-expiring', [B])],
       induce: async () => {
-        await setCacerts(impostor!);
+        await setCacerts(impostor);
         await restartIstiod(B);
       },
       undo: async () => {
