@@ -886,22 +886,7 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
           current.text.replace(/"tcp:443"/g, '"tcp:1"'),
           current.etag,
         );
-        await apps(A).patchNamespacedDeployment(
-          {
-            name: ISTIOD_DEPLOYMENT,
-            namespace: ISTIO_NAMESPACE,
-            body: {
-              spec: {
-                template: {
-                  metadata: {
-                    annotations: { restartedAt: new Date().toISOString() },
-                  },
-                },
-              },
-            },
-          },
-          mergePatch,
-        );
+        await restartIstiod(A);
       },
       undo: async () => {
         const current = await client.getPolicy();
