@@ -7,14 +7,18 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
 
+# Minutes and seconds since npm test started, on each phase's heading: the CI log then says where
+# a slow run spent its time.
+elapsed() { printf '%dm%02ds' $((SECONDS / 60)) $((SECONDS % 60)); }
+
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 status=0
 
-echo "== type check"
+echo "== type check ($(elapsed))"
 tsc --noEmit || status=1
 
-echo "== packages: build, pack and check every plugin as a host receives it (no test bed, no Go)"
+echo "== packages: build, pack and check every plugin as a host receives it (no test bed, no Go) ($(elapsed))"
 node scripts/pack-plugins.js || status=1
 
 # pack-plugins emitted every declaration into dist-types; API Extractor reads them. A change to a
@@ -25,7 +29,7 @@ node scripts/pack-plugins.js || status=1
 # an order that changes from one compilation to the next (three clean compilations here gave
 # three orders), so a textual comparison would fail at random. Its release tags and API
 # Extractor warnings are still checked.
-echo "== API reports (every plugin's exports, with release tags, as committed)"
+echo "== API reports (every plugin's exports, with release tags, as committed) ($(elapsed))"
 api_report_flags=(-o ae-wrong-input-file-type,ae-undocumented --validate-release-tags)
 backstage-repo-tools api-reports --ci "${api_report_flags[@]}" \
   plugins/mesh plugins/mesh-backend plugins/mesh-common plugins/mesh-node || status=1
@@ -35,28 +39,29 @@ backstage-repo-tools api-reports "${api_report_flags[@]}" \
 # The adoption test's apps (create-app, yarn install, the README's steps, tsc, build) need the npm
 # registry, so they are made here, outside the namespace, beside the unit tests; the browser
 # tests start them. Their output: .adoption/*.log.
-echo "== adoption: apps made by @backstage/create-app, wired by the README (in the background)"
+echo "== adoption: apps made by @backstage/create-app, wired by the README (in the background) ($(elapsed))"
 node test/adoption/prepare.js > "$results/adoption.out" 2>&1 &
 adoption=$!
 
-echo "== unit tests (every package)"
+echo "== unit tests (every package) ($(elapsed))"
 CI=true backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
 
-echo "== Go unit tests (the test bed's Istio tools: xds-probe, mesh-dataplane)"
+echo "== Go unit tests (the test bed's Istio tools: xds-probe, mesh-dataplane) ($(elapsed))"
 (cd test/testbed/go-istio && go vet ./... && go test ./...) || status=1
 
 wait "$adoption" || status=1
 cat "$results/adoption.out"
 
-echo "== integration tests (real test bed, loopback-only network namespace)"
+echo "== integration tests (real test bed, loopback-only network namespace) ($(elapsed))"
 ns=(unshare --net --fork)
 [ "$(id -u)" = 0 ] || ns=(unshare --user --map-root-user --net --fork)
 "${ns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ \
   jest -c test/jest.config.js --ci --runInBand --json --outputFile="$results/integration.json" "$@" || status=1
 
-echo "== browser end-to-end tests (the local product on its own test bed, Debian's Chromium)"
+echo "== browser end-to-end tests (the local product on its own test bed, Debian's Chromium) ($(elapsed))"
 "${ns[@]}" -- bash -c 'ip link set lo up && exec "$@"' _ \
   jest -c test/e2e/jest.config.js --ci --runInBand --json --outputFile="$results/e2e.json" || status=1
 
+echo "== done ($(elapsed))"
 node scripts/summarize-tests.js "$results"/*.json
 exit $status

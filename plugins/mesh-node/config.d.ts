@@ -58,6 +58,15 @@ export interface Config {
      * `services/proxy` in istio-system). Default 15, at least 1.
      */
     istiodViewIntervalSeconds?: number;
+    /** The membership history (GET /api/mesh/history). */
+    history?: {
+      /**
+       * How many days of history events to keep; older events are deleted once an hour by one
+       * replica. The membership and open findings they left behind are kept whatever their age.
+       * Default 365, at least 1.
+       */
+      retentionDays?: number;
+    };
     /** Tailscale: the API that holds the tailnet policy file, and the operator's OAuth client. */
     tailscale?: {
       /** Base URL of the Tailscale API. Default `https://api.tailscale.com`. */

@@ -33,11 +33,13 @@ import {
   joinValues,
   startProductBackend,
 } from '../support/productBackend';
-import { kubeConfig, restartIstiod, setTailnetHttps, testbed } from '../support/testbed';
+import { impostorCacerts } from '../support/impostorCa';
+import { kubeConfig, restartDeployment, restartIstiod, setTailnetHttps, testbed } from '../support/testbed';
 import type { ControlRequest } from '../testbed/src/control';
 import type { IstiodProcessState } from '../testbed/src/kubelet/istiodRunner';
 import type { PodProcessState } from '../testbed/src/kubelet/podProcesses';
 import type { TailnetDeviceInfo } from '../testbed/src/tailnet/tailnet';
+import { supervisorLog } from '../testbed/src/layout';
 import { testbedRequest } from '../testbed/src/testbed';
 
 // The mesh the Join template builds, judged by what consumes it: real istiods (pilot-discovery
@@ -229,7 +231,15 @@ async function echoRequests(count = 20): Promise<MeshRequestResult> {
     port: 80,
     count,
   });
-  if (res.code !== 0) throw new Error(`mesh-dataplane client exited ${res.code}: ${res.stderr}`);
+  if (res.code !== 0) {
+    // The test bed's kube-proxy says why a connection to istiod's Service was reset, if it was.
+    const kubeProxy = fs
+      .readFileSync(supervisorLog(testbed().stateDir), 'utf8')
+      .split('\n')
+      .filter(l => l.includes('kube-proxy:'))
+      .slice(-5);
+    throw new Error(`mesh-dataplane client exited ${res.code}: ${res.stderr}\n${kubeProxy.join('\n')}`);
+  }
   return JSON.parse(res.stdout) as MeshRequestResult;
 }
 
@@ -791,6 +801,82 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
     await eventually('cluster18 answers again', async () => ((await reachesCluster18()) ? true : undefined), {
       timeoutMs: 120_000,
     });
+  });
+
+  it("stops reaching cluster18 while its workloads hold certificates of another root, and the backend names the root mismatch", async () => {
+    // A member that plugged in a CA of its own (test/support/impostorCa.ts). istiod takes a new
+    // root only when it starts (istio/istio pilot/pkg/bootstrap/istio_ca.go handleEvent refuses
+    // "Updating new ROOT-CA not supported"), and workloads get certificates of it only when they
+    // ask for new ones, so both are restarted, as an admin who swapped the CA would.
+    const original = (await core('cluster18').readNamespacedSecret({ name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE })).data!;
+    const { data: impostor } = impostorCacerts(30);
+    const setCacerts = (data: Record<string, string>) =>
+      core('cluster18').patchNamespacedSecret({ name: CACERTS_SECRET, namespace: ISTIO_NAMESPACE, body: { data } }, mergePatch);
+    // The intermediate's common name; the proxy logs its issuer as Go prints a name (RFC 2253
+    // order, CN first: crypto/x509/pkix Name.String), so its latest "issued by" line starts with it.
+    const issuerOf = (data: Record<string, string>) =>
+      /^CN=(.*)$/m.exec(new X509Certificate(Buffer.from(data[CACERTS_KEYS.caCert], 'base64')).subject)![1];
+    const lastIssuer = (log: string) => [...log.matchAll(/issued by "CN=([^,"]*)/g)].pop()?.[1];
+    // Until both ready echo pods of cluster18 run proxies whose certificate `issuer` issued.
+    const echoCertsFrom = (issuer: string) =>
+      eventually(
+        `cluster18's echo proxies hold certificates issued by ${issuer}`,
+        async () => {
+          const echo = (await ctl<PodProcessState[]>({ command: 'proxies' })).filter(
+            p => p.cluster === 'cluster18' && p.namespace === 'default' && p.pod.startsWith('echo-') && p.readyAt,
+          );
+          const pods = await readyPodIPs('cluster18', 'default', 'echo');
+          const current = echo.filter(p => pods.includes(p.podIP));
+          return current.length === 2 &&
+            current.every(p => lastIssuer(fs.readFileSync(p.logPath, 'utf8')) === issuer)
+            ? true
+            : undefined;
+        },
+        { timeoutMs: 120_000 },
+      );
+    const swap = async (data: Record<string, string>) => {
+      await setCacerts(data);
+      await restartIstiod('cluster18');
+      // The new istiod publishes its root and signs with the new intermediate before new echo
+      // pods ask it for certificates.
+      await eventually('cluster18 publishes the root of its cacerts', async () => {
+        const cm = await core('cluster18').readNamespacedConfigMap({ name: ISTIO_CA_ROOT_CERT_CONFIGMAP, namespace: 'default' });
+        const want = Buffer.from(data[CACERTS_KEYS.rootCert], 'base64').toString('utf8').trim();
+        return cm.data?.[ISTIO_CA_ROOT_CERT_KEY]?.trim() === want ? true : undefined;
+      }, { timeoutMs: 90_000 });
+      await restartDeployment('cluster18', 'default', 'echo');
+      await echoCertsFrom(issuerOf(data));
+    };
+    let swapped = false;
+    try {
+      await swap(impostor);
+      swapped = true;
+      // cluster17's client verifies cluster18's server certificate against the mesh root: the
+      // handshake fails, so only cluster17's pods answer, and every cluster18 attempt says why.
+      const cut = await eventually('requests stay in cluster17', async () => {
+        const r = await echoRequests(10);
+        return answeredBy(r).includes('cluster18') ? undefined : r;
+      });
+      const failed = cut.requests.filter(q => !q.cluster);
+      expect(cut.requests.some(q => q.cluster === 'cluster17')).toBe(true);
+      expect(failed.length).toBeGreaterThan(0);
+      for (const q of failed) expect(q.error).toMatch(/certificate signed by unknown authority/);
+      const finding = await eventually('the backend names the root mismatch', async () => {
+        const m = (await backend.get('/api/mesh/membership')).body as MembershipResponse;
+        return m.findings.find(f => f.kind === 'root-ca-mismatch');
+      }, { timeoutMs: 60_000 });
+      expect(finding.clusters).toEqual(['cluster18']);
+    } finally {
+      if (swapped) await swap(original);
+      else await setCacerts(original).then(() => restartIstiod('cluster18'));
+    }
+    await eventually('cluster18 answers again', async () => ((await reachesCluster18()) ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+    await eventually('the root mismatch cleared', async () => {
+      const m = (await backend.get('/api/mesh/membership')).body as MembershipResponse;
+      return m.findings.some(f => f.kind === 'root-ca-mismatch') ? undefined : true;
+    }, { timeoutMs: 60_000 });
   });
 
   describe("with the recipe's locality DestinationRule (and outlier detection)", () => {

@@ -2,6 +2,9 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
+import { Config } from '@backstage/config';
+import { randomUUID } from 'node:crypto';
+import { InputError } from '@backstage/errors';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { meshPermissions } from '@tailmesh/plugin-mesh-common';
@@ -17,6 +20,25 @@ import { HistoryStore } from './service/HistoryStore';
 import { MeshAuditor } from './service/MeshAuditor';
 import { MeshStatusService, placementOf } from './service/MeshStatusService';
 import { TailnetPolicyWatcher } from './service/TailnetPolicyWatcher';
+
+// One replica records the history; another takes over within a lease and a heartbeat of its death.
+const HISTORY_HEARTBEAT_SECONDS = 5;
+const HISTORY_LEASE_SECONDS = 15;
+
+/** Default of `mesh.history.retentionDays`. */
+const DEFAULT_HISTORY_RETENTION_DAYS = 365;
+
+function historyRetentionDays(config: Config): number {
+  const days =
+    config.getOptionalNumber('mesh.history.retentionDays') ??
+    DEFAULT_HISTORY_RETENTION_DAYS;
+  if (!Number.isInteger(days) || days < 1) {
+    throw new InputError(
+      `mesh.history.retentionDays must be a whole number of days, at least 1, got ${days}`,
+    );
+  }
+  return days;
+}
 
 /**
  * The mesh backend plugin: the status of every cluster of the mesh, its membership and history.
@@ -36,6 +58,7 @@ export const meshPlugin = createBackendPlugin({
         permissionsRegistry: coreServices.permissionsRegistry,
         httpAuth: coreServices.httpAuth,
         lifecycle: coreServices.lifecycle,
+        scheduler: coreServices.scheduler,
         catalog: catalogServiceRef,
         actionsRegistry: actionsRegistryServiceRef,
         clustersSupplier: meshClustersSupplierServiceRef,
@@ -49,6 +72,7 @@ export const meshPlugin = createBackendPlugin({
         permissionsRegistry,
         httpAuth,
         lifecycle,
+        scheduler,
         catalog,
         actionsRegistry,
         clustersSupplier,
@@ -64,10 +88,15 @@ export const meshPlugin = createBackendPlugin({
         const policy = TailnetPolicyWatcher.fromConfig(config, { logger });
         const auditor = new MeshAuditor({ state: cache, policy });
         const history = await HistoryStore.create({ database });
+        const retentionDays = historyRetentionDays(config);
         const recorder = new HistoryRecorder({
           audit: auditor,
           store: history,
           logger,
+          lease: {
+            holder: randomUUID(),
+            durationMs: HISTORY_LEASE_SECONDS * 1000,
+          },
         });
         const service = new MeshStatusService({
           state: cache,
@@ -84,6 +113,34 @@ export const meshPlugin = createBackendPlugin({
           recorder.start();
           cache.start();
           policy.start();
+        });
+        // Every replica renews (or, once the holder's lease ran out, takes over) the right to
+        // record the history; only the holder records (HistoryRecorder).
+        await scheduler.scheduleTask({
+          id: 'mesh-history-heartbeat',
+          scope: 'local',
+          frequency: { seconds: HISTORY_HEARTBEAT_SECONDS },
+          timeout: { seconds: 30 },
+          fn: () => recorder.heartbeat(),
+        });
+        // Once per deployment (a global task is claimed through the database).
+        await scheduler.scheduleTask({
+          id: 'mesh-history-retention',
+          scope: 'global',
+          frequency: { hours: 1 },
+          timeout: { minutes: 10 },
+          initialDelay: { minutes: 1 },
+          fn: async () => {
+            const before = new Date(
+              Date.now() - retentionDays * 24 * 3600 * 1000,
+            ).toISOString();
+            const deleted = await history.deleteOlderThan(before);
+            if (deleted > 0) {
+              logger.info(
+                `Deleted ${deleted} mesh history events older than ${retentionDays} days`,
+              );
+            }
+          },
         });
         lifecycle.addShutdownHook(async () => {
           await policy.stop();

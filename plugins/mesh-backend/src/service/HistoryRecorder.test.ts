@@ -169,6 +169,117 @@ describe('HistoryRecorder and HistoryStore', () => {
     await recorder.stop();
   });
 
+  it('stores each change once when two replicas record it, with or without a lease', async () => {
+    const store = await storeFor('SQLITE_3');
+    const clusters = threeClusters();
+    const state = new FakeMeshState(clusters);
+    let clock = Date.UTC(2026, 11, 4, 12, 0, 0);
+    const replica = (holder?: string) => {
+      const audit = new MeshAuditor({ state });
+      audit.start();
+      const recorder = new HistoryRecorder({
+        audit,
+        store,
+        logger: mockServices.logger.mock(),
+        now: () => new Date(clock),
+        ...(holder ? { lease: { holder, durationMs: 15_000 } } : {}),
+      });
+      return { audit, recorder };
+    };
+    // Joins and leaves, oldest first (the findings a join brings are recorded alike).
+    const kinds = async () =>
+      (await store.list({ limit: 100 })).events
+        .filter(e => e.kind === 'joined' || e.kind === 'left')
+        .map(e => `${e.kind} ${e.cluster}`)
+        .reverse();
+
+    // Without a lease both record, at once: the locked comparison stores the joins once.
+    const [a, b] = [replica(), replica()];
+    await Promise.all([a.recorder.observe(), b.recorder.observe()]);
+    expect(await kinds()).toEqual(['joined cluster1', 'joined cluster2']);
+    clusters[2].snapshot = memberSnapshot('cluster3', 3, [
+      'cluster1',
+      'cluster2',
+    ]);
+    state.emit();
+    await Promise.all([a.recorder.observe(), b.recorder.observe()]);
+    expect((await kinds()).filter(k => k === 'joined cluster3')).toHaveLength(
+      1,
+    );
+    for (const r of [a, b]) r.audit.stop();
+
+    // With leases only the holder records; when its lease runs out another takes over.
+    const [c, d] = [replica('c'), replica('d')];
+    await c.recorder.heartbeat();
+    clusters[2].snapshot = {
+      cluster: 'cluster3',
+      remoteSecretsFor: [],
+      egressFor: [],
+    };
+    state.emit();
+    const before = (await kinds()).length;
+    await d.recorder.heartbeat();
+    expect(await kinds()).toHaveLength(before);
+    await c.recorder.observe();
+    expect((await kinds()).slice(before)).toContain('left cluster3');
+    const afterLeave = (await kinds()).length;
+
+    clock += 16_000; // c died: nothing renewed its lease
+    clusters[2].snapshot = memberSnapshot('cluster3', 3, [
+      'cluster1',
+      'cluster2',
+    ]);
+    state.emit();
+    await d.recorder.heartbeat();
+    expect((await kinds()).slice(afterLeave)).toEqual(['joined cluster3']);
+    // c comes back: d holds the lease now, so c records nothing.
+    clusters[2].snapshot = {
+      cluster: 'cluster3',
+      remoteSecretsFor: [],
+      egressFor: [],
+    };
+    state.emit();
+    await c.recorder.heartbeat();
+    expect((await kinds()).slice(afterLeave)).toEqual(['joined cluster3']);
+    await d.recorder.observe();
+    expect((await kinds()).slice(afterLeave)).toEqual([
+      'joined cluster3',
+      'left cluster3',
+    ]);
+    for (const r of [c, d]) r.audit.stop();
+  });
+
+  it('keeps the state when old events are deleted, and reads it without replaying', async () => {
+    const store = await storeFor('SQLITE_3');
+    await store.append([
+      {
+        at: '2025-01-01T00:00:00.000Z',
+        cluster: 'cluster1',
+        kind: 'joined',
+        message: 'cluster1 joined the mesh',
+      },
+      {
+        at: '2025-01-02T00:00:00.000Z',
+        cluster: 'cluster2',
+        kind: 'joined',
+        message: 'cluster2 joined the mesh',
+      },
+      {
+        at: '2026-12-01T00:00:00.000Z',
+        cluster: 'cluster2',
+        kind: 'left',
+        message: 'cluster2 left the mesh',
+      },
+    ]);
+    expect(await store.deleteOlderThan('2026-01-01T00:00:00.000Z', 1)).toBe(2);
+    expect((await store.list({ limit: 10 })).events.map(e => e.kind)).toEqual([
+      'left',
+    ]);
+    const recorded = await store.recordedState();
+    expect(recorded.members).toEqual(new Set(['cluster1']));
+    expect(recorded.empty).toBe(false);
+  });
+
   it.each(databases.eachSupportedId())(
     'pages newest first with a cursor, %p',
     async databaseId => {

@@ -1,6 +1,11 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { isMeshMember } from '@tailmesh/plugin-mesh-common';
-import { HistoryStore, NewHistoryEvent } from './HistoryStore';
+import {
+  HistoryChanges,
+  HistoryStore,
+  NewHistoryEvent,
+  RecordedState,
+} from './HistoryStore';
 import { MeshAudit, MeshAuditor } from './MeshAuditor';
 
 /** The audit at one change, as the recorder judges it. */
@@ -9,37 +14,45 @@ interface Seen extends MeshAudit {
   key: string;
 }
 
-interface Observed {
-  members: Set<string>;
-  openFindings: Map<string, { cluster?: string; message: string }>;
-}
-
 export interface HistoryRecorderOptions {
   audit: Pick<MeshAuditor, 'current' | 'onAudit'>;
-  store: Pick<HistoryStore, 'append' | 'recordedState'>;
+  store: Pick<HistoryStore, 'record'>;
   logger: LoggerService;
   now?: () => Date;
+  /**
+   * With several replicas: this replica's id, and how long its right to record lasts unless
+   * renewed (each recording and each `heartbeat` renews it). Without it every replica records.
+   */
+  lease?: { holder: string; durationMs: number };
 }
 
 /**
  * Turns the audits of the mesh into membership history: after each audit it compares the members
- * and the finding ids with what it saw last, and stores the differences.
+ * and the finding ids with the state the stored history leaves behind, and stores the
+ * differences, in one locked transaction (HistoryStore.record), so a change is stored once even
+ * when several replicas record it.
+ *
+ * In a deployment one replica records at a time, the holder of a lease kept in the same locked
+ * row (`lease`), so a replica whose watch caches lag behind another's never records the older
+ * state after the newer one. Every replica calls `heartbeat` every few seconds: the holder
+ * renews its lease, and when the holder dies its lease runs out and the next heartbeat of
+ * another replica takes over, recording what changed meanwhile against the stored state.
  *
  * Choices that keep the history truthful rather than noisy:
  * - Nothing is judged until no cluster is still `syncing` and the tailnet policy file's first
  *   read has ended: a half-read mesh would look like members leaving, and grants judged late like
  *   new findings.
- * - The baseline is the state the stored events leave behind (members joined and not left,
- *   findings raised and not cleared). So members that joined while the backend was down are
- *   recorded as `joined` on the first observation, and stored open findings that are gone are
- *   cleared; but findings present at the first observation and not stored open are taken as the
- *   baseline without a `finding-raised` event, since when they arose is unknown.
+ * - The comparison is with the state the stored events leave behind (members joined and not
+ *   left, findings raised and not cleared). So members that joined while no backend ran are
+ *   recorded as `joined` on the next observation, and stored open findings that are gone are
+ *   cleared. Only the very first observation recorded in a database is a baseline: findings
+ *   present then enter the state without a `finding-raised` event, since when they arose is
+ *   unknown. After that a finding first seen after a downtime is recorded as raised when seen.
  * - A cluster that cannot be read keeps its last membership (an outage is not leaving), and no
  *   finding is cleared while any cluster cannot be read (the audit does not judge what it cannot
  *   see, so its findings would vanish and come back).
  */
 export class HistoryRecorder {
-  private last?: Observed;
   private lastQueued?: string;
   private queue: Promise<void> = Promise.resolve();
   private unsubscribe?: () => void;
@@ -57,6 +70,16 @@ export class HistoryRecorder {
     this.unsubscribe = this.options.audit.onAudit(audit => {
       this.observe(audit);
     });
+  }
+
+  /**
+   * Records the current audit even when it judges the same as the last one queued: renews this
+   * replica's lease while it records, and takes the recording over when the holder's lease ran
+   * out (it died, or stopped). The plugin calls it every few seconds on every replica.
+   */
+  heartbeat(): Promise<void> {
+    this.lastQueued = undefined;
+    return this.observe();
   }
 
   /** Unsubscribes and waits for the writes under way. */
@@ -100,69 +123,76 @@ export class HistoryRecorder {
   }
 
   private async record(seen: Seen): Promise<void> {
-    const { store } = this.options;
-    const { snapshots, health, findings } = seen;
+    const { health } = seen;
     if ([...health.values()].some(h => h === 'syncing')) return;
     if (seen.policy === 'pending') return;
-    const first = this.last === undefined;
-    const previous: Observed = this.last ?? (await store.recordedState());
-    const allReadable = [...health.values()].every(h => h === 'ok');
     const at = this.now().toISOString();
-    const events: NewHistoryEvent[] = [];
-
-    const members = new Set(previous.members);
-    for (const s of snapshots) {
-      if (health.get(s.cluster) !== 'ok') continue;
-      const member = isMeshMember(s);
-      if (member && !members.has(s.cluster)) {
-        members.add(s.cluster);
-        events.push({
-          at,
-          cluster: s.cluster,
-          kind: 'joined',
-          message: `${s.cluster} joined the mesh`,
-        });
-      } else if (!member && members.has(s.cluster)) {
-        members.delete(s.cluster);
-        events.push({
-          at,
-          cluster: s.cluster,
-          kind: 'left',
-          message: `${s.cluster} left the mesh`,
-        });
-      }
-    }
-
-    const openFindings = new Map(previous.openFindings);
-    for (const f of findings) {
-      if (openFindings.has(f.id)) continue;
-      openFindings.set(f.id, { cluster: f.clusters[0], message: f.message });
-      if (!first) {
-        events.push({
-          at,
-          cluster: f.clusters[0],
-          kind: 'finding-raised',
-          findingId: f.id,
-          message: f.message,
-        });
-      }
-    }
-    if (allReadable) {
-      const current = new Set(findings.map(f => f.id));
-      for (const [id, open] of previous.openFindings) {
-        if (current.has(id)) continue;
-        openFindings.delete(id);
-        events.push({
-          at,
-          ...(open.cluster ? { cluster: open.cluster } : {}),
-          kind: 'finding-cleared',
-          findingId: id,
-          message: `Resolved: ${open.message}`,
-        });
-      }
-    }
-
-    await store.append(events);
-    this.last = { members, openFindings };
+    // Compared with the stored state inside the store's locked transaction, not with what this
+    // replica saw last: another replica (or this one, before a restart) may have recorded since.
+    const { lease } = this.options;
+    await this.options.store.record(state => changesSince(state, seen, at), {
+      at,
+      ...(lease ? { lease: { ...lease, now: Date.parse(at) } } : {}),
+    });
   }
+}
+
+/** The events that take the stored state to what the audit `seen` shows. */
+function changesSince(
+  previous: RecordedState,
+  seen: MeshAudit,
+  at: string,
+): HistoryChanges {
+  const { snapshots, health, findings } = seen;
+  // Findings present at the very first observation are the baseline: when they arose is unknown.
+  const first = previous.empty;
+  const allReadable = [...health.values()].every(h => h === 'ok');
+  const events: NewHistoryEvent[] = [];
+
+  for (const s of snapshots) {
+    if (health.get(s.cluster) !== 'ok') continue;
+    const member = isMeshMember(s);
+    if (member && !previous.members.has(s.cluster)) {
+      events.push({
+        at,
+        cluster: s.cluster,
+        kind: 'joined',
+        message: `${s.cluster} joined the mesh`,
+      });
+    } else if (!member && previous.members.has(s.cluster)) {
+      events.push({
+        at,
+        cluster: s.cluster,
+        kind: 'left',
+        message: `${s.cluster} left the mesh`,
+      });
+    }
+  }
+
+  const baseline: NewHistoryEvent[] = [];
+  for (const f of findings) {
+    if (previous.openFindings.has(f.id)) continue;
+    const raised: NewHistoryEvent = {
+      at,
+      cluster: f.clusters[0],
+      kind: 'finding-raised',
+      findingId: f.id,
+      message: f.message,
+    };
+    (first ? baseline : events).push(raised);
+  }
+  if (allReadable) {
+    const current = new Set(findings.map(f => f.id));
+    for (const [id, open] of previous.openFindings) {
+      if (current.has(id)) continue;
+      events.push({
+        at,
+        ...(open.cluster ? { cluster: open.cluster } : {}),
+        kind: 'finding-cleared',
+        findingId: id,
+        message: `Resolved: ${open.message}`,
+      });
+    }
+  }
+  return { events, baseline };
 }

@@ -19,10 +19,19 @@ export function targetPort(
  * Pipes an accepted connection to host:port (from `localAddress` when given). An upstream that
  * fails resets the caller, as a refused or unreachable target would.
  */
-export function pipeTo(socket: net.Socket, host: string, port: number, localAddress?: string): void {
+export function pipeTo(
+  socket: net.Socket,
+  host: string,
+  port: number,
+  localAddress?: string,
+  onUpstreamError?: (err: Error) => void,
+): void {
   const upstream = net.connect({ host, port, localAddress });
   socket.pipe(upstream).pipe(socket);
-  upstream.on('error', () => socket.resetAndDestroy());
+  upstream.on('error', err => {
+    onUpstreamError?.(err);
+    socket.resetAndDestroy();
+  });
   socket.on('error', () => upstream.destroy());
   // A socket that stops feeding its upstream (dropped, closed) ends the upstream too.
   socket.once('close', () => upstream.destroy());

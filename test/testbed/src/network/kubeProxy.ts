@@ -41,6 +41,16 @@ export function startKubeProxy(
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
 
+  // A reset is logged at most every 5 s per ClusterIP:port: enough to tell, in the test bed's log,
+  // why a client could not reach istiod, without a line per retry.
+  const lastNote = new Map<string, number>();
+  const note = (key: string, msg: string) => {
+    const now = Date.now();
+    if (now - (lastNote.get(key) ?? 0) < 5000) return;
+    lastNote.set(key, now);
+    log(`kube-proxy: ${msg}`);
+  };
+
   const desired = () => {
     const out = new Map<string, { cache: ClusterCache; svc: Service; port: { name?: string; port: number; targetPort?: number | string } }>();
     for (const cache of caches) {
@@ -75,10 +85,13 @@ export function startKubeProxy(
         const to = target && targetPort(port, target.ports);
         if (!target || to === undefined) {
           // No ready endpoint: kube-proxy rejects (ICMP unreachable), the caller sees a reset.
+          note(key, `${cache.name} ${namespace}/${name} ${key}: no ready endpoint, connection reset`);
           socket.resetAndDestroy();
           return;
         }
-        pipeTo(socket, target.ip, to);
+        pipeTo(socket, target.ip, to, undefined, err =>
+          note(key, `${cache.name} ${namespace}/${name} ${key} -> ${target.ip}:${to}: ${err.message}, connection reset`),
+        );
       });
       servers.set(key, { server, ip });
       await addresses.acquire(ip);

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -434,6 +435,32 @@ func fetchCertOnce(ctx context.Context, m *certManager) (*workloadCert, error) {
 	}
 }
 
+// startAnswered opens an xDS session and waits until done holds. When istiod cannot be reached
+// before it answers (a restarted istiod whose old pod is still listed, kube-proxy resetting while no
+// endpoint is ready), it reconnects with a backoff, as Envoy's xDS stream does
+// (envoy source/common/config/grpc_stream.h), until setupCtx ends.
+func startAnswered(ctx, setupCtx context.Context, cfg ads.Config, bound time.Duration, log *logger, done func(*ads.Session) bool) (*ads.Session, error) {
+	backoff := 250 * time.Millisecond
+	for {
+		session := ads.Start(ctx, cfg)
+		err := session.Wait(setupCtx, bound, done)
+		var unreachable *ads.UnreachableError
+		if err == nil || !errors.As(err, &unreachable) {
+			return session, err
+		}
+		session.Close()
+		log.Printf("%v; reconnecting in %s", err, backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-setupCtx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
 func runClient(ctx context.Context, o *options, stdout io.Writer, log *logger) int {
 	n, err := o.node(pm.SidecarProxy)
 	if err != nil {
@@ -457,11 +484,9 @@ func runClient(ctx context.Context, o *options, stdout io.Writer, log *logger) i
 		certCh <- certResult{w, err}
 	}()
 
-	session := ads.Start(ctx, adsConfig(o, n, false, func(c string) bool { return c == clusterName }))
-	defer session.Close()
 	// Done when the cluster and, for an EDS cluster, its endpoints arrived, or CDS was handled
 	// without it (istiod has no such cluster for this proxy).
-	err = session.Wait(setupCtx, bound, func(s *ads.Session) bool {
+	session, err := startAnswered(ctx, setupCtx, adsConfig(o, n, false, func(c string) bool { return c == clusterName }), bound, log, func(s *ads.Session) bool {
 		cdsHandled, done := s.Ready(), false
 		s.View(func(snap *ads.Snapshot) {
 			cl, ok := snap.Clusters[clusterName]
@@ -476,6 +501,9 @@ func runClient(ctx context.Context, o *options, stdout io.Writer, log *logger) i
 		})
 		return done
 	})
+	if session != nil {
+		defer session.Close()
+	}
 	if err != nil {
 		log.Printf("%v", err)
 		return 1

@@ -208,6 +208,18 @@ func (s *Session) Progress() string {
 	return p + fmt.Sprintf(", EDS answered: %d of %d", got, want)
 }
 
+// UnreachableError says the stream failed before istiod answered anything, with gRPC's
+// Unavailable: nothing listened, the connection was reset, or no endpoint was ready. Envoy
+// reconnects after such a failure with a backoff (envoy source/common/config/grpc_stream.h); a
+// caller that stands in for it may do the same.
+type UnreachableError struct {
+	Addr string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string { return fmt.Sprintf("cannot reach istiod at %s: %v", e.Addr, e.Err) }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // Wait waits until done(s) holds (Complete if done is nil), the stream fails, or timeout passes,
 // and says which in an error.
 func (s *Session) Wait(ctx context.Context, timeout time.Duration, done func(*Session) bool) error {
@@ -231,7 +243,7 @@ func (s *Session) Wait(ctx context.Context, timeout time.Duration, done func(*Se
 			}
 			switch {
 			case err != nil && !answered && status.Code(err) == codes.Unavailable:
-				return fmt.Errorf("cannot reach istiod at %s: %v", addr, err)
+				return &UnreachableError{Addr: addr, Err: err}
 			case err != nil && err != context.Canceled:
 				return fmt.Errorf("xDS stream with istiod at %s failed: %v", addr, err)
 			}
@@ -240,7 +252,7 @@ func (s *Session) Wait(ctx context.Context, timeout time.Duration, done func(*Se
 		}
 		if err != nil {
 			if !answered && status.Code(err) == codes.Unavailable {
-				return fmt.Errorf("cannot reach istiod at %s: %v", addr, err)
+				return &UnreachableError{Addr: addr, Err: err}
 			}
 			return fmt.Errorf("xDS stream with istiod at %s failed: %v", addr, err)
 		}
