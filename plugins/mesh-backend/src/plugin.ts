@@ -21,8 +21,7 @@ import { MeshAuditor } from './service/MeshAuditor';
 import { MeshStatusService, placementOf } from './service/MeshStatusService';
 import { TailnetPolicyWatcher } from './service/TailnetPolicyWatcher';
 
-// One replica records the history; another takes over within a lease and a heartbeat of its death.
-const HISTORY_HEARTBEAT_SECONDS = 5;
+// One replica records the history; another takes over within this long of its last recording.
 const HISTORY_LEASE_SECONDS = 15;
 
 /** Default of `mesh.history.retentionDays`. */
@@ -113,15 +112,6 @@ export const meshPlugin = createBackendPlugin({
           recorder.start();
           cache.start();
           policy.start();
-        });
-        // Every replica renews (or, once the holder's lease ran out, takes over) the right to
-        // record the history; only the holder records (HistoryRecorder).
-        await scheduler.scheduleTask({
-          id: 'mesh-history-heartbeat',
-          scope: 'local',
-          frequency: { seconds: HISTORY_HEARTBEAT_SECONDS },
-          timeout: { seconds: 30 },
-          fn: () => recorder.heartbeat(),
         });
         // Once per deployment (a global task is claimed through the database).
         await scheduler.scheduleTask({

@@ -208,45 +208,55 @@ describe('HistoryRecorder and HistoryStore', () => {
     );
     for (const r of [a, b]) r.audit.stop();
 
-    // With leases only the holder records; when its lease runs out another takes over.
-    const [c, d] = [replica('c'), replica('d')];
-    await c.recorder.heartbeat();
+    // With leases only the holder records, and when it dies another takes over once its lease
+    // runs out. Both replicas follow every change, as deployed.
+    const leased = (holder: string) => {
+      const audit = new MeshAuditor({ state });
+      audit.start();
+      const recorder = new HistoryRecorder({
+        audit,
+        store,
+        logger: mockServices.logger.mock(),
+        lease: { holder, durationMs: 400 },
+      });
+      recorder.start();
+      return { audit, recorder };
+    };
+    const until = async (what: string, done: (k: string[]) => boolean) => {
+      const deadline = Date.now() + 5000;
+      let k = await kinds();
+      while (!done(k)) {
+        if (Date.now() > deadline)
+          throw new Error(`${what}; saw ${k.join(', ')}`);
+        await new Promise(r => setTimeout(r, 50));
+        k = await kinds();
+      }
+      return k;
+    };
+    const [c, d] = [leased('c'), leased('d')];
+    const before = (await kinds()).length;
     clusters[2].snapshot = {
       cluster: 'cluster3',
       remoteSecretsFor: [],
       egressFor: [],
     };
     state.emit();
-    const before = (await kinds()).length;
-    await d.recorder.heartbeat();
-    expect(await kinds()).toHaveLength(before);
-    await c.recorder.observe();
-    expect((await kinds()).slice(before)).toContain('left cluster3');
-    const afterLeave = (await kinds()).length;
+    await until('the leave recorded', k => k.length > before);
+    await new Promise(r => setTimeout(r, 1200)); // past a lease: a retry records nothing more
+    expect((await kinds()).slice(before)).toEqual(['left cluster3']);
 
-    clock += 16_000; // c died: nothing renewed its lease
+    c.audit.stop(); // c dies: it hears of no change and renews nothing
+    d.audit.stop(); // so does d, and
+    const e = leased('e'); // a third replica starts
     clusters[2].snapshot = memberSnapshot('cluster3', 3, [
       'cluster1',
       'cluster2',
     ]);
     state.emit();
-    await d.recorder.heartbeat();
-    expect((await kinds()).slice(afterLeave)).toEqual(['joined cluster3']);
-    // c comes back: d holds the lease now, so c records nothing.
-    clusters[2].snapshot = {
-      cluster: 'cluster3',
-      remoteSecretsFor: [],
-      egressFor: [],
-    };
-    state.emit();
-    await c.recorder.heartbeat();
-    expect((await kinds()).slice(afterLeave)).toEqual(['joined cluster3']);
-    await d.recorder.observe();
-    expect((await kinds()).slice(afterLeave)).toEqual([
-      'joined cluster3',
-      'left cluster3',
-    ]);
-    for (const r of [c, d]) r.audit.stop();
+    const k = await until('the join recorded', x => x.length > before + 1);
+    expect(k.slice(before)).toEqual(['left cluster3', 'joined cluster3']);
+    await Promise.all([c, d, e].map(r => r.recorder.stop()));
+    e.audit.stop();
   });
 
   it('keeps the state when old events are deleted, and reads it without replaying', async () => {

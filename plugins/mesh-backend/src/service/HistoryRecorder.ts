@@ -16,12 +16,12 @@ interface Seen extends MeshAudit {
 
 export interface HistoryRecorderOptions {
   audit: Pick<MeshAuditor, 'current' | 'onAudit'>;
-  store: Pick<HistoryStore, 'record'>;
+  store: Pick<HistoryStore, 'record' | 'releaseLease'>;
   logger: LoggerService;
   now?: () => Date;
   /**
-   * With several replicas: this replica's id, and how long its right to record lasts unless
-   * renewed (each recording and each `heartbeat` renews it). Without it every replica records.
+   * With several replicas: this replica's id, and how long its right to record lasts after its
+   * last recording. Without it every replica records.
    */
   lease?: { holder: string; durationMs: number };
 }
@@ -32,11 +32,12 @@ export interface HistoryRecorderOptions {
  * differences, in one locked transaction (HistoryStore.record), so a change is stored once even
  * when several replicas record it.
  *
- * In a deployment one replica records at a time, the holder of a lease kept in the same locked
- * row (`lease`), so a replica whose watch caches lag behind another's never records the older
- * state after the newer one. Every replica calls `heartbeat` every few seconds: the holder
- * renews its lease, and when the holder dies its lease runs out and the next heartbeat of
- * another replica takes over, recording what changed meanwhile against the stored state.
+ * In a deployment one replica records at a time: the holder of a lease kept in the same locked
+ * row (`lease`), which each recording renews, so a replica whose watch caches lag behind
+ * another's does not record the older state after the newer one. A replica that finds the lease
+ * held tries again when it runs out: so when the holder dies, another takes over within one
+ * lease and records what changed meanwhile against the stored state. A replica that stops
+ * gives its lease up.
  *
  * Choices that keep the history truthful rather than noisy:
  * - Nothing is judged until no cluster is still `syncing` and the tailnet policy file's first
@@ -54,6 +55,8 @@ export interface HistoryRecorderOptions {
  */
 export class HistoryRecorder {
   private lastQueued?: string;
+  private retry?: NodeJS.Timeout;
+  private leading = false;
   private queue: Promise<void> = Promise.resolve();
   private unsubscribe?: () => void;
   private readonly now: () => Date;
@@ -72,21 +75,24 @@ export class HistoryRecorder {
     });
   }
 
-  /**
-   * Records the current audit even when it judges the same as the last one queued: renews this
-   * replica's lease while it records, and takes the recording over when the holder's lease ran
-   * out (it died, or stopped). The plugin calls it every few seconds on every replica.
-   */
-  heartbeat(): Promise<void> {
-    this.lastQueued = undefined;
-    return this.observe();
-  }
-
-  /** Unsubscribes and waits for the writes under way. */
+  /** Unsubscribes, waits for the writes under way, and gives up the lease. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    clearTimeout(this.retry);
+    this.retry = undefined;
     await this.queue;
+    const { lease, store, logger } = this.options;
+    if (lease) {
+      await store
+        .releaseLease(lease.holder)
+        .catch(e =>
+          logger.warn(
+            `Giving up the mesh history lease failed: ${e instanceof Error ? e.message : String(e)}`,
+          ),
+        );
+      this.leading = false;
+    }
   }
 
   /**
@@ -129,11 +135,41 @@ export class HistoryRecorder {
     const at = this.now().toISOString();
     // Compared with the stored state inside the store's locked transaction, not with what this
     // replica saw last: another replica (or this one, before a restart) may have recorded since.
-    const { lease } = this.options;
-    await this.options.store.record(state => changesSince(state, seen, at), {
-      at,
-      ...(lease ? { lease: { ...lease, now: Date.parse(at) } } : {}),
-    });
+    const { lease, logger } = this.options;
+    const result = await this.options.store.record(
+      state => changesSince(state, seen, at),
+      { at, ...(lease ? { lease: { ...lease, now: Date.parse(at) } } : {}) },
+    );
+    if (!lease) return;
+    if (result.recorded) {
+      if (!this.leading) {
+        logger.info(`This replica records the mesh history (${lease.holder})`);
+      }
+      this.leading = true;
+      return;
+    }
+    if (this.leading) {
+      logger.info(`Another replica records the mesh history now`);
+    }
+    this.leading = false;
+    // Try again when the holder's lease runs out, unless it is renewed meanwhile: a holder that
+    // died renews nothing, and this replica then records what changed since.
+    if (!this.unsubscribe) return;
+    clearTimeout(this.retry);
+    const wait = Math.max(
+      0,
+      Date.parse(result.leaseExpiresAt) - Date.parse(at),
+    );
+    this.retry = setTimeout(
+      () => {
+        this.retry = undefined;
+        if (!this.unsubscribe) return;
+        this.lastQueued = undefined;
+        void this.observe();
+      },
+      wait + 250 + Math.random() * 500,
+    );
+    this.retry.unref?.();
   }
 }
 

@@ -55,6 +55,16 @@ export interface HistoryLease {
 }
 
 /**
+ * What `record` did: stored `events` (perhaps none), or nothing because another replica's lease
+ * runs until `leaseExpiresAt`.
+ *
+ * @public
+ */
+export type RecordResult =
+  | { recorded: true; events: NewHistoryEvent[] }
+  | { recorded: false; leaseExpiresAt: string };
+
+/**
  * What the stored history says the mesh looked like after its last event.
  *
  * @public
@@ -113,13 +123,13 @@ export class HistoryStore {
    * that holds the recording lock (the meta row, `FOR UPDATE` on PostgreSQL; SQLite runs one
    * writing transaction at a time), `changes` is given the stored state, and the events it
    * returns are stored with the state they leave behind. A second replica that saw the same
-   * change then finds it stored and returns no event. With a `lease`, nothing is recorded
-   * (undefined) while another holder's lease runs; otherwise the lease is taken or renewed.
+   * change then finds it stored and returns no event. With a `lease`, nothing is recorded while
+   * another holder's lease runs; otherwise the lease is taken or renewed.
    */
   async record(
     changes: (state: RecordedState) => HistoryChanges | Promise<HistoryChanges>,
     options: { at?: string; lease?: HistoryLease } = {},
-  ): Promise<NewHistoryEvent[] | undefined> {
+  ): Promise<RecordResult> {
     return this.db.transaction(async trx => {
       let lock = trx(META)
         .where({ id: 1 })
@@ -140,7 +150,9 @@ export class HistoryStore {
           meta.lease_expires_at &&
           meta.lease_expires_at > now.toISOString();
         // Another replica records, and its lease runs: this one records nothing.
-        if (held) return undefined;
+        if (held) {
+          return { recorded: false, leaseExpiresAt: meta.lease_expires_at! };
+        }
         leaseUpdate = {
           leader: lease.holder,
           lease_expires_at: new Date(
@@ -172,8 +184,15 @@ export class HistoryStore {
           .onConflict('id')
           .merge();
       }
-      return events;
+      return { recorded: true, events };
     });
+  }
+
+  /** Gives up `holder`'s lease, if it holds it, so another replica records at once. */
+  async releaseLease(holder: string): Promise<void> {
+    await this.db(META)
+      .where({ id: 1, leader: holder })
+      .update({ leader: null, lease_expires_at: null });
   }
 
   /** Newest events first; `before` is the cursor of the previous page (an event id). */
