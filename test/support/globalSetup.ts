@@ -18,8 +18,9 @@ export default async function globalSetup() {
   // that already runs things Tailmesh did not make (hostile-input and adoption tests), cluster22
   // the root CA Secret store of the CA action's test (a cluster outside the mesh, never istiod),
   // cluster23-24 the Join template on a cluster that already runs Istio, a remote secret and
-  // CoreDNS of its own (cluster24 the member it joins).
-  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 24);
+  // CoreDNS of its own (cluster24 the member it joins), cluster25 a join whose backend is killed
+  // mid-way (backend/replicas.test.ts).
+  const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 25);
   const started = Date.now();
   // PostgreSQL starts beside the clusters, for the tests that run database code on it too.
   const [testbedStart, postgres] = await Promise.all([

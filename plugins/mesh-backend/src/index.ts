@@ -14,4 +14,10 @@ export type {
 export type { WatchedCluster } from './service/cache/ClusterWatcher';
 export type { BackoffOptions } from './service/cache/ResourceWatch';
 export { HistoryStore } from './service/HistoryStore';
-export type { NewHistoryEvent, RecordedState } from './service/HistoryStore';
+export type {
+  HistoryChanges,
+  HistoryLease,
+  NewHistoryEvent,
+  RecordResult,
+  RecordedState,
+} from './service/HistoryStore';

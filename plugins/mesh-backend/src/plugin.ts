@@ -2,9 +2,7 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
-import { Config } from '@backstage/config';
 import { randomUUID } from 'node:crypto';
-import { InputError } from '@backstage/errors';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { meshPermissions } from '@tailmesh/plugin-mesh-common';
@@ -16,28 +14,16 @@ import { registerMeshActions } from './actions';
 import { createRouter } from './router';
 import { MeshStateCache } from './service/cache/MeshStateCache';
 import { HistoryRecorder } from './service/HistoryRecorder';
-import { HistoryStore } from './service/HistoryStore';
+import {
+  HistoryStore,
+  historyRetentionDaysFromConfig,
+} from './service/HistoryStore';
 import { MeshAuditor } from './service/MeshAuditor';
 import { MeshStatusService, placementOf } from './service/MeshStatusService';
-import { TailnetPolicyWatcher } from './service/TailnetPolicyWatcher';
+import { createTailnetPolicy } from './service/SharedTailnetPolicy';
 
 // One replica records the history; another takes over within this long of its last recording.
 const HISTORY_LEASE_SECONDS = 15;
-
-/** Default of `mesh.history.retentionDays`. */
-const DEFAULT_HISTORY_RETENTION_DAYS = 365;
-
-function historyRetentionDays(config: Config): number {
-  const days =
-    config.getOptionalNumber('mesh.history.retentionDays') ??
-    DEFAULT_HISTORY_RETENTION_DAYS;
-  if (!Number.isInteger(days) || days < 1) {
-    throw new InputError(
-      `mesh.history.retentionDays must be a whole number of days, at least 1, got ${days}`,
-    );
-  }
-  return days;
-}
 
 /**
  * The mesh backend plugin: the status of every cluster of the mesh, its membership and history.
@@ -84,10 +70,16 @@ export const meshPlugin = createBackendPlugin({
           config,
         );
         const cache = MeshStateCache.fromConfig(config, { logger, clusters });
-        const policy = TailnetPolicyWatcher.fromConfig(config, { logger });
-        const auditor = new MeshAuditor({ state: cache, policy });
+        const retentionDays = historyRetentionDaysFromConfig(config);
+        // Runs the plugin's migrations: the policy's table is made here too.
         const history = await HistoryStore.create({ database });
-        const retentionDays = historyRetentionDays(config);
+        const policy = await createTailnetPolicy({
+          config,
+          logger,
+          database,
+          scheduler,
+        });
+        const auditor = new MeshAuditor({ state: cache, policy });
         const recorder = new HistoryRecorder({
           audit: auditor,
           store: history,

@@ -6,6 +6,8 @@ import {
   HistoryResponse,
   MembershipHistoryEvent,
 } from '@tailmesh/plugin-mesh-common';
+import { Config } from '@backstage/config';
+import { InputError } from '@backstage/errors';
 import { Knex } from 'knex';
 
 const TABLE = 'mesh_history_events';
@@ -300,4 +302,20 @@ export class HistoryStore {
       }
     }
   }
+}
+
+/** Default of `mesh.history.retentionDays`. */
+export const DEFAULT_HISTORY_RETENTION_DAYS = 365;
+
+/** `mesh.history.retentionDays`, checked. */
+export function historyRetentionDaysFromConfig(config: Config): number {
+  const days =
+    config.getOptionalNumber('mesh.history.retentionDays') ??
+    DEFAULT_HISTORY_RETENTION_DAYS;
+  if (!Number.isInteger(days) || days < 1) {
+    throw new InputError(
+      `mesh.history.retentionDays must be a whole number of days, at least 1, got ${days}`,
+    );
+  }
+  return days;
 }

@@ -8,6 +8,8 @@ import {
   parsePolicyFile,
 } from '@tailmesh/plugin-mesh-node';
 
+const PENDING_RETRY_MS = 250;
+
 /** Default of `mesh.tailscale.policyPollIntervalSeconds`. */
 export const DEFAULT_POLICY_POLL_INTERVAL_SECONDS = 60;
 
@@ -21,8 +23,14 @@ export interface TailnetPolicySource {
 }
 
 export interface TailnetPolicyWatcherOptions {
-  /** Undefined when no Tailscale client is configured: the status says `not-configured`. */
-  client?: Pick<TailscaleClient, 'getPolicy'>;
+  /**
+   * Where the file is read: the Tailscale API, or the copy one replica stored for all
+   * (SharedTailnetPolicy), which answers undefined until it has one and says when it was read.
+   * Undefined when no Tailscale client is configured: the status says `not-configured`.
+   */
+  client?: {
+    getPolicy(): Promise<(PolicyFile & { readAt?: string }) | undefined>;
+  };
   intervalMs: number;
   logger: LoggerService;
   /** Values that must never appear in a status or a log line (the OAuth client secret). */
@@ -30,7 +38,8 @@ export interface TailnetPolicyWatcherOptions {
   now?: () => Date;
 }
 
-function describeReadError(e: unknown): string {
+/** A read error in words: fetch's cause (ECONNREFUSED, a TLS error) included. */
+export function describeReadError(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
   // fetch says only "fetch failed"; the reason (ECONNREFUSED, a TLS error) is in its cause.
   const cause = (e as { cause?: { code?: unknown; message?: unknown } })?.cause;
@@ -55,10 +64,15 @@ export class TailnetPolicyWatcher implements TailnetPolicySource {
   private started = false;
   private readonly now: () => Date;
 
-  static fromConfig(
-    config: Config,
-    options: { logger: LoggerService },
-  ): TailnetPolicyWatcher {
+  /**
+   * What the configuration says: the Tailscale client (none without `mesh.tailscale.oauth`), the
+   * interval and the secrets to keep out of messages. Throws on a bad interval.
+   */
+  static settingsFromConfig(config: Config): {
+    client?: TailscaleClient;
+    intervalMs: number;
+    secrets: string[];
+  } {
     const seconds =
       config.getOptionalNumber('mesh.tailscale.policyPollIntervalSeconds') ??
       DEFAULT_POLICY_POLL_INTERVAL_SECONDS;
@@ -68,13 +82,23 @@ export class TailnetPolicyWatcher implements TailnetPolicySource {
       );
     }
     const configured = config.has('mesh.tailscale.oauth');
-    return new TailnetPolicyWatcher({
-      client: configured ? TailscaleClient.fromConfig(config) : undefined,
+    return {
+      ...(configured ? { client: TailscaleClient.fromConfig(config) } : {}),
       intervalMs: seconds * 1000,
-      logger: options.logger,
       secrets: configured
         ? [config.getString('mesh.tailscale.oauth.clientSecret')]
         : [],
+    };
+  }
+
+  /** A watcher that reads the Tailscale API itself (one process: the tests, a single replica). */
+  static fromConfig(
+    config: Config,
+    options: { logger: LoggerService },
+  ): TailnetPolicyWatcher {
+    return new TailnetPolicyWatcher({
+      ...TailnetPolicyWatcher.settingsFromConfig(config),
+      logger: options.logger,
     });
   }
 
@@ -117,7 +141,7 @@ export class TailnetPolicyWatcher implements TailnetPolicySource {
   async refresh(): Promise<void> {
     const { client } = this.options;
     if (!client) return;
-    let file: PolicyFile;
+    let file: (PolicyFile & { readAt?: string }) | undefined;
     try {
       file = await client.getPolicy();
     } catch (e) {
@@ -126,6 +150,7 @@ export class TailnetPolicyWatcher implements TailnetPolicySource {
       );
       return;
     }
+    if (!file) return; // nothing read yet: still pending
     let changed = false;
     if (file.etag !== this.current?.etag || file.text !== this.current.text) {
       let value: unknown;
@@ -139,7 +164,10 @@ export class TailnetPolicyWatcher implements TailnetPolicySource {
       changed = true;
     }
     const before = this.state.state;
-    this.state = { state: 'ok', lastReadAt: this.now().toISOString() };
+    this.state = {
+      state: 'ok',
+      lastReadAt: file.readAt ?? this.now().toISOString(),
+    };
     if (before === 'error') {
       this.options.logger.info('Reading the tailnet policy file works again');
     }
@@ -171,7 +199,16 @@ export class TailnetPolicyWatcher implements TailnetPolicySource {
       this.timer = undefined;
       this.running = this.refresh().finally(() => {
         this.running = undefined;
-        if (this.started) this.schedule(this.options.intervalMs);
+        // Until a first file is read (a shared copy not stored yet), ask again soon: the audit
+        // judges nothing while the policy is pending.
+        const pending = this.state.state === 'pending';
+        if (this.started) {
+          this.schedule(
+            pending
+              ? Math.min(this.options.intervalMs, PENDING_RETRY_MS)
+              : this.options.intervalMs,
+          );
+        }
       });
     }, delayMs);
   }

@@ -1,0 +1,126 @@
+import {
+  DatabaseService,
+  LoggerService,
+  SchedulerService,
+} from '@backstage/backend-plugin-api';
+import { Config } from '@backstage/config';
+import { PolicyFile, TailscaleClient } from '@tailmesh/plugin-mesh-node';
+import { Knex } from 'knex';
+import {
+  TailnetPolicyWatcher,
+  describeReadError,
+} from './TailnetPolicyWatcher';
+
+const TABLE = 'mesh_tailnet_policy';
+
+interface PolicyRow {
+  id: number;
+  etag: string | null;
+  text: string | null;
+  read_at: string | null;
+  error: string | null;
+  attempted_at: string;
+}
+
+/**
+ * The tailnet policy file shared by every replica through the plugin's database: `poll` (run by
+ * one replica per interval, as a global task of the scheduler) reads it from the Tailscale API
+ * and stores it; `getPolicy` (each replica's TailnetPolicyWatcher, reading its own database)
+ * returns what was stored, or throws the stored reason the last read failed. So a deployment
+ * asks Tailscale once per interval whatever its number of replicas.
+ */
+export class SharedTailnetPolicy {
+  constructor(
+    private readonly db: Knex,
+    private readonly options: {
+      client: Pick<TailscaleClient, 'getPolicy'>;
+      /** Values that must never be stored (the OAuth client secret). */
+      secrets: string[];
+      now?: () => Date;
+    },
+  ) {}
+
+  /** The plugin's database; its migrations (HistoryStore.create) made the table. */
+  static async create(
+    database: DatabaseService,
+    options: ConstructorParameters<typeof SharedTailnetPolicy>[1],
+  ): Promise<SharedTailnetPolicy> {
+    return new SharedTailnetPolicy(await database.getClient(), options);
+  }
+
+  /** Reads the policy file from the Tailscale API and stores it, or why reading failed. */
+  async poll(): Promise<void> {
+    const now = (this.options.now ?? (() => new Date()))().toISOString();
+    let row: Partial<PolicyRow>;
+    try {
+      const file = await this.options.client.getPolicy();
+      row = { etag: file.etag, text: file.text, read_at: now, error: null };
+    } catch (e) {
+      row = { error: this.redact(describeReadError(e)) };
+    }
+    await this.db<PolicyRow>(TABLE)
+      .insert({ id: 1, attempted_at: now, ...row })
+      .onConflict('id')
+      .merge();
+  }
+
+  /**
+   * What the last poll stored: the file with when it was read, undefined before any poll, or an
+   * error saying why the last read failed (the watcher keeps the last file it had).
+   */
+  async getPolicy(): Promise<(PolicyFile & { readAt: string }) | undefined> {
+    const [row] = await this.db<PolicyRow>(TABLE).where({ id: 1 }).select('*');
+    if (!row) return undefined;
+    if (row.error !== null) throw new Error(row.error);
+    if (row.text === null || row.read_at === null) return undefined;
+    return { etag: row.etag ?? '', text: row.text, readAt: row.read_at };
+  }
+
+  private redact(text: string): string {
+    return this.options.secrets
+      .filter(s => s.length > 0)
+      .reduce((out, secret) => out.split(secret).join('***'), text);
+  }
+}
+
+/** How often each replica reads the shared copy at most (a one-row read of its own database). */
+const SHARED_READ_INTERVAL_MS = 5000;
+
+/**
+ * The tailnet policy watcher of a deployment: with a Tailscale client configured, one replica per
+ * interval reads the file from Tailscale (a global task, coordinated through the database) and
+ * every replica's watcher reads the stored copy; without one, a watcher that says
+ * `not-configured`. Call after the plugin's migrations ran.
+ */
+export async function createTailnetPolicy(options: {
+  config: Config;
+  logger: LoggerService;
+  database: DatabaseService;
+  scheduler: SchedulerService;
+}): Promise<TailnetPolicyWatcher> {
+  const { config, logger, database, scheduler } = options;
+  const settings = TailnetPolicyWatcher.settingsFromConfig(config);
+  if (!settings.client) {
+    return new TailnetPolicyWatcher({
+      intervalMs: settings.intervalMs,
+      logger,
+    });
+  }
+  const shared = await SharedTailnetPolicy.create(database, {
+    client: settings.client,
+    secrets: settings.secrets,
+  });
+  await scheduler.scheduleTask({
+    id: 'mesh-tailnet-policy-poll',
+    scope: 'global',
+    frequency: { milliseconds: settings.intervalMs },
+    timeout: { seconds: 60 },
+    fn: () => shared.poll(),
+  });
+  return new TailnetPolicyWatcher({
+    client: shared,
+    intervalMs: Math.min(settings.intervalMs, SHARED_READ_INTERVAL_MS),
+    logger,
+    secrets: settings.secrets,
+  });
+}
