@@ -20,6 +20,7 @@ import {
   LABEL_ISTIO_NETWORK,
   LABEL_MESH_ID,
   MembershipHistoryEvent,
+  MembershipResponse,
   auditFindingId,
 } from '@tailmesh/plugin-mesh-common';
 import type { Knex } from 'knex';
@@ -365,6 +366,19 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
         },
         { timeoutMs: WAIT_MS },
       ).then(c => expect(c.member).toBe(false));
+      // The recorder judges nothing until the tailnet policy file was read once (a global task
+      // stores it; the audit reads that copy): the join below must come after that first read,
+      // or its findings would be the history's baseline.
+      let policy: MembershipResponse['tailnetPolicy'];
+      await eventually(
+        'the tailnet policy file read',
+        async () => {
+          policy = (await get<MembershipResponse>(backend, '/membership'))
+            .tailnetPolicy;
+          return policy?.state === 'ok' ? true : undefined;
+        },
+        { timeoutMs: WAIT_MS, describeLast: () => `; last: ${JSON.stringify(policy)}` },
+      );
       expect(await allEvents(backend)).toEqual([]);
     }
 
