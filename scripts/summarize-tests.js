@@ -19,7 +19,12 @@ for (const file of process.argv.slice(2)) {
   }
   for (const r of report.testResults ?? []) {
     const ms = (r.endTime ?? 0) - (r.startTime ?? 0);
-    if (ms > 0) files.push({ name: path.relative(process.cwd(), r.name), ms, status: r.status });
+    if (ms > 0)
+      files.push({
+        name: path.relative(process.cwd(), r.name),
+        ms,
+        status: r.status,
+      });
   }
   passed += report.numPassedTests;
   failed += report.numFailedTests + report.numRuntimeErrorTestSuites;
@@ -29,8 +34,15 @@ files.sort((a, b) => b.ms - a.ms);
 if (files.length) {
   console.log('slowest test files:');
   for (const f of files.slice(0, 15)) {
-    console.log(`  ${(f.ms / 1000).toFixed(1).padStart(7)} s  ${f.status === 'failed' ? 'FAIL ' : ''}${f.name}`);
+    console.log(
+      `  ${(f.ms / 1000).toFixed(1).padStart(7)} s  ${f.status === 'failed' ? 'FAIL ' : ''}${f.name}`,
+    );
   }
 }
-if (missing) console.log(`${missing} test run(s) produced no report (they failed to start)`);
-console.log(`tests: ${passed} passed, ${failed + missing} failed, ${skipped} skipped`);
+if (missing)
+  console.log(
+    `${missing} test run(s) produced no report (they failed to start)`,
+  );
+console.log(
+  `tests: ${passed} passed, ${failed + missing} failed, ${skipped} skipped`,
+);

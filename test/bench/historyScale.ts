@@ -2,6 +2,7 @@
  * `npm run bench:history [-- --events 1000000]`: what a long membership history costs the mesh
  * backend on PostgreSQL. It starts a throwaway PostgreSQL server (test/support/postgres.ts),
  * stores N events with the schema as it was before the history's state tables, then measures:
+ * what a start-up cost then (every event read and replayed),
  * the migration that adds them (it replays the events once, in pages), a start-up
  * (HistoryStore.create with nothing to migrate, then recordedState, the recorder's baseline),
  * the first /history page, one recorded observation, and retention deleting half the events; with
@@ -13,11 +14,15 @@ import knexFactory, { Knex } from 'knex';
 import path from 'node:path';
 import { startPostgres, stopPostgres } from '../support/postgres';
 
-const events = Number(
-  process.argv.find(a => a.startsWith('--events='))?.split('=')[1] ??
-    process.argv[process.argv.indexOf('--events') + 1] ??
-    1_000_000,
-);
+const eventsArg = (() => {
+  const i = process.argv.findIndex(
+    a => a === '--events' || a.startsWith('--events='),
+  );
+  if (i < 0) return '1000000';
+  const a = process.argv[i];
+  return a.includes('=') ? a.split('=')[1] : process.argv[i + 1];
+})();
+const events = Number(eventsArg);
 if (!Number.isInteger(events) || events < 1) {
   throw new Error(`--events must be a positive whole number, got ${events}`);
 }
@@ -28,20 +33,32 @@ const migrations = path.dirname(
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 
-async function timed<T>(rows: string[][], what: string, fn: () => Promise<T>): Promise<T> {
+async function timed<T>(
+  rows: string[][],
+  what: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   global.gc?.();
   const heap = process.memoryUsage().heapUsed;
   const started = process.hrtime.bigint();
   const out = await fn();
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const after = process.memoryUsage();
-  rows.push([what, `${ms.toFixed(1)} ms`, mb(after.heapUsed - heap), mb(after.rss)]);
+  rows.push([
+    what,
+    `${ms.toFixed(1)} ms`,
+    mb(after.heapUsed - heap),
+    mb(after.rss),
+  ]);
   return out;
 }
 
 async function main() {
   const pg = await startPostgres();
-  const knex: Knex = knexFactory({ client: 'pg', connection: pg.connectionString });
+  const knex: Knex = knexFactory({
+    client: 'pg',
+    connection: pg.connectionString,
+  });
   const rows: string[][] = [];
   try {
     // The schema before the state tables: only the first migration.
@@ -61,20 +78,52 @@ async function main() {
       [events],
     );
     const loadMs = Date.now() - loadStart;
-    const database = mockServices.database({ knex, migrations: { skip: false } });
-    const store = await timed(rows, `migration (replays ${events} events once)`, () =>
-      HistoryStore.create({ database }),
+    // What a start-up cost before the state tables: every event read and replayed.
+    await timed(
+      rows,
+      `before: start-up replayed all ${events} events`,
+      async () => {
+        const all = await knex('mesh_history_events')
+          .select('*')
+          .orderBy('id', 'asc');
+        const members = new Set<string>();
+        for (const r of all) {
+          if (r.kind === 'joined') members.add(r.cluster);
+          if (r.kind === 'left') members.delete(r.cluster);
+        }
+        return members.size;
+      },
+    );
+    const database = mockServices.database({
+      knex,
+      migrations: { skip: false },
+    });
+    const store = await timed(
+      rows,
+      `migration (replays ${events} events once)`,
+      () => HistoryStore.create({ database }),
     );
     await timed(rows, 'start-up: HistoryStore.create, nothing to migrate', () =>
       HistoryStore.create({ database }),
     );
-    const state = await timed(rows, "start-up: recordedState (the recorder's baseline)", () =>
-      store.recordedState(),
+    const state = await timed(
+      rows,
+      "start-up: recordedState (the recorder's baseline)",
+      () => store.recordedState(),
     );
-    await timed(rows, 'GET /history first page (50)', () => store.list({ limit: 50 }));
+    await timed(rows, 'GET /history first page (50)', () =>
+      store.list({ limit: 50 }),
+    );
     await timed(rows, 'one observation recorded (a join)', () =>
       store.record(() => ({
-        events: [{ at: new Date().toISOString(), cluster: 'cluster-new', kind: 'joined', message: 'cluster-new joined the mesh' }],
+        events: [
+          {
+            at: new Date().toISOString(),
+            cluster: 'cluster-new',
+            kind: 'joined',
+            message: 'cluster-new joined the mesh',
+          },
+        ],
       })),
     );
     const half = await knex('mesh_history_events')
@@ -90,10 +139,16 @@ async function main() {
         `state: ${state.members.size} members, ${state.openFindings.size} open findings; retention deleted ${deleted})\n\n`,
     );
     const widths = [0, 1, 2, 3].map(i =>
-      Math.max(...[['step', 'time', 'heap growth', 'RSS after'], ...rows].map(r => r[i].length)),
+      Math.max(
+        ...[['step', 'time', 'heap growth', 'RSS after'], ...rows].map(
+          r => r[i].length,
+        ),
+      ),
     );
     for (const r of [['step', 'time', 'heap growth', 'RSS after'], ...rows]) {
-      process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ')}\n`);
+      process.stdout.write(
+        `${r.map((c, i) => c.padEnd(widths[i])).join('  ')}\n`,
+      );
     }
   } finally {
     await knex.destroy();

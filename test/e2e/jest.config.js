@@ -20,4 +20,8 @@ module.exports = {
   // A join through the browser runs every action against real apiservers.
   testTimeout: 300_000,
   slowTestThreshold: 60,
+  // globalTeardown stops the product; a handle a browser or client library leaves open must not
+  // keep Jest (and `npm test`) waiting after the last test ("Jest did not exit one second after
+  // the test run has completed" in a CI log).
+  forceExit: true,
 };

@@ -10,7 +10,9 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.createTable('mesh_tailnet_policy', table => {
-    table.comment('The tailnet policy file as last read from the Tailscale API');
+    table.comment(
+      'The tailnet policy file as last read from the Tailscale API',
+    );
     table.integer('id').primary();
     table.string('etag', 255).nullable();
     table.text('text').nullable();

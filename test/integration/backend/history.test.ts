@@ -377,7 +377,10 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
             .tailnetPolicy;
           return policy?.state === 'ok' ? true : undefined;
         },
-        { timeoutMs: WAIT_MS, describeLast: () => `; last: ${JSON.stringify(policy)}` },
+        {
+          timeoutMs: WAIT_MS,
+          describeLast: () => `; last: ${JSON.stringify(policy)}`,
+        },
       );
       expect(await allEvents(backend)).toEqual([]);
     }

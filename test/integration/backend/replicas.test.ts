@@ -82,7 +82,11 @@ async function startReplica(n: number): Promise<Replica> {
     port,
     logFile: path.join(dir, `replica${n}.log`),
   });
-  return { n, process: backend, client: await BackstageClient.signInAsGuest(backend.url) };
+  return {
+    n,
+    process: backend,
+    client: await BackstageClient.signInAsGuest(backend.url),
+  };
 }
 
 /** Every stored event, oldest first, as one replica's /history pages them. */
@@ -128,7 +132,10 @@ function recorders(): Replica[] {
     if (dead.has(r)) return false;
     const log = fs.readFileSync(r.process.logFile, 'utf8');
     const took = log.lastIndexOf('This replica records the mesh history');
-    return took >= 0 && took > log.lastIndexOf('Another replica records the mesh history now');
+    return (
+      took >= 0 &&
+      took > log.lastIndexOf('Another replica records the mesh history now')
+    );
   });
 }
 
@@ -136,8 +143,17 @@ function recorders(): Replica[] {
  * A helm release a killed backend left `pending-*` is repaired by the next run of its step once
  * it is this old (default 600 s; here the test would wait that long).
  */
-function withHelmRepairAfter<T extends { mesh: { helm: object } }>(config: T, seconds: number): T {
-  return { ...config, mesh: { ...config.mesh, helm: { ...config.mesh.helm, pendingRepairAfterSeconds: seconds } } };
+function withHelmRepairAfter<T extends { mesh: { helm: object } }>(
+  config: T,
+  seconds: number,
+): T {
+  return {
+    ...config,
+    mesh: {
+      ...config.mesh,
+      helm: { ...config.mesh.helm, pendingRepairAfterSeconds: seconds },
+    },
+  };
 }
 
 async function setMeshLabels(present: boolean) {
@@ -152,7 +168,10 @@ async function setMeshLabels(present: boolean) {
 
 async function removeIstiod() {
   await apps()
-    .deleteNamespacedDeployment({ name: ISTIOD_DEPLOYMENT, namespace: ISTIO_NAMESPACE })
+    .deleteNamespacedDeployment({
+      name: ISTIOD_DEPLOYMENT,
+      namespace: ISTIO_NAMESPACE,
+    })
     .catch(e => {
       if ((e as { code?: number }).code !== 404) throw e;
     });
@@ -160,8 +179,10 @@ async function removeIstiod() {
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailmesh-replicas-'));
-  const connection = process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING;
-  if (!connection) throw new Error('the integration setup started no PostgreSQL');
+  const connection =
+    process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING;
+  if (!connection)
+    throw new Error('the integration setup started no PostgreSQL');
   configFile = path.join(dir, 'app-config.replicas.yaml');
   // One PostgreSQL for all replicas; a prefix of this run's own, so each run starts empty.
   fs.writeFileSync(
@@ -175,7 +196,9 @@ beforeAll(async () => {
         },
       },
       // The scaffolder recovers a task whose heartbeat stopped this long ago (default 30 s).
-      scaffolder: { taskRecovery: { enabled: true, staleTimeout: { seconds: 10 } } },
+      scaffolder: {
+        taskRecovery: { enabled: true, staleTimeout: { seconds: 10 } },
+      },
       ...withHelmRepairAfter(testbedAppConfig([CLUSTER, JOINER]), 5),
     }),
     { mode: 0o600 },
@@ -190,14 +213,18 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await Promise.all(replicas.filter(r => !dead.has(r)).map(r => r.process.stop()));
+  await Promise.all(
+    replicas.filter(r => !dead.has(r)).map(r => r.process.stop()),
+  );
   await removeIstiod().catch(() => undefined);
   if (createdNamespace) {
     await core()
       .deleteNamespace({ name: ISTIO_NAMESPACE })
       .catch(() => undefined);
     await eventually('istio-system of cluster14 to be gone', async () =>
-      (await core().listNamespace()).items.some(n => n.metadata?.name === ISTIO_NAMESPACE)
+      (await core().listNamespace()).items.some(
+        n => n.metadata?.name === ISTIO_NAMESPACE,
+      )
         ? undefined
         : true,
     );
@@ -212,7 +239,8 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
     const c = await eventually(
       `replica ${r.n} synced cluster14`,
       async () => {
-        const { clusters } = await r.client.get<ClustersResponse>('/api/mesh/clusters');
+        const { clusters } =
+          await r.client.get<ClustersResponse>('/api/mesh/clusters');
         return clusters[0]?.sync.state === 'ok' ? clusters[0] : undefined;
       },
       { timeoutMs: WAIT_MS },
@@ -222,8 +250,14 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
   expect(await allEvents(replicas[0])).toEqual([]);
 
   // cluster14 joins: namespace labels and an istiod Deployment, scaled to zero (not ready).
-  if (!(await core().listNamespace()).items.some(n => n.metadata?.name === ISTIO_NAMESPACE)) {
-    await core().createNamespace({ body: { metadata: { name: ISTIO_NAMESPACE } } });
+  if (
+    !(await core().listNamespace()).items.some(
+      n => n.metadata?.name === ISTIO_NAMESPACE,
+    )
+  ) {
+    await core().createNamespace({
+      body: { metadata: { name: ISTIO_NAMESPACE } },
+    });
     createdNamespace = true;
   }
   await setMeshLabels(true);
@@ -237,14 +271,22 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
         selector: { matchLabels: labels },
         template: {
           metadata: { labels },
-          spec: { containers: [{ name: 'discovery', image: 'docker.io/istio/pilot:1.28.0' }] },
+          spec: {
+            containers: [
+              { name: 'discovery', image: 'docker.io/istio/pilot:1.28.0' },
+            ],
+          },
         },
       },
     },
   });
   const notReady = auditFindingId('istiod-not-ready', [CLUSTER]);
-  await eventsBecome(replicas[0], 'joined, and istiod-not-ready raised', s =>
-    s.includes(`joined ${CLUSTER}`) && s.includes(`finding-raised ${notReady}`),
+  await eventsBecome(
+    replicas[0],
+    'joined, and istiod-not-ready raised',
+    s =>
+      s.includes(`joined ${CLUSTER}`) &&
+      s.includes(`finding-raised ${notReady}`),
   );
 
   // A burst: istiod becomes ready (the finding clears) and cluster14 leaves, while the replica
@@ -253,7 +295,11 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
   expect(recorders()).toHaveLength(1);
   const [leader] = recorders();
   await apps().patchNamespacedDeployment(
-    { name: ISTIOD_DEPLOYMENT, namespace: ISTIO_NAMESPACE, body: { spec: { replicas: 1 } } },
+    {
+      name: ISTIOD_DEPLOYMENT,
+      namespace: ISTIO_NAMESPACE,
+      body: { spec: { replicas: 1 } },
+    },
     mergePatch,
   );
   process.kill(-leader.process.pid, 'SIGKILL');
@@ -261,8 +307,12 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
   await leader.process.exited;
   await setMeshLabels(false);
   const survivors = replicas.filter(r => r !== leader);
-  const stored = await eventsBecome(survivors[0], 'the clearing and the leave recorded', s =>
-    s.includes(`finding-cleared ${notReady}`) && s.includes(`left ${CLUSTER}`),
+  const stored = await eventsBecome(
+    survivors[0],
+    'the clearing and the leave recorded',
+    s =>
+      s.includes(`finding-cleared ${notReady}`) &&
+      s.includes(`left ${CLUSTER}`),
   );
   // Give every survivor's retry a lease to double anything, then look again.
   await new Promise(r => setTimeout(r, 20_000));
@@ -273,7 +323,9 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
   // In order: the join first, the raise before its clearing, the leave last of the membership.
   const at = (s: string) => final.indexOf(s);
   expect(at(`joined ${CLUSTER}`)).toBe(0);
-  expect(at(`finding-raised ${notReady}`)).toBeLessThan(at(`finding-cleared ${notReady}`));
+  expect(at(`finding-raised ${notReady}`)).toBeLessThan(
+    at(`finding-cleared ${notReady}`),
+  );
   expect(at(`joined ${CLUSTER}`)).toBeLessThan(at(`left ${CLUSTER}`));
   // Another replica took over the recording.
   expect(recorders().length).toBeGreaterThan(0);
@@ -286,17 +338,27 @@ interface TaskEvent {
 
 it('a join survives the death of the backend running it: the task resumes from its last completed step, and the mesh converges', async () => {
   const alive = replicas.filter(r => !dead.has(r));
-  const { id } = await alive[0].client.request<{ id: string }>('POST', '/api/scaffolder/v2/tasks', {
-    templateRef: 'template:default/join-cluster-to-mesh',
-    values: joinValues(JOINER, 'tailmesh-recovery'),
-  });
-  const events = (r: Replica) => r.client.get<TaskEvent[]>(`/api/scaffolder/v2/tasks/${id}/events`);
+  const { id } = await alive[0].client.request<{ id: string }>(
+    'POST',
+    '/api/scaffolder/v2/tasks',
+    {
+      templateRef: 'template:default/join-cluster-to-mesh',
+      values: joinValues(JOINER, 'tailmesh-recovery'),
+    },
+  );
+  const events = (r: Replica) =>
+    r.client.get<TaskEvent[]>(`/api/scaffolder/v2/tasks/${id}/events`);
   const completedSteps = (all: TaskEvent[]) =>
-    new Set(all.filter(e => e.body.stepId && e.body.status === 'completed').map(e => e.body.stepId!));
+    new Set(
+      all
+        .filter(e => e.body.stepId && e.body.status === 'completed')
+        .map(e => e.body.stepId!),
+    );
   // Killed once the CA step is done: the Istio install (helm) is then starting or under way.
   await eventually(
     'the join got past its CA step',
-    async () => (completedSteps(await events(alive[0])).has('ca') ? true : undefined),
+    async () =>
+      completedSteps(await events(alive[0])).has('ca') ? true : undefined,
     { timeoutMs: 180_000 },
   );
   // Any replica may have claimed the task: all are killed (with the helm runs of their process
@@ -312,24 +374,37 @@ it('a join survives the death of the backend running it: the task resumes from i
   const task = await eventually(
     'the recovered join finished',
     async () => {
-      const t = await restarted[0].client.get<{ status: string }>(`/api/scaffolder/v2/tasks/${id}`);
-      return ['completed', 'failed', 'cancelled'].includes(t.status) ? t : undefined;
+      const t = await restarted[0].client.get<{ status: string }>(
+        `/api/scaffolder/v2/tasks/${id}`,
+      );
+      return ['completed', 'failed', 'cancelled'].includes(t.status)
+        ? t
+        : undefined;
     },
     { timeoutMs: 300_000 },
   );
   const all = await events(restarted[0]);
   const log = all.filter(e => e.type === 'log').map(e => e.body.message ?? '');
-  expect({ status: task.status, tail: task.status === 'completed' ? [] : log.slice(-15) }).toEqual({
+  expect({
+    status: task.status,
+    tail: task.status === 'completed' ? [] : log.slice(-15),
+  }).toEqual({
     status: 'completed',
     tail: [],
   });
   // It resumed: the steps done before the kill were skipped, not run again.
-  const resumed = log.find(l => l.startsWith('Task recovered - resuming from last known good state'));
+  const resumed = log.find(l =>
+    l.startsWith('Task recovered - resuming from last known good state'),
+  );
   expect(resumed).toBeDefined();
   for (const step of ['preconditions', 'operator', 'grants', 'dns', 'ca']) {
-    expect(log).toContain(`Skipping step ${step} because it was already completed in a previous run`);
+    expect(log).toContain(
+      `Skipping step ${step} because it was already completed in a previous run`,
+    );
   }
   // Nothing made twice: one intermediate for cluster25, and mesh:verify passed.
-  expect(log.filter(l => l.includes(`${JOINER}: intermediate CA issued`))).toHaveLength(1);
+  expect(
+    log.filter(l => l.includes(`${JOINER}: intermediate CA issued`)),
+  ).toHaveLength(1);
   expect(completedSteps(all).has('verify')).toBe(true);
 });

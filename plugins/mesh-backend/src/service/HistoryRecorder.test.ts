@@ -173,7 +173,7 @@ describe('HistoryRecorder and HistoryStore', () => {
     const store = await storeFor('SQLITE_3');
     const clusters = threeClusters();
     const state = new FakeMeshState(clusters);
-    let clock = Date.UTC(2026, 11, 4, 12, 0, 0);
+    const clock = Date.UTC(2026, 11, 4, 12, 0, 0);
     const replica = (holder?: string) => {
       const audit = new MeshAuditor({ state });
       audit.start();

@@ -52,7 +52,14 @@ export function startKubeProxy(
   };
 
   const desired = () => {
-    const out = new Map<string, { cache: ClusterCache; svc: Service; port: { name?: string; port: number; targetPort?: number | string } }>();
+    const out = new Map<
+      string,
+      {
+        cache: ClusterCache;
+        svc: Service;
+        port: { name?: string; port: number; targetPort?: number | string };
+      }
+    >();
     for (const cache of caches) {
       for (const svc of cache.services.cache.values()) {
         if (!isProxiedService(svc)) continue;
@@ -85,12 +92,18 @@ export function startKubeProxy(
         const to = target && targetPort(port, target.ports);
         if (!target || to === undefined) {
           // No ready endpoint: kube-proxy rejects (ICMP unreachable), the caller sees a reset.
-          note(key, `${cache.name} ${namespace}/${name} ${key}: no ready endpoint, connection reset`);
+          note(
+            key,
+            `${cache.name} ${namespace}/${name} ${key}: no ready endpoint, connection reset`,
+          );
           socket.resetAndDestroy();
           return;
         }
         pipeTo(socket, target.ip, to, undefined, err =>
-          note(key, `${cache.name} ${namespace}/${name} ${key} -> ${target.ip}:${to}: ${err.message}, connection reset`),
+          note(
+            key,
+            `${cache.name} ${namespace}/${name} ${key} -> ${target.ip}:${to}: ${err.message}, connection reset`,
+          ),
         );
       });
       servers.set(key, { server, ip });
@@ -103,7 +116,9 @@ export function startKubeProxy(
         });
       }).catch(e => {
         servers.delete(key);
-        log(`kube-proxy: ${cache.name} ${namespace}/${name} ${key}: cannot listen: ${(e as Error).message}`);
+        log(
+          `kube-proxy: ${cache.name} ${namespace}/${name} ${key}: cannot listen: ${(e as Error).message}`,
+        );
       });
     }
   };
