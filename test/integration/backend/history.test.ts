@@ -1,6 +1,5 @@
 import {
   AppsV1Api,
-  CoreV1Api,
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -17,8 +16,6 @@ import {
   HistoryResponse,
   ISTIO_NAMESPACE,
   ISTIOD_DEPLOYMENT,
-  LABEL_ISTIO_NETWORK,
-  LABEL_MESH_ID,
   MembershipHistoryEvent,
   MembershipResponse,
   auditFindingId,
@@ -28,6 +25,7 @@ import request from 'supertest';
 import { eventually } from '../../support/eventually';
 import { testbedAppConfig } from '../../support/meshConfig';
 import { testPostgresId } from '../../support/postgres';
+import { objectMembership } from '../../support/objectMembership';
 import { kubeConfig } from '../../support/testbed';
 
 // Membership history on SQLite and on the PostgreSQL server the global setup started: the store
@@ -222,14 +220,12 @@ describe.each(DATABASE_IDS)('HistoryStore on %s', id => {
 });
 
 describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 joins and leaves', () => {
-  const core = kubeConfig(CLUSTER).makeApiClient(CoreV1Api);
   const apps = kubeConfig(CLUSTER).makeApiClient(AppsV1Api);
   const knexes = new Map<TestDatabaseId, Knex>();
   let backends: Array<{
     id: TestDatabaseId;
     backend: Awaited<ReturnType<typeof startTestBackend>>;
   }> = [];
-  let createdNamespace = false;
 
   async function startBackends() {
     backends = [];
@@ -308,26 +304,10 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
     return seen;
   }
 
-  async function setMeshLabels(present: boolean) {
-    const labels = present
-      ? { [LABEL_ISTIO_NETWORK]: NETWORK, [LABEL_MESH_ID]: MESH_ID }
-      : { [LABEL_ISTIO_NETWORK]: null, [LABEL_MESH_ID]: null };
-    await core.patchNamespace(
-      { name: ISTIO_NAMESPACE, body: { metadata: { labels } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
-  }
-
-  async function removeIstiod() {
-    await apps
-      .deleteNamespacedDeployment({
-        name: ISTIOD_DEPLOYMENT,
-        namespace: ISTIO_NAMESPACE,
-      })
-      .catch(e => {
-        if ((e as { code?: number }).code !== 404) throw e;
-      });
-  }
+  const membership = objectMembership(CLUSTER, {
+    network: NETWORK,
+    meshId: MESH_ID,
+  });
 
   beforeAll(async () => {
     for (const id of DATABASE_IDS) knexes.set(id, await databases.init(id));
@@ -336,21 +316,7 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
 
   afterAll(async () => {
     await stopBackends();
-    await removeIstiod();
-    if (createdNamespace) {
-      await core
-        .deleteNamespace({ name: ISTIO_NAMESPACE })
-        .catch(() => undefined);
-      await eventually('istio-system of cluster14 to be gone', async () =>
-        (await core.listNamespace()).items.some(
-          n => n.metadata?.name === ISTIO_NAMESPACE,
-        )
-          ? undefined
-          : true,
-      );
-    } else {
-      await setMeshLabels(false).catch(() => undefined);
-    }
+    await membership.restore();
   });
 
   it('records the join of cluster14 and the findings it brings, on both databases', async () => {
@@ -385,37 +351,7 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
       expect(await allEvents(backend)).toEqual([]);
     }
 
-    const existing = (await core.listNamespace()).items.some(
-      n => n.metadata?.name === ISTIO_NAMESPACE,
-    );
-    if (!existing) {
-      await core.createNamespace({
-        body: { metadata: { name: ISTIO_NAMESPACE } },
-      });
-      createdNamespace = true;
-    }
-    await setMeshLabels(true);
-    // Membership needs an istiod Deployment, not a running one: scaled to zero it costs no pod
-    // and is exactly what the audit calls not ready.
-    const labels = { app: 'istiod' };
-    await apps.createNamespacedDeployment({
-      namespace: ISTIO_NAMESPACE,
-      body: {
-        metadata: { name: ISTIOD_DEPLOYMENT },
-        spec: {
-          replicas: 0,
-          selector: { matchLabels: labels },
-          template: {
-            metadata: { labels },
-            spec: {
-              containers: [
-                { name: 'discovery', image: 'docker.io/istio/pilot:1.28.0' },
-              ],
-            },
-          },
-        },
-      },
-    });
+    await membership.join();
 
     const notReady = auditFindingId('istiod-not-ready', [CLUSTER]);
     const seen = await eventsBecome(
@@ -525,7 +461,7 @@ describe('GET /history of the plugin on SQLite and PostgreSQL, while cluster14 j
       );
     }
 
-    await removeIstiod();
+    await membership.removeIstiod();
     const seen = await eventsBecome(
       'left, and every raised finding cleared',
       events => {

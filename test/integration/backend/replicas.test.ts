@@ -1,6 +1,5 @@
 import {
   AppsV1Api,
-  CoreV1Api,
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -9,8 +8,6 @@ import {
   HistoryResponse,
   ISTIO_NAMESPACE,
   ISTIOD_DEPLOYMENT,
-  LABEL_ISTIO_NETWORK,
-  LABEL_MESH_ID,
   MembershipHistoryEvent,
   auditFindingId,
 } from '@tailmesh/plugin-mesh-common';
@@ -25,6 +22,7 @@ import { baseAppConfig } from '../../product/productConfig';
 import { eventually } from '../../support/eventually';
 import { testbedAppConfig } from '../../support/meshConfig';
 import { joinValues } from '../../support/productBackend';
+import { objectMembership } from '../../support/objectMembership';
 import { kubeConfig } from '../../support/testbed';
 
 // Production shape: three real backend processes (the local product's backend, as `npm start`
@@ -46,7 +44,6 @@ const REPLICAS = 3;
 const BASE_PORT = 7341;
 const WAIT_MS = 90_000;
 
-const core = () => kubeConfig(CLUSTER).makeApiClient(CoreV1Api);
 const apps = () => kubeConfig(CLUSTER).makeApiClient(AppsV1Api);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -61,7 +58,6 @@ let configFile: string;
 const replicas: Replica[] = [];
 /** Replicas this file killed. */
 const dead = new Set<Replica>();
-let createdNamespace = false;
 
 async function startReplica(n: number): Promise<Replica> {
   const port = BASE_PORT + n;
@@ -156,26 +152,10 @@ function withHelmRepairAfter<T extends { mesh: { helm: object } }>(
   };
 }
 
-async function setMeshLabels(present: boolean) {
-  const labels = present
-    ? { [LABEL_ISTIO_NETWORK]: NETWORK, [LABEL_MESH_ID]: MESH_ID }
-    : { [LABEL_ISTIO_NETWORK]: null, [LABEL_MESH_ID]: null };
-  await core().patchNamespace(
-    { name: ISTIO_NAMESPACE, body: { metadata: { labels } } },
-    mergePatch,
-  );
-}
-
-async function removeIstiod() {
-  await apps()
-    .deleteNamespacedDeployment({
-      name: ISTIOD_DEPLOYMENT,
-      namespace: ISTIO_NAMESPACE,
-    })
-    .catch(e => {
-      if ((e as { code?: number }).code !== 404) throw e;
-    });
-}
+const membership = objectMembership(CLUSTER, {
+  network: NETWORK,
+  meshId: MESH_ID,
+});
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailmesh-replicas-'));
@@ -216,21 +196,7 @@ afterAll(async () => {
   await Promise.all(
     replicas.filter(r => !dead.has(r)).map(r => r.process.stop()),
   );
-  await removeIstiod().catch(() => undefined);
-  if (createdNamespace) {
-    await core()
-      .deleteNamespace({ name: ISTIO_NAMESPACE })
-      .catch(() => undefined);
-    await eventually('istio-system of cluster14 to be gone', async () =>
-      (await core().listNamespace()).items.some(
-        n => n.metadata?.name === ISTIO_NAMESPACE,
-      )
-        ? undefined
-        : true,
-    );
-  } else {
-    await setMeshLabels(false).catch(() => undefined);
-  }
+  await membership.restore();
   fs.rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
@@ -250,36 +216,7 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
   expect(await allEvents(replicas[0])).toEqual([]);
 
   // cluster14 joins: namespace labels and an istiod Deployment, scaled to zero (not ready).
-  if (
-    !(await core().listNamespace()).items.some(
-      n => n.metadata?.name === ISTIO_NAMESPACE,
-    )
-  ) {
-    await core().createNamespace({
-      body: { metadata: { name: ISTIO_NAMESPACE } },
-    });
-    createdNamespace = true;
-  }
-  await setMeshLabels(true);
-  const labels = { app: 'istiod' };
-  await apps().createNamespacedDeployment({
-    namespace: ISTIO_NAMESPACE,
-    body: {
-      metadata: { name: ISTIOD_DEPLOYMENT },
-      spec: {
-        replicas: 0,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            containers: [
-              { name: 'discovery', image: 'docker.io/istio/pilot:1.28.0' },
-            ],
-          },
-        },
-      },
-    },
-  });
+  await membership.join();
   const notReady = auditFindingId('istiod-not-ready', [CLUSTER]);
   await eventsBecome(
     replicas[0],
@@ -305,7 +242,7 @@ it(`${REPLICAS} replicas on one PostgreSQL store each change once, in order, and
   process.kill(-leader.process.pid, 'SIGKILL');
   dead.add(leader);
   await leader.process.exited;
-  await setMeshLabels(false);
+  await membership.setMeshLabels(false);
   const survivors = replicas.filter(r => r !== leader);
   const stored = await eventsBecome(
     survivors[0],
