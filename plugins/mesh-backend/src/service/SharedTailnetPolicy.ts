@@ -12,6 +12,7 @@ import {
 } from './TailnetPolicyWatcher';
 
 const TABLE = 'mesh_tailnet_policy';
+const NEVER = new Date(0).toISOString();
 
 interface PolicyRow {
   id: number;
@@ -36,6 +37,11 @@ export class SharedTailnetPolicy {
       client: Pick<TailscaleClient, 'getPolicy'>;
       /** Values that must never be stored (the OAuth client secret). */
       secrets: string[];
+      /**
+       * With it, `getPolicy` also reads Tailscale when the last attempt (by any replica) is
+       * this old, so the copy stays current even without the scheduler's global task.
+       */
+      intervalMs?: number;
       now?: () => Date;
     },
   ) {}
@@ -46,6 +52,28 @@ export class SharedTailnetPolicy {
     options: ConstructorParameters<typeof SharedTailnetPolicy>[1],
   ): Promise<SharedTailnetPolicy> {
     return new SharedTailnetPolicy(await database.getClient(), options);
+  }
+
+  /**
+   * Whether this replica is the one to read Tailscale now: a conditional update of
+   * `attempted_at` that only one replica wins once the last attempt is `intervalMs` old (or
+   * none was made). Coordination in the database itself, so it works whatever the scheduler.
+   */
+  private async claimPoll(): Promise<boolean> {
+    const now = (this.options.now ?? (() => new Date()))();
+    const due = new Date(
+      now.getTime() - this.options.intervalMs!,
+    ).toISOString();
+    // The first replica ever finds no row: a row that was never attempted is due.
+    await this.db<PolicyRow>(TABLE)
+      .insert({ id: 1, attempted_at: NEVER })
+      .onConflict('id')
+      .ignore();
+    const updated = await this.db<PolicyRow>(TABLE)
+      .where({ id: 1 })
+      .andWhere('attempted_at', '<=', due)
+      .update({ attempted_at: now.toISOString() });
+    return updated === 1;
   }
 
   /** Reads the policy file from the Tailscale API and stores it, or why reading failed. */
@@ -69,6 +97,9 @@ export class SharedTailnetPolicy {
    * error saying why the last read failed (the watcher keeps the last file it had).
    */
   async getPolicy(): Promise<(PolicyFile & { readAt: string }) | undefined> {
+    if (this.options.intervalMs !== undefined && (await this.claimPoll())) {
+      await this.poll();
+    }
     const [row] = await this.db<PolicyRow>(TABLE).where({ id: 1 }).select('*');
     if (!row) return undefined;
     if (row.error !== null) throw new Error(row.error);
@@ -109,6 +140,7 @@ export async function createTailnetPolicy(options: {
   const shared = await SharedTailnetPolicy.create(database, {
     client: settings.client,
     secrets: settings.secrets,
+    intervalMs: settings.intervalMs,
   });
   await scheduler.scheduleTask({
     id: 'mesh-tailnet-policy-poll',
