@@ -1,10 +1,11 @@
 // @ts-check
 
 /**
- * The tailnet policy file as one replica last read it from the Tailscale API (a global task of
- * the scheduler reads it once per interval for the whole deployment), so every replica's audit
- * judges the same file without each polling Tailscale. One row, id 1. `error` is why the last
- * read failed (redacted: never a credential), null after a read that worked.
+ * The tailnet policy file as one replica last read it from the Tailscale API (once per interval
+ * for the whole deployment: the replica that claims the read by updating `attempted_at` first),
+ * so every replica's audit judges the same file without each polling Tailscale. One row, id 1.
+ * `error` is why the last read failed (redacted: never a credential), null after a read that
+ * worked.
  *
  * @param {import('knex').Knex} knex
  */

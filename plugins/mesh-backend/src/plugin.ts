@@ -73,12 +73,7 @@ export const meshPlugin = createBackendPlugin({
         const retentionDays = historyRetentionDaysFromConfig(config);
         // Runs the plugin's migrations: the policy's table is made here too.
         const history = await HistoryStore.create({ database });
-        const policy = await createTailnetPolicy({
-          config,
-          logger,
-          database,
-          scheduler,
-        });
+        const policy = await createTailnetPolicy({ config, logger, database });
         const auditor = new MeshAuditor({ state: cache, policy });
         const recorder = new HistoryRecorder({
           audit: auditor,

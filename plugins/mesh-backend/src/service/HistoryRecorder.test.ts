@@ -173,7 +173,8 @@ describe('HistoryRecorder and HistoryStore', () => {
     const store = await storeFor('SQLITE_3');
     const clusters = threeClusters();
     const state = new FakeMeshState(clusters);
-    const clock = Date.UTC(2026, 11, 4, 12, 0, 0);
+    // A replica with a `holder` holds a lease of 400 ms and follows every change, as deployed;
+    // one without records only when asked.
     const replica = (holder?: string) => {
       const audit = new MeshAuditor({ state });
       audit.start();
@@ -181,9 +182,9 @@ describe('HistoryRecorder and HistoryStore', () => {
         audit,
         store,
         logger: mockServices.logger.mock(),
-        now: () => new Date(clock),
-        ...(holder ? { lease: { holder, durationMs: 15_000 } } : {}),
+        ...(holder ? { lease: { holder, durationMs: 400 } } : {}),
       });
+      if (holder) recorder.start();
       return { audit, recorder };
     };
     // Joins and leaves, oldest first (the findings a join brings are recorded alike).
@@ -209,19 +210,7 @@ describe('HistoryRecorder and HistoryStore', () => {
     for (const r of [a, b]) r.audit.stop();
 
     // With leases only the holder records, and when it dies another takes over once its lease
-    // runs out. Both replicas follow every change, as deployed.
-    const leased = (holder: string) => {
-      const audit = new MeshAuditor({ state });
-      audit.start();
-      const recorder = new HistoryRecorder({
-        audit,
-        store,
-        logger: mockServices.logger.mock(),
-        lease: { holder, durationMs: 400 },
-      });
-      recorder.start();
-      return { audit, recorder };
-    };
+    // runs out.
     const until = async (what: string, done: (k: string[]) => boolean) => {
       const deadline = Date.now() + 5000;
       let k = await kinds();
@@ -233,7 +222,7 @@ describe('HistoryRecorder and HistoryStore', () => {
       }
       return k;
     };
-    const [c, d] = [leased('c'), leased('d')];
+    const [c, d] = [replica('c'), replica('d')];
     const before = (await kinds()).length;
     clusters[2].snapshot = {
       cluster: 'cluster3',
@@ -247,7 +236,7 @@ describe('HistoryRecorder and HistoryStore', () => {
 
     c.audit.stop(); // c dies: it hears of no change and renews nothing
     d.audit.stop(); // so does d, and
-    const e = leased('e'); // a third replica starts
+    const e = replica('e'); // a third replica starts
     clusters[2].snapshot = memberSnapshot('cluster3', 3, [
       'cluster1',
       'cluster2',

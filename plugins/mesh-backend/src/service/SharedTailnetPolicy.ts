@@ -1,8 +1,4 @@
-import {
-  DatabaseService,
-  LoggerService,
-  SchedulerService,
-} from '@backstage/backend-plugin-api';
+import { DatabaseService, LoggerService } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
 import { PolicyFile, TailscaleClient } from '@tailmesh/plugin-mesh-node';
 import { Knex } from 'knex';
@@ -24,11 +20,12 @@ interface PolicyRow {
 }
 
 /**
- * The tailnet policy file shared by every replica through the plugin's database: `poll` (run by
- * one replica per interval, as a global task of the scheduler) reads it from the Tailscale API
- * and stores it; `getPolicy` (each replica's TailnetPolicyWatcher, reading its own database)
- * returns what was stored, or throws the stored reason the last read failed. So a deployment
- * asks Tailscale once per interval whatever its number of replicas.
+ * The tailnet policy file shared by every replica through the plugin's database. `getPolicy`
+ * (each replica's TailnetPolicyWatcher) returns what was stored, or throws the stored reason the
+ * last read failed; when the last attempt by any replica is `intervalMs` old, the one replica
+ * whose conditional update of `attempted_at` wins first reads the file from the Tailscale API
+ * and stores it. So a deployment asks Tailscale once per interval whatever its number of
+ * replicas, coordinated in the database itself.
  */
 export class SharedTailnetPolicy {
   constructor(
@@ -37,11 +34,8 @@ export class SharedTailnetPolicy {
       client: Pick<TailscaleClient, 'getPolicy'>;
       /** Values that must never be stored (the OAuth client secret). */
       secrets: string[];
-      /**
-       * With it, `getPolicy` also reads Tailscale when the last attempt (by any replica) is
-       * this old, so the copy stays current even without the scheduler's global task.
-       */
-      intervalMs?: number;
+      /** How old the last attempt (by any replica) is when the next replica reads Tailscale. */
+      intervalMs: number;
       now?: () => Date;
     },
   ) {}
@@ -54,16 +48,17 @@ export class SharedTailnetPolicy {
     return new SharedTailnetPolicy(await database.getClient(), options);
   }
 
+  private now(): Date {
+    return (this.options.now ?? (() => new Date()))();
+  }
+
   /**
    * Whether this replica is the one to read Tailscale now: a conditional update of
    * `attempted_at` that only one replica wins once the last attempt is `intervalMs` old (or
-   * none was made). Coordination in the database itself, so it works whatever the scheduler.
+   * none was made).
    */
-  private async claimPoll(): Promise<boolean> {
-    const now = (this.options.now ?? (() => new Date()))();
-    const due = new Date(
-      now.getTime() - this.options.intervalMs!,
-    ).toISOString();
+  private async claimPoll(now: Date): Promise<boolean> {
+    const due = new Date(now.getTime() - this.options.intervalMs).toISOString();
     // The first replica ever finds no row: a row that was never attempted is due.
     await this.db<PolicyRow>(TABLE)
       .insert({ id: 1, attempted_at: NEVER })
@@ -77,8 +72,7 @@ export class SharedTailnetPolicy {
   }
 
   /** Reads the policy file from the Tailscale API and stores it, or why reading failed. */
-  async poll(): Promise<void> {
-    const now = (this.options.now ?? (() => new Date()))().toISOString();
+  private async poll(now: string): Promise<void> {
     let row: Partial<PolicyRow>;
     try {
       const file = await this.options.client.getPolicy();
@@ -93,13 +87,13 @@ export class SharedTailnetPolicy {
   }
 
   /**
-   * What the last poll stored: the file with when it was read, undefined before any poll, or an
-   * error saying why the last read failed (the watcher keeps the last file it had).
+   * What the last read stored (reading Tailscale first when this replica claims the read): the
+   * file with when it was read, undefined before any read, or an error saying why the last read
+   * failed (the watcher keeps the last file it had).
    */
   async getPolicy(): Promise<(PolicyFile & { readAt: string }) | undefined> {
-    if (this.options.intervalMs !== undefined && (await this.claimPoll())) {
-      await this.poll();
-    }
+    const now = this.now();
+    if (await this.claimPoll(now)) await this.poll(now.toISOString());
     const [row] = await this.db<PolicyRow>(TABLE).where({ id: 1 }).select('*');
     if (!row) return undefined;
     if (row.error !== null) throw new Error(row.error);
@@ -118,18 +112,17 @@ export class SharedTailnetPolicy {
 const SHARED_READ_INTERVAL_MS = 5000;
 
 /**
- * The tailnet policy watcher of a deployment: with a Tailscale client configured, one replica per
- * interval reads the file from Tailscale (a global task, coordinated through the database) and
- * every replica's watcher reads the stored copy; without one, a watcher that says
+ * The tailnet policy watcher of a deployment: with a Tailscale client configured, every
+ * replica's watcher reads the copy in the plugin's database (SharedTailnetPolicy), which one
+ * replica per interval refreshes from Tailscale; without one, a watcher that says
  * `not-configured`. Call after the plugin's migrations ran.
  */
 export async function createTailnetPolicy(options: {
   config: Config;
   logger: LoggerService;
   database: DatabaseService;
-  scheduler: SchedulerService;
 }): Promise<TailnetPolicyWatcher> {
-  const { config, logger, database, scheduler } = options;
+  const { config, logger, database } = options;
   const settings = TailnetPolicyWatcher.settingsFromConfig(config);
   if (!settings.client) {
     return new TailnetPolicyWatcher({
@@ -141,13 +134,6 @@ export async function createTailnetPolicy(options: {
     client: settings.client,
     secrets: settings.secrets,
     intervalMs: settings.intervalMs,
-  });
-  await scheduler.scheduleTask({
-    id: 'mesh-tailnet-policy-poll',
-    scope: 'global',
-    frequency: { milliseconds: settings.intervalMs },
-    timeout: { seconds: 60 },
-    fn: () => shared.poll(),
   });
   return new TailnetPolicyWatcher({
     client: shared,
