@@ -22,7 +22,7 @@ import { TemplateAction } from '@backstage/plugin-scaffolder-node';
 import { parse } from 'yaml';
 import { ActionRun, expectNoSecrets, runAction } from '../support/actions';
 import { testbedConfig, testbedSecrets } from '../support/meshConfig';
-import { kubeConfig, testbed } from '../support/testbed';
+import { kubeConfig, stopWorkloads, testbed } from '../support/testbed';
 
 // Joins cluster1, cluster2 and cluster3 one by one into one mesh with all ten actions, in the
 // order of the "Join cluster to mesh" template, the way a platform team would run it.
@@ -152,6 +152,8 @@ async function rejoinEach() {
   return all;
 }
 
+afterAll(() => stopWorkloads(clusters), 120_000);
+
 describe('joining three clusters one by one with every action', () => {
   it('has the ten recipe actions registered (beside the membership, precondition and removal ones)', () => {
     expect([...actions.keys()]).toEqual(
@@ -171,6 +173,9 @@ describe('joining three clusters one by one with every action', () => {
   });
 
   let first: ActionRun[] = [];
+
+  // Three whole joins, each with helm installs and waits and mesh:verify by the real istiods:
+  // 137 s with this file alone on 2 cores, more than the default test timeout beside other work.
 
   it('builds the mesh with the real objects in every cluster', async () => {
     first = await joinOneByOne();
@@ -224,7 +229,7 @@ describe('joining three clusters one by one with every action', () => {
     const policy = await TailscaleClient.fromConfig(config).getPolicy();
     expect(policy.text).toContain('// Prometheus scrapers');
     expect(policy.text).toContain('tailmesh:istio-remote-readers');
-  });
+  }, 420_000);
 
   it('and mesh:verify passes: every istiod syncs every peer', () => {
     expect(
@@ -244,7 +249,10 @@ describe('joining three clusters one by one with every action', () => {
       `network "${networkOf('cluster1')}" is already cluster1's; every member needs a network of its own`,
     );
     await expect(
-      step('mesh:check-join', { cluster: 'cluster3', network: networkOf('cluster3') }),
+      step('mesh:check-join', {
+        cluster: 'cluster3',
+        network: networkOf('cluster3'),
+      }),
     ).resolves.toMatchObject({ output: { warnings: [] } });
   });
 
@@ -255,7 +263,7 @@ describe('joining three clusters one by one with every action', () => {
     expect(changed.map(r => r.output.changes)).toEqual([]);
     const policyAfter = await TailscaleClient.fromConfig(config).getPolicy();
     expect(policyAfter.etag).toBe(policyBefore.etag);
-  });
+  }, 420_000);
 
   it('converges when a join is killed midway and run again', async () => {
     // Break cluster3's membership the way a killed task leaves it: the gateway and the

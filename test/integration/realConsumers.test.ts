@@ -34,7 +34,14 @@ import {
   startProductBackend,
 } from '../support/productBackend';
 import { impostorCacerts } from '../support/impostorCa';
-import { kubeConfig, restartDeployment, restartIstiod, setTailnetHttps, testbed } from '../support/testbed';
+import {
+  kubeConfig,
+  restartDeployment,
+  restartIstiod,
+  setTailnetHttps,
+  stopWorkloads,
+  testbed,
+} from '../support/testbed';
 import type { ControlRequest } from '../testbed/src/control';
 import type { IstiodProcessState } from '../testbed/src/kubelet/istiodRunner';
 import type { PodProcessState } from '../testbed/src/kubelet/podProcesses';
@@ -277,7 +284,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await backend?.stop();
-});
+  await stopWorkloads(clusters);
+}, 120_000);
 
 describe('real istiod for every installed istiod pod', () => {
   it('runs for each member on its pod IP, with the chart ServiceAccount and the plugged-in CA', async () => {

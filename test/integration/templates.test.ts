@@ -20,7 +20,12 @@ import {
   template,
 } from '../support/productBackend';
 import { testbedConfig } from '../support/meshConfig';
-import { kubeConfig, setTailnetHttps, testbed } from '../support/testbed';
+import {
+  kubeConfig,
+  setTailnetHttps,
+  stopWorkloads,
+  testbed,
+} from '../support/testbed';
 
 // The templates run by the real scaffolder engine (plugin-scaffolder-backend in a test backend
 // with the mesh module), on clusters 10-12, which only this file uses.
@@ -34,11 +39,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await backend?.stop();
-});
+  await stopWorkloads(clusters);
+}, 120_000);
 
 const networkOf = (c: string) =>
   testbed().clusters.find(x => x.name === c)!.network;
-const joinValues = (cluster: string) => joinValuesFor(cluster, 'templates-mesh');
+const joinValues = (cluster: string) =>
+  joinValuesFor(cluster, 'templates-mesh');
 const tasks: TaskResult[] = [];
 const runTemplate = async (name: string, values: Record<string, unknown>) => {
   const task = await backend.runTemplate(name, values);
@@ -181,7 +188,9 @@ describe('the templates, run by the real scaffolder engine', () => {
         .map(x => x.metadata!.name)
         .sort(),
       labels: ns.metadata?.labels,
-      policy: (await TailscaleClient.fromConfig(testbedConfig(clusters)).getPolicy()).etag,
+      policy: (
+        await TailscaleClient.fromConfig(testbedConfig(clusters)).getPolicy()
+      ).etag,
     };
   }
 

@@ -79,6 +79,40 @@ export async function restartDeployment(
     );
 }
 
+/**
+ * Scales every Deployment of the given clusters to zero, kube-system's aside, once the file that
+ * owns them is done: the test bed then stops the real processes it ran for their pods (istiod,
+ * the gateway and sidecar stand-ins), so the files after it do not share the two cores with an
+ * idle mesh that nothing reads any more. Only for clusters no other file uses (globalSetup.ts
+ * says which file owns which).
+ */
+export async function stopWorkloads(clusters: string[]): Promise<void> {
+  await Promise.all(
+    clusters.map(async name => {
+      const apps = kubeConfig(name).makeApiClient(AppsV1Api);
+      const { items } = await apps.listDeploymentForAllNamespaces();
+      await Promise.all(
+        items
+          .filter(
+            d =>
+              d.metadata?.namespace !== 'kube-system' &&
+              (d.spec?.replicas ?? 1) > 0,
+          )
+          .map(d =>
+            apps.patchNamespacedDeploymentScale(
+              {
+                name: d.metadata!.name!,
+                namespace: d.metadata!.namespace!,
+                body: { spec: { replicas: 0 } },
+              },
+              setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+            ),
+          ),
+      );
+    }),
+  );
+}
+
 export function tailscaleCredentials(): {
   clientId: string;
   clientSecret: string;
