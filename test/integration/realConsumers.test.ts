@@ -214,15 +214,19 @@ interface MeshRequest {
   serverSawClient?: string;
   serverSawIssuer?: string;
   error?: string;
+  /** This request's failure made the client's outlier detection eject its endpoint. */
+  ejected?: boolean;
 }
 
 interface MeshRequestResult {
   endpoints: Array<{ address: string; port: number; priority: number; weight: number; healthStatus: string; tlsMode: string }>;
   requests: MeshRequest[];
+  /** The cluster's outlier_detection as istiod sent it, Envoy's defaults filled in. */
+  outlierDetection?: { consecutive5xx: number; enforcingConsecutive5xx: number; maxEjectionPercent: number };
 }
 
 /** `count` requests from the client pod's sidecar to echo, sent where its Envoy would send them. */
-async function echoRequests(count = 20): Promise<MeshRequestResult> {
+async function echoRequests(count = 20, timeoutMs?: number): Promise<MeshRequestResult> {
   const pod = await eventually('the client pod has a ready proxy', async () => {
     const proxies = await ctl<PodProcessState[]>({ command: 'proxies' });
     return proxies.find(
@@ -237,6 +241,7 @@ async function echoRequests(count = 20): Promise<MeshRequestResult> {
     host: ECHO_HOST,
     port: 80,
     count,
+    timeoutMs,
   });
   if (res.code !== 0) {
     // The test bed's kube-proxy says why a connection to istiod's Service was reset, if it was.
@@ -923,6 +928,74 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
     it('keeps every request in cluster17 while its echo pods are ready', async () => {
       const result = await echoRequests(20);
       expect(answeredBy(result)).toEqual(['cluster17']);
+    });
+
+    /**
+     * Freezes cluster17's echo sidecars (SIGSTOP): their pods stay Ready, so istiod keeps listing
+     * them as healthy, but nothing answers, as with a hung app whose readiness probe has not
+     * failed yet. Only outlier detection can take them out of the load balancer. Returns the thaw.
+     */
+    async function freezeLocalEcho(): Promise<() => void> {
+      const proxies = await ctl<PodProcessState[]>({ command: 'proxies' });
+      const pids = proxies
+        .filter(p => p.cluster === 'cluster17' && p.namespace === 'default' && p.pod.startsWith('echo-') && p.pid)
+        .map(p => p.pid!);
+      expect(pids).toHaveLength(2);
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      return () => {
+        for (const pid of pids) process.kill(pid, 'SIGCONT');
+      };
+    }
+    const setOutlierDetection = (outlierDetection: Record<string, unknown>) =>
+      api().patch(
+        { ...destinationRule, spec: { trafficPolicy: { outlierDetection } } } as never,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+
+    it("ejects nothing with the recipe's rule as written when cluster17's echo hangs: Envoy's default max_ejection_percent (10 %) allows no ejection among 3 hosts", async () => {
+      const thaw = await freezeLocalEcho();
+      try {
+        const result = await echoRequests(20, 300);
+        expect(result.outlierDetection).toMatchObject({ consecutive5xx: 5, enforcingConsecutive5xx: 100, maxEjectionPercent: 10 });
+        expect(result.requests.filter(r => r.ejected)).toEqual([]);
+        // Every request went to a hung local endpoint and failed: nothing fails over.
+        expect(result.requests.filter(r => !r.error)).toEqual([]);
+        expect(new Set(result.requests.map(r => r.endpoint.split(':')[0]))).toEqual(
+          new Set(await readyPodIPs('cluster17', 'default', 'echo')),
+        );
+      } finally {
+        thaw();
+      }
+    });
+
+    it('with maxEjectionPercent 100, ejects both hung cluster17 endpoints after five failures each, and the requests after that go to cluster18', async () => {
+      await setOutlierDetection({ maxEjectionPercent: 100 });
+      try {
+        await eventually('istiod sent maxEjectionPercent 100', async () =>
+          (await echoRequests(1)).outlierDetection?.maxEjectionPercent === 100 ? true : undefined,
+        );
+        const local = await readyPodIPs('cluster17', 'default', 'echo');
+        const thaw = await freezeLocalEcho();
+        let result: MeshRequestResult;
+        try {
+          result = await echoRequests(30, 300);
+        } finally {
+          thaw();
+        }
+        const ejected = result.requests.filter(r => r.ejected).map(r => r.endpoint.split(':')[0]);
+        expect(ejected.sort()).toEqual(local);
+        const lastFailure = result.requests.findLastIndex(r => r.error);
+        // Five consecutive failures per endpoint, and nothing else fails.
+        expect(result.requests.filter(r => r.error)).toHaveLength(10);
+        expect(result.requests.slice(0, lastFailure + 1).every(r => r.error || r.cluster === 'cluster18')).toBe(true);
+        expect(answeredBy({ ...result, requests: result.requests.slice(lastFailure + 1) })).toEqual(['cluster18']);
+      } finally {
+        await setOutlierDetection({ maxEjectionPercent: null });
+      }
     });
 
     it("fails over to cluster18 once cluster17's echo pods are gone", async () => {

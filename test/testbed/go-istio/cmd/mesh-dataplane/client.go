@@ -222,6 +222,16 @@ type clientOutput struct {
 	Error     string           `json:"error,omitempty"`
 	Endpoints []clientEndpoint `json:"endpoints"`
 	Requests  []requestResult  `json:"requests"`
+	// OutlierDetection is the cluster's, as istiod sent it; absent when it has none.
+	OutlierDetection *outlierJSON `json:"outlierDetection,omitempty"`
+}
+
+// outlierJSON is the part of a cluster's outlier_detection the client acts on, defaults applied.
+type outlierJSON struct {
+	Consecutive5xx     uint32 `json:"consecutive5xx"`
+	Enforcing5xx       uint32 `json:"enforcingConsecutive5xx"`
+	MaxEjectionPercent uint32 `json:"maxEjectionPercent"`
+	BaseEjectionTimeMs int64  `json:"baseEjectionTimeMs"`
 }
 
 type clientNodeJSON struct {
@@ -267,6 +277,17 @@ type requestResult struct {
 	ServerSawClient string  `json:"serverSawClient"`
 	ServerSawIssuer string  `json:"serverSawIssuer"`
 	Error           string  `json:"error"`
+	// Ejected: this request's result made outlier detection eject its endpoint.
+	Ejected bool `json:"ejected,omitempty"`
+}
+
+// requestFailure is a request that failed after its connection was up: the per-request timeout
+// (LocalOriginTimeout) or a reset (ExtOriginRequestFailed), in Envoy's outlier terms.
+func requestFailure(ctx context.Context) outcome {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return outcome{timedOut: true}
+	}
+	return outcome{requestFailed: true}
 }
 
 func toLocality(l *corev3.Locality) localityJSON {
@@ -306,6 +327,8 @@ type clientRun struct {
 	cert       *tls.Certificate
 	roots      *x509.CertPool
 	intn       func(int) int
+	// outlier is nil for a cluster without outlier_detection.
+	outlier *outlierDetector
 }
 
 // hostHeader is what an app's HTTP client sends for http://<host>:<port>/.
@@ -319,11 +342,22 @@ func (c *clientRun) hostHeader() string {
 func (c *clientRun) request(ctx context.Context) (res requestResult) {
 	start := time.Now()
 	defer func() { res.DurationMs = math.Round(float64(time.Since(start).Microseconds())/100) / 10 }()
+	if c.outlier.unejectDue() {
+		c.lb.computeLoads()
+	}
 	h, err := c.lb.pick(c.intn)
 	if err != nil {
 		res.Error = fmt.Sprintf("no healthy endpoint for %s", c.cluster.GetName())
 		return res
 	}
+	// What this request tells outlier detection about h, charged once it is known.
+	var o outcome
+	defer func() {
+		if c.outlier.charge(h, o) {
+			c.lb.computeLoads()
+			res.Ejected = true
+		}
+	}()
 	addr := net.JoinHostPort(h.Address, strconv.Itoa(int(h.Port)))
 	res.Endpoint = addr
 	tr := transportFor(c.cluster, h.Endpoint)
@@ -336,6 +370,7 @@ func (c *clientRun) request(ctx context.Context) (res requestResult) {
 	// A hostname (a remote network's gateway given by name) goes through the system resolver.
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
+		o.connectFailed = true
 		res.Error = fmt.Sprintf("connect to %s: %v", addr, err)
 		return res
 	}
@@ -348,6 +383,8 @@ func (c *clientRun) request(ctx context.Context) (res requestResult) {
 		res.SNI = tr.tls.GetSni()
 		tc := tls.Client(conn, upstreamTLSConfig(tr.tls, c.cert, c.roots))
 		if err := tc.HandshakeContext(ctx); err != nil {
+			// Envoy's connection is up only once its transport socket's handshake is done.
+			o.connectFailed = true
 			res.Error = fmt.Sprintf("tls handshake with %s: %v", addr, err)
 			return res
 		}
@@ -366,11 +403,13 @@ func (c *clientRun) request(ctx context.Context) (res requestResult) {
 	req.Header.Set("User-Agent", "mesh-dataplane")
 	req.Close = true
 	if err := req.Write(conn); err != nil {
+		o = requestFailure(ctx)
 		res.Error = fmt.Sprintf("sending the request to %s: %v", addr, err)
 		return res
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {
+		o = requestFailure(ctx)
 		res.Error = fmt.Sprintf("reading the response from %s: %v", addr, err)
 		if strings.Contains(err.Error(), "remote error: tls") {
 			res.Error += " (the server rejected this workload's certificate)"
@@ -380,6 +419,7 @@ func (c *clientRun) request(ctx context.Context) (res requestResult) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	res.Code = resp.StatusCode
+	o.code = resp.StatusCode
 	if err != nil {
 		res.Error = fmt.Sprintf("reading the response body from %s: %v", addr, err)
 		return res
@@ -468,7 +508,9 @@ func runClient(ctx context.Context, o *options, stdout io.Writer, log *logger) i
 		return 1
 	}
 	clusterName := model.BuildSubsetKey(model.TrafficDirectionOutbound, "", host.Name(o.host), o.port)
-	bound := o.timeout * time.Duration(o.count)
+	// istiod and the CA get as long as the requests may take, and 30 s at least: a short
+	// per-request timeout (the outlier tests use 300 ms) must not starve the set-up.
+	bound := max(o.timeout*time.Duration(o.count), 30*time.Second)
 	setupCtx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 
@@ -550,6 +592,19 @@ func runClient(ctx context.Context, o *options, stdout io.Writer, log *logger) i
 		run := &clientRun{
 			host: o.host, path: o.path, port: o.port, timeout: o.timeout,
 			cluster: cl, lb: newLoadBalancer(cl, cla), cert: cr.w.cert, roots: pool, intn: rand.IntN,
+		}
+		run.outlier = newOutlierDetector(cl, run.lb.hosts, rand.IntN, time.Now)
+		if od := cl.GetOutlierDetection(); od != nil {
+			base := int64(30_000)
+			if b := od.GetBaseEjectionTime(); b != nil {
+				base = b.AsDuration().Milliseconds()
+			}
+			out.OutlierDetection = &outlierJSON{
+				Consecutive5xx:     u32(od.GetConsecutive_5Xx(), 5),
+				Enforcing5xx:       u32(od.GetEnforcingConsecutive_5Xx(), 100),
+				MaxEjectionPercent: u32(od.GetMaxEjectionPercent(), 10),
+				BaseEjectionTimeMs: base,
+			}
 		}
 		for _, h := range run.lb.hosts {
 			out.Endpoints = append(out.Endpoints, describeEndpoint(cl, h))

@@ -33,8 +33,8 @@ import (
 // Simplifications: Envoy's deterministic schedulers (EDF for localities and weighted round
 // robin, power-of-two-choices for Istio's default LEAST_REQUEST) are replaced by weighted random
 // choice, which has the same proportions for sequential requests; the degraded state is kept,
-// but there is no active health checking, outlier detection or zone-aware routing (Istio
-// configures no local cluster for it).
+// there is no active health checking or zone-aware routing (Istio configures no local cluster for
+// it); passive outlier detection is in outlier.go.
 
 type hostHealth int
 
@@ -68,6 +68,17 @@ type lbHost struct {
 	Locality       *corev3.Locality
 	LocalityWeight uint32
 	Endpoint       *endpointv3.LbEndpoint
+	// Ejected by outlier detection (outlier.go): unhealthy whatever EDS says, as Envoy's
+	// FAILED_OUTLIER_CHECK health flag makes it.
+	Ejected bool
+}
+
+// health is the host's health for load balancing.
+func (h *lbHost) health() hostHealth {
+	if h.Ejected {
+		return hostUnhealthy
+	}
+	return h.Health
 }
 
 type localityGroup struct {
@@ -83,7 +94,7 @@ type priorityLevel struct {
 func (p *priorityLevel) count(h hostHealth) int {
 	n := 0
 	for _, x := range p.hosts {
-		if x.Health == h {
+		if x.health() == h {
 			n++
 		}
 	}
@@ -318,7 +329,7 @@ func (lb *loadBalancer) chooseLocality(level *priorityLevel, avail hostHealth, i
 func withHealth(hosts []*lbHost, h hostHealth) []*lbHost {
 	var out []*lbHost
 	for _, x := range hosts {
-		if x.Health == h {
+		if x.health() == h {
 			out = append(out, x)
 		}
 	}
