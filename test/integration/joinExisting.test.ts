@@ -23,7 +23,7 @@ import {
   installIstioByHand,
   readCorefile,
 } from '../support/foreign';
-import { helm, kubeConfig, stopWorkloads } from '../support/testbed';
+import { helm, kubeConfig, releaseClusters } from '../support/testbed';
 
 // The Join template, run by the real scaffolder engine, against a cluster that already runs what
 // Tailmesh did not make: cluster23 has a hand-installed Istio with values of its own, a remote
@@ -121,12 +121,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await backend?.stop();
-  await stopWorkloads(clusters);
+  await releaseClusters(clusters);
   expectNoSecrets(
     tasks.flatMap(t => [...t.log, JSON.stringify(t.output)]),
     [handToken, ...testbedSecrets()],
   );
-}, 120_000);
+}, 180_000);
 
 describe('the Join template on a cluster that already runs Istio, a remote secret and CoreDNS of its own', () => {
   it('refuses at its preconditions, naming each, and writes nothing on either cluster or in the tailnet', async () => {

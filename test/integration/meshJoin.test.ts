@@ -22,7 +22,7 @@ import { TemplateAction } from '@backstage/plugin-scaffolder-node';
 import { parse } from 'yaml';
 import { ActionRun, expectNoSecrets, runAction } from '../support/actions';
 import { testbedConfig, testbedSecrets } from '../support/meshConfig';
-import { kubeConfig, stopWorkloads, testbed } from '../support/testbed';
+import { kubeConfig, releaseClusters, testbed } from '../support/testbed';
 
 // Joins cluster1, cluster2 and cluster3 one by one into one mesh with all ten actions, in the
 // order of the "Join cluster to mesh" template, the way a platform team would run it.
@@ -152,7 +152,7 @@ async function rejoinEach() {
   return all;
 }
 
-afterAll(() => stopWorkloads(clusters), 120_000);
+afterAll(() => releaseClusters(clusters), 180_000);
 
 describe('joining three clusters one by one with every action', () => {
   it('has the ten recipe actions registered (beside the membership, precondition and removal ones)', () => {

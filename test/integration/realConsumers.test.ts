@@ -39,7 +39,7 @@ import {
   restartDeployment,
   restartIstiod,
   setTailnetHttps,
-  stopWorkloads,
+  releaseClusters,
   testbed,
 } from '../support/testbed';
 import type { ControlRequest } from '../testbed/src/control';
@@ -289,8 +289,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await backend?.stop();
-  await stopWorkloads(clusters);
-}, 120_000);
+  await releaseClusters(clusters);
+}, 180_000);
 
 describe('real istiod for every installed istiod pod', () => {
   it('runs for each member on its pod IP, with the chart ServiceAccount and the plugged-in CA', async () => {

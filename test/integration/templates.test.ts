@@ -23,7 +23,7 @@ import { testbedConfig } from '../support/meshConfig';
 import {
   kubeConfig,
   setTailnetHttps,
-  stopWorkloads,
+  releaseClusters,
   testbed,
 } from '../support/testbed';
 
@@ -39,8 +39,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await backend?.stop();
-  await stopWorkloads(clusters);
-}, 120_000);
+  await releaseClusters(clusters);
+}, 180_000);
 
 const networkOf = (c: string) =>
   testbed().clusters.find(x => x.name === c)!.network;

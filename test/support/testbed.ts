@@ -79,14 +79,8 @@ export async function restartDeployment(
     );
 }
 
-/**
- * Scales every Deployment of the given clusters to zero, kube-system's aside, once the file that
- * owns them is done: the test bed then stops the real processes it ran for their pods (istiod,
- * the gateway and sidecar stand-ins), so the files after it do not share the two cores with an
- * idle mesh that nothing reads any more. Only for clusters no other file uses (globalSetup.ts
- * says which file owns which).
- */
-export async function stopWorkloads(clusters: string[]): Promise<void> {
+/** Scales every Deployment of the given clusters to zero, kube-system's aside. */
+async function stopWorkloads(clusters: string[]): Promise<void> {
   await Promise.all(
     clusters.map(async name => {
       const apps = kubeConfig(name).makeApiClient(AppsV1Api);
@@ -111,6 +105,45 @@ export async function stopWorkloads(clusters: string[]): Promise<void> {
       );
     }),
   );
+}
+
+/**
+ * For the afterAll of the file that owns `clusters`, when no other file uses them
+ * (globalSetup.ts says which file owns which). Scales their Deployments to zero and waits until
+ * the test bed has stopped the real processes it ran for their pods (istiod, the gateway and
+ * sidecar stand-ins), then parks them: their controller-managers, schedulers and kwok stop, and
+ * their apiservers keep answering reads (other files' actions list every configured cluster).
+ * The files after it then do not share the two cores with an idle mesh nobody reads any more.
+ */
+export async function releaseClusters(clusters: string[]): Promise<void> {
+  await stopWorkloads(clusters);
+  const { stateDir } = testbed();
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const running = (
+      await Promise.all(
+        (['istiods', 'proxies'] as const).map(command =>
+          testbedRequest<
+            Array<{ cluster: string; namespace: string; pod: string }>
+          >(stateDir, { command }),
+        ),
+      )
+    )
+      .flat()
+      .filter(p => clusters.includes(p.cluster));
+    if (running.length === 0) break;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `still running 90 s after their Deployments were scaled to zero: ${running
+          .map(p => `${p.cluster} ${p.namespace}/${p.pod}`)
+          .join(', ')}`,
+      );
+    }
+    await new Promise(r => setTimeout(r, 500));
+  }
+  for (const cluster of clusters) {
+    await testbedRequest(stateDir, { command: 'park-cluster', cluster });
+  }
 }
 
 export function tailscaleCredentials(): {

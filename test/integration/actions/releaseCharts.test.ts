@@ -21,7 +21,12 @@ import { parse } from 'yaml';
 import { binDir } from '../../testbed/src/layout';
 import { runAction } from '../../support/actions';
 import { testbedAppConfig } from '../../support/meshConfig';
-import { helm, kubeConfig, testbed } from '../../support/testbed';
+import {
+  helm,
+  kubeConfig,
+  releaseClusters,
+  testbed,
+} from '../../support/testbed';
 
 // Every chart-driven action with Istio's released charts (test/fixtures/istio-release-charts,
 // unmodified from the release tags), as users install them, besides the development charts the
@@ -50,6 +55,8 @@ function depsFor(release: string) {
 
 const core = () => kubeConfig(cluster).makeApiClient(CoreV1Api);
 const run = promisify(execFile);
+
+afterAll(() => releaseClusters([cluster]), 180_000);
 
 describe.each(RELEASES)('the chart-driven actions with the %s release charts', release => {
   const deps = depsFor(release);

@@ -42,7 +42,7 @@ import {
   createRemoteSecretByHand,
   installIstioByHand,
 } from '../../support/foreign';
-import { helm, kubeConfig } from '../../support/testbed';
+import { helm, kubeConfig, releaseClusters } from '../../support/testbed';
 
 // cluster21 is this file's: a cluster that already runs things Tailmesh did not make (a
 // hand-installed Istio with values of its own, a remote secret made the way istioctl makes one, a
@@ -81,6 +81,8 @@ const values = async (release: string) =>
 afterAll(() => {
   expectNoSecrets(texts, testbedSecrets());
 });
+// cluster22 is also caIntermediate.test.ts's root CA store: it stays.
+afterAll(() => releaseClusters([cluster]), 180_000);
 
 describe('a hand-installed Istio', () => {
   const install = createIstioInstallAction(deps);

@@ -59,7 +59,7 @@ import { testbedAppConfig, testbedSecrets } from '../../support/meshConfig';
 import {
   kubeConfig,
   restartIstiod,
-  stopWorkloads,
+  releaseClusters,
   tailscaleCredentials,
   testbed,
 } from '../../support/testbed';
@@ -370,8 +370,8 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
 
   afterAll(async () => {
     await backend?.stop();
-    await stopWorkloads(CLUSTERS);
-  }, 120_000);
+    await releaseClusters(CLUSTERS);
+  }, 180_000);
 
   it('builds a healthy two-member mesh with the real actions', async () => {
     // The order of the "Join cluster to mesh" template (as in meshJoin.test.ts): A, then B.

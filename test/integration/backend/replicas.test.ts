@@ -23,7 +23,7 @@ import { eventually } from '../../support/eventually';
 import { testbedAppConfig } from '../../support/meshConfig';
 import { joinValues } from '../../support/productBackend';
 import { objectMembership } from '../../support/objectMembership';
-import { kubeConfig, stopWorkloads } from '../../support/testbed';
+import { kubeConfig, releaseClusters } from '../../support/testbed';
 
 // Production shape: three real backend processes (the local product's backend, as `npm start`
 // runs it) on one PostgreSQL database, each with its own watch caches.
@@ -197,7 +197,7 @@ afterAll(async () => {
     replicas.filter(r => !dead.has(r)).map(r => r.process.stop()),
   );
   await membership.restore();
-  await stopWorkloads([JOINER]);
+  await releaseClusters([JOINER]);
   fs.rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 

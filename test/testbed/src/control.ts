@@ -54,7 +54,7 @@ export interface ControlContext {
 }
 
 export type ControlRequest =
-  | { command: 'stop-apiserver' | 'start-apiserver'; cluster: string }
+  | { command: 'stop-apiserver' | 'start-apiserver' | 'park-cluster'; cluster: string }
   | { command: 'istiod-get'; cluster: string; path: string; port?: number }
   | { command: 'xds-probe'; cluster: string; args: string[] }
   | { command: 'resolve'; cluster: string; name: string; type?: 'A' | 'AAAA' }
@@ -101,6 +101,9 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
       return undefined;
     case 'start-apiserver':
       await clusterOf(req.cluster).startApiserver();
+      return undefined;
+    case 'park-cluster':
+      await clusterOf(req.cluster).park();
       return undefined;
     case 'istiods':
       return ctx.istiods();

@@ -400,6 +400,19 @@ export class ClusterControlPlane {
     return out;
   }
 
+  /**
+   * Stops the controller-manager, the scheduler and kwok and keeps the apiserver: the cluster
+   * still answers every read with the objects it has, but nothing reconciles them any more. For
+   * a cluster whose tests are done: with 25 clusters, the idle controllers, scheduler and kwok
+   * (and the apiserver's work serving their watches and kwok's node leases) took a large share
+   * of a 2-core machine that the files after it need.
+   */
+  async park(): Promise<void> {
+    for (const proc of [...this.processes].reverse()) {
+      if (proc !== this.apiserver) await proc.stop();
+    }
+  }
+
   async stop(): Promise<void> {
     // Dependents first, so nothing logs a storm of connection errors while the apiserver goes.
     for (const proc of [...this.processes].reverse()) await proc.stop();
