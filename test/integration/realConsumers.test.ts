@@ -959,7 +959,7 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
     it("ejects nothing with the recipe's rule as written when cluster17's echo hangs: Envoy's default max_ejection_percent (10 %) allows no ejection among 3 hosts", async () => {
       const thaw = await freezeLocalEcho();
       try {
-        const result = await echoRequests(20, 300);
+        const result = await echoRequests(20, 1000);
         expect(result.outlierDetection).toMatchObject({ consecutive5xx: 5, enforcingConsecutive5xx: 100, maxEjectionPercent: 10 });
         expect(result.requests.filter(r => r.ejected)).toEqual([]);
         // Every request went to a hung local endpoint and failed: nothing fails over.
@@ -976,13 +976,13 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
       await setOutlierDetection({ maxEjectionPercent: 100 });
       try {
         await eventually('istiod sent maxEjectionPercent 100', async () =>
-          (await echoRequests(1)).outlierDetection?.maxEjectionPercent === 100 ? true : undefined,
+          (await echoRequests(4)).outlierDetection?.maxEjectionPercent === 100 ? true : undefined,
         );
         const local = await readyPodIPs('cluster17', 'default', 'echo');
         const thaw = await freezeLocalEcho();
         let result: MeshRequestResult;
         try {
-          result = await echoRequests(30, 300);
+          result = await echoRequests(30, 1000);
         } finally {
           thaw();
         }

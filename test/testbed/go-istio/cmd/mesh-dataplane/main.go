@@ -174,7 +174,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fs.StringVar(&o.host, "host", "", "the service `hostname` to call, e.g. echo.default.svc.cluster.local (required)")
 		fs.IntVar(&o.port, "port", 0, "the service `port` to call; the cluster is outbound|port||host (required)")
 		fs.IntVar(&o.count, "count", 1, "how many requests to send")
-		fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "time limit per request; istiod and the CA get count × timeout together, 30 s at least")
+		fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "time limit per request; istiod and the CA get count × timeout together")
 		fs.StringVar(&o.path, "path", "/", "the request `path`")
 	}
 	// Parse quietly: -h prints the flags, a bad flag is one line (run turns it into exit 2).
