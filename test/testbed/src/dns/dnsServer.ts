@@ -282,7 +282,17 @@ export function exchange(
       cleanup = () => s.close();
       s.on('error', onError);
       s.on('message', onMessage);
-      s.connect(port, host, () => s.send(wire));
+      // The timeout may have closed the socket before connect calls back; send on a socket that is
+      // not connected throws (ERR_SOCKET_BAD_PORT) outside any handler and would take the whole
+      // test bed down (it did once, on a loaded machine).
+      s.connect(port, host, () => {
+        if (done) return;
+        try {
+          s.send(wire, err => err && onError(err));
+        } catch (e) {
+          onError(e as Error);
+        }
+      });
     } else {
       const s = net.connect({ host, port }, () =>
         s.write(lengthPrefixed(wire)),
