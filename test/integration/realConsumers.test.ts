@@ -935,18 +935,15 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
      * them as healthy, but nothing answers, as with a hung app whose readiness probe has not
      * failed yet. Only outlier detection can take them out of the load balancer. Returns the thaw.
      */
-    async function freezeLocalEcho(): Promise<() => Promise<void>> {
+    async function freezeLocalEcho(): Promise<() => void> {
       const proxies = await ctl<PodProcessState[]>({ command: 'proxies' });
-      const pods = proxies
+      const pids = proxies
         .filter(p => p.cluster === 'cluster17' && p.namespace === 'default' && p.pod.startsWith('echo-') && p.pid)
-        .map(p => p.pod);
-      expect(pods).toHaveLength(2);
-      const freeze = (pod: string, frozen: boolean) =>
-        ctl<string>({ command: 'freeze-proxy', cluster: 'cluster17', namespace: 'default', pod, frozen });
-      // T: the kernel stopped the process, every thread of it.
-      expect(await Promise.all(pods.map(pod => freeze(pod, true)))).toEqual(['T', 'T']);
-      return async () => {
-        await Promise.all(pods.map(pod => freeze(pod, false)));
+        .map(p => p.pid!);
+      expect(pids).toHaveLength(2);
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      return () => {
+        for (const pid of pids) process.kill(pid, 'SIGCONT');
       };
     }
     const setOutlierDetection = (outlierDetection: Record<string, unknown>) =>
@@ -971,7 +968,7 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
           new Set(await readyPodIPs('cluster17', 'default', 'echo')),
         );
       } finally {
-        await thaw();
+        thaw();
       }
     });
 
@@ -987,7 +984,7 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
         try {
           result = await echoRequests(30, 1000);
         } finally {
-          await thaw();
+          thaw();
         }
         const ejected = result.requests.filter(r => r.ejected).map(r => r.endpoint.split(':')[0]);
         expect(ejected.sort()).toEqual(local);

@@ -45,12 +45,6 @@ export interface ControlContext {
   clusters: ClusterControlPlane[];
   istiods(): IstiodProcessState[];
   proxies(): PodProcessState[];
-  /**
-   * Stops (SIGSTOP) or continues (SIGCONT) a pod's running proxy process, e.g. a sidecar with its
-   * echo app: the pod stays Ready, as a hung app does until a probe fails. Resolves with the
-   * process's state letter from /proc (T once stopped).
-   */
-  freezeProxy(cluster: string, namespace: string, pod: string, frozen: boolean): Promise<string>;
   /** The identity flags of a pod's running proxy (proxyRunner.ts clientFlags). */
   proxyClientFlags(cluster: string, namespace: string, pod: string): Promise<string[]>;
   tailnet(): TailnetDeviceInfo[];
@@ -86,7 +80,6 @@ export type ControlRequest =
       /** The client's time limit per request (default 5 s). */
       timeoutMs?: number;
     }
-  | { command: 'freeze-proxy'; cluster: string; namespace: string; pod: string; frozen: boolean }
   | { command: 'istiods' }
   | { command: 'proxies' }
   | { command: 'tailnet-devices' };
@@ -109,8 +102,6 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
     case 'start-apiserver':
       await clusterOf(req.cluster).startApiserver();
       return undefined;
-    case 'freeze-proxy':
-      return ctx.freezeProxy(req.cluster, req.namespace, req.pod, req.frozen === true);
     case 'park-cluster':
       await clusterOf(req.cluster).park();
       return undefined;

@@ -74,11 +74,6 @@ export class ManagedProcess {
     return this.exited;
   }
 
-  /** Sends `signal` to the running process; false when it is not running. */
-  signal(signal: NodeJS.Signals): boolean {
-    return this.pid !== undefined && this.child!.kill(signal);
-  }
-
   async stop(graceMs = 5000): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -253,22 +253,6 @@ function serveControl() {
           clusters,
           istiods: () => istiods?.list() ?? [],
           proxies: () => proxies?.list() ?? [],
-          freezeProxy: async (cluster, namespace, pod, frozen) => {
-            const entry = proxies?.find(cluster, namespace, pod);
-            const pid = entry?.process.pid;
-            if (!entry || pid === undefined || !entry.process.signal(frozen ? 'SIGSTOP' : 'SIGCONT')) {
-              throw new Error(`no proxy runs for ${cluster} ${namespace}/${pod}`);
-            }
-            // /proc/<pid>/stat: "pid (comm) state ..."; the kernel stops every thread before
-            // the state reads T, so wait for it.
-            const deadline = Date.now() + 5000;
-            for (;;) {
-              const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-              const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-              if ((state === 'T') === frozen || Date.now() > deadline) return state;
-              await new Promise(r => setTimeout(r, 20));
-            }
-          },
           proxyClientFlags: (cluster, namespace, pod) => {
             if (!proxies) throw new Error('no data plane runs in this test bed');
             return proxies.clientFlags(cluster, namespace, pod);
