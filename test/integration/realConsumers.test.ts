@@ -214,19 +214,15 @@ interface MeshRequest {
   serverSawClient?: string;
   serverSawIssuer?: string;
   error?: string;
-  /** This request's failure made the client's outlier detection eject its endpoint. */
-  ejected?: boolean;
 }
 
 interface MeshRequestResult {
   endpoints: Array<{ address: string; port: number; priority: number; weight: number; healthStatus: string; tlsMode: string }>;
   requests: MeshRequest[];
-  /** The cluster's outlier_detection as istiod sent it, Envoy's defaults filled in. */
-  outlierDetection?: { consecutive5xx: number; enforcingConsecutive5xx: number; maxEjectionPercent: number };
 }
 
 /** `count` requests from the client pod's sidecar to echo, sent where its Envoy would send them. */
-async function echoRequests(count = 20, timeoutMs?: number): Promise<MeshRequestResult> {
+async function echoRequests(count = 20): Promise<MeshRequestResult> {
   const pod = await eventually('the client pod has a ready proxy', async () => {
     const proxies = await ctl<PodProcessState[]>({ command: 'proxies' });
     return proxies.find(
@@ -241,7 +237,6 @@ async function echoRequests(count = 20, timeoutMs?: number): Promise<MeshRequest
     host: ECHO_HOST,
     port: 80,
     count,
-    timeoutMs,
   });
   if (res.code !== 0) {
     // The test bed's kube-proxy says why a connection to istiod's Service was reset, if it was.

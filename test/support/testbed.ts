@@ -9,6 +9,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { ISTIO_NAMESPACE } from '@tailmesh/plugin-mesh-common';
+import { eventually } from './eventually';
 import { binDir, chartsDir } from '../testbed/src/layout';
 import { testbedRequest } from '../testbed/src/testbed';
 import {
@@ -118,9 +119,8 @@ async function stopWorkloads(clusters: string[]): Promise<void> {
 export async function releaseClusters(clusters: string[]): Promise<void> {
   await stopWorkloads(clusters);
   const { stateDir } = testbed();
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const running = (
+  const running = async () =>
+    (
       await Promise.all(
         (['istiods', 'proxies'] as const).map(command =>
           testbedRequest<
@@ -131,16 +131,19 @@ export async function releaseClusters(clusters: string[]): Promise<void> {
     )
       .flat()
       .filter(p => clusters.includes(p.cluster));
-    if (running.length === 0) break;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `still running 90 s after their Deployments were scaled to zero: ${running
-          .map(p => `${p.cluster} ${p.namespace}/${p.pod}`)
-          .join(', ')}`,
-      );
-    }
-    await new Promise(r => setTimeout(r, 500));
-  }
+  let last: Awaited<ReturnType<typeof running>> = [];
+  await eventually(
+    `the test bed to stop the processes of ${clusters.join(', ')} after their Deployments were scaled to zero`,
+    async () => {
+      last = await running();
+      return last.length === 0 ? true : undefined;
+    },
+    {
+      timeoutMs: 90_000,
+      describeLast: () =>
+        `; still running: ${last.map(p => `${p.cluster} ${p.namespace}/${p.pod}`).join(', ')}`,
+    },
+  );
   for (const cluster of clusters) {
     await testbedRequest(stateDir, { command: 'park-cluster', cluster });
   }

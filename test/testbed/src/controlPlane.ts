@@ -26,10 +26,6 @@ function pemBlocks(pem: string): string[] {
 }
 
 /**
- * One Kubernetes cluster of the test bed: a real kube-apiserver (storage under its own prefix of
- * the shared etcd), kube-controller-manager, kube-scheduler and kwok with fake nodes in two zones.
- */
-/**
  * The controllers a test bed cluster runs: what the objects Tailmesh, Istio's charts and the
  * Tailscale stand-in create need (workloads, endpoints, service accounts and their tokens, the
  * root CA ConfigMap, namespace deletion, garbage collection, RBAC aggregation, node and pod
@@ -58,6 +54,10 @@ const controllers = [
   'statefulset-controller',
 ];
 
+/**
+ * One Kubernetes cluster of the test bed: a real kube-apiserver (storage under its own prefix of
+ * the shared etcd), kube-controller-manager, kube-scheduler and kwok with fake nodes in two zones.
+ */
 export class ClusterControlPlane {
   readonly shape: ReturnType<typeof clusterShape>;
   readonly dir: string;
