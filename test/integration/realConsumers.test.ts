@@ -4,6 +4,7 @@ import {
   AppsV1Api,
   CoreV1Api,
   KubernetesObjectApi,
+  NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
@@ -18,6 +19,7 @@ import {
   ServiceStatusResponse,
   TAG_MESH_EGRESS,
   TAILSCALE_KUBERNETES_CAPABILITY,
+  apiEgressPolicyName,
   coreDnsStanzaMarkers,
 } from '@tailmesh/plugin-mesh-common';
 import { TailscaleClient } from '@tailmesh/plugin-mesh-node';
@@ -214,15 +216,19 @@ interface MeshRequest {
   serverSawClient?: string;
   serverSawIssuer?: string;
   error?: string;
+  /** This request's failure made the client's outlier detection eject its endpoint. */
+  ejected?: boolean;
 }
 
 interface MeshRequestResult {
   endpoints: Array<{ address: string; port: number; priority: number; weight: number; healthStatus: string; tlsMode: string }>;
   requests: MeshRequest[];
+  /** The cluster's outlier_detection as istiod sent it, Envoy's defaults filled in. */
+  outlierDetection?: { consecutive5xx: number; enforcingConsecutive5xx: number; maxEjectionPercent: number };
 }
 
 /** `count` requests from the client pod's sidecar to echo, sent where its Envoy would send them. */
-async function echoRequests(count = 20): Promise<MeshRequestResult> {
+async function echoRequests(count = 20, timeoutMs?: number): Promise<MeshRequestResult> {
   const pod = await eventually('the client pod has a ready proxy', async () => {
     const proxies = await ctl<PodProcessState[]>({ command: 'proxies' });
     return proxies.find(
@@ -237,6 +243,7 @@ async function echoRequests(count = 20): Promise<MeshRequestResult> {
     host: ECHO_HOST,
     port: 80,
     count,
+    timeoutMs,
   });
   if (res.code !== 0) {
     // The test bed's kube-proxy says why a connection to istiod's Service was reset, if it was.
@@ -596,6 +603,60 @@ describe('the enforcing tailnet, as a pod of a member sees it', () => {
   });
 });
 
+describe('only istiod reaches a peer through the API egress proxy (issue 13: no privilege chain)', () => {
+  // Through cluster17's egress proxy to cluster18's API server proxy, a caller acts as
+  // tag:tailmesh-egress, which impersonates the group bound to Istio's reader role: every Secret
+  // of cluster18. The join's NetworkPolicy admits only istiod; the test bed's egress proxies
+  // enforce NetworkPolicy as a CNI that enforces it would (test/testbed/src/network/networkPolicy.ts).
+  it("drops another pod's connection while istiod's goes through; without the policy any pod reads cluster18's Secrets and the backend says so", async () => {
+    const devices = await ctl<TailnetDeviceInfo[]>({ command: 'tailnet-devices' });
+    const proxy18 = devices.find(d => d.kind === 'api-server-proxy' && d.cluster === 'cluster18')!;
+    const [egress] = await egressProxyIPs('cluster17', 'cluster18-k8s-operator');
+    const [client] = await readyPodIPs(CLIENT.cluster, CLIENT.namespace, CLIENT.name);
+    const istiod = await podAddress('cluster17');
+    const secrets = (from: string) =>
+      ctl<{ status?: number; error?: string }>({
+        command: 'https-get',
+        from,
+        host: egress,
+        port: 443,
+        servername: proxy18.name,
+        path: `/api/v1/namespaces/${ISTIO_NAMESPACE}/secrets`,
+        timeoutMs: 3000,
+      });
+    expect(await secrets(istiod)).toMatchObject({ status: 200 });
+    expect(await secrets(client)).toMatchObject({ error: 'ETIMEDOUT' });
+
+    const networking = kubeConfig('cluster17').makeApiClient(NetworkingV1Api);
+    const name = apiEgressPolicyName('cluster18');
+    const policy = await networking.readNamespacedNetworkPolicy({ name, namespace: 'tailscale' });
+    await networking.deleteNamespacedNetworkPolicy({ name, namespace: 'tailscale' });
+    try {
+      await eventually('the client pod gets through', async () => ((await secrets(client)).status === 200 ? true : undefined), {
+        timeoutMs: 20_000,
+      });
+      const finding = await eventually(
+        'the backend names the open egress',
+        async () => {
+          const m = (await backend.get('/api/mesh/membership')).body as MembershipResponse;
+          return m.findings.find(f => f.kind === 'grant-reachable-from-pods' && f.clusters.join() === 'cluster17,cluster18');
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(finding.message).toContain('no NetworkPolicy selects its proxy pods');
+    } finally {
+      await networking.createNamespacedNetworkPolicy({
+        namespace: 'tailscale',
+        body: { metadata: { name, namespace: 'tailscale', labels: policy.metadata?.labels }, spec: policy.spec },
+      });
+    }
+    await eventually('the client pod is kept out again', async () => ((await secrets(client)).error === 'ETIMEDOUT' ? true : undefined), {
+      timeoutMs: 20_000,
+    });
+    expect(await allSynced()).toBe(true);
+  });
+});
+
 describe('broken for real: istiod says so, and so do mesh:verify and the backend', () => {
   async function expectIstiodAndProductSay(cluster: string, peer: string, status: string) {
     await eventually(`${cluster}'s istiod says ${peer} is ${status}`, async () =>
@@ -708,6 +769,7 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
         ready('cluster17', 'default', 'echo-') === 2 &&
         ready('cluster18', 'default', 'echo-') === 2 &&
         ready('cluster18', 'sample', 'helloworld-') === 2 &&
+        ready(CLIENT.cluster, CLIENT.namespace, `${CLIENT.name}-`) === 1 &&
         clusters.every(c => ready(c, ISTIO_NAMESPACE, 'istio-eastwestgateway-') === 1);
       return all ? now : undefined;
     }, { timeoutMs: 120_000 });
@@ -923,6 +985,95 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
     it('keeps every request in cluster17 while its echo pods are ready', async () => {
       const result = await echoRequests(20);
       expect(answeredBy(result)).toEqual(['cluster17']);
+    });
+
+    /**
+     * Freezes cluster17's echo sidecars (SIGSTOP): their pods stay Ready, so istiod keeps listing
+     * them as healthy, but nothing answers, as with a hung app whose readiness probe has not
+     * failed yet. Only outlier detection can take them out of the load balancer. Each sidecar is
+     * two processes: the one the test bed started only supervises the copy of itself that it
+     * re-executed in a UTS namespace of its own (mesh-dataplane hostname.go), which serves; both
+     * are stopped, the serving one first. Returns the thaw.
+     */
+    async function freezeLocalEcho(): Promise<() => void> {
+      const proxies = await ctl<PodProcessState[]>({ command: 'proxies' });
+      const parents = proxies
+        .filter(p => p.cluster === 'cluster17' && p.namespace === 'default' && p.pod.startsWith('echo-') && p.pid)
+        .map(p => p.pid!);
+      expect(parents).toHaveLength(2);
+      // Each thread lists the children it made (proc(5), /proc/pid/task/tid/children): the
+      // re-execution runs on a locked OS thread of its own, not the main one.
+      const children = (pid: number) =>
+        fs
+          .readdirSync(`/proc/${pid}/task`)
+          .flatMap(tid => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' '))
+          .filter(Boolean)
+          .map(Number);
+      const pids = parents.flatMap(pid => [...children(pid), pid]);
+      expect(pids).toHaveLength(4);
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      // A stop signal takes effect when the kernel next schedules the process.
+      const state = (pid: number) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+      await eventually('the echo sidecars stopped', async () => (pids.every(pid => state(pid) === 'T') ? true : undefined), {
+        timeoutMs: 5000,
+      });
+      return () => {
+        for (const pid of pids) process.kill(pid, 'SIGCONT');
+      };
+    }
+    const setOutlierDetection = (outlierDetection: Record<string, unknown>) =>
+      api().patch(
+        { ...destinationRule, spec: { trafficPolicy: { outlierDetection } } } as never,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+    const localEcho = async (r: MeshRequestResult) => {
+      const local = await readyPodIPs('cluster17', 'default', 'echo');
+      return r.requests.every(q => local.includes(q.endpoint.split(':')[0]));
+    };
+
+    it("ejects nothing with the recipe's rule as written when cluster17's echo hangs: Envoy's default max_ejection_percent (10 %) allows no ejection among 3 hosts", async () => {
+      const thaw = await freezeLocalEcho();
+      try {
+        const result = await echoRequests(12, 1000);
+        expect(result.outlierDetection).toMatchObject({ consecutive5xx: 5, enforcingConsecutive5xx: 100, maxEjectionPercent: 10 });
+        expect(result.requests.filter(r => r.ejected)).toEqual([]);
+        // Every request went to a hung local endpoint and failed: nothing fails over.
+        expect(result.requests.filter(r => !r.error)).toEqual([]);
+        expect(await localEcho(result)).toBe(true);
+      } finally {
+        thaw();
+      }
+    });
+
+    it('with maxEjectionPercent 100, ejects both hung cluster17 endpoints after five failures each, and the requests after that go to cluster18', async () => {
+      await setOutlierDetection({ maxEjectionPercent: 100 });
+      try {
+        await eventually('istiod sent maxEjectionPercent 100', async () =>
+          (await echoRequests(4)).outlierDetection?.maxEjectionPercent === 100 ? true : undefined,
+        );
+        const local = await readyPodIPs('cluster17', 'default', 'echo');
+        const thaw = await freezeLocalEcho();
+        let result: MeshRequestResult;
+        try {
+          result = await echoRequests(30, 1000);
+        } finally {
+          thaw();
+        }
+        // The locality rule puts the client's own zone first, the rest of its region next, then
+        // cluster18: each hung endpoint fails five times, is ejected, and the next priority takes over.
+        const ejected = result.requests.filter(r => r.ejected).map(r => r.endpoint.split(':')[0]);
+        expect(ejected.sort()).toEqual(local);
+        const failed = result.requests.filter(r => r.error);
+        expect(failed).toHaveLength(10);
+        expect(result.requests.slice(0, 10)).toEqual(failed);
+        expect(answeredBy({ ...result, requests: result.requests.slice(10) })).toEqual(['cluster18']);
+      } finally {
+        await setOutlierDetection({ maxEjectionPercent: null });
+      }
     });
 
     it("fails over to cluster18 once cluster17's echo pods are gone", async () => {

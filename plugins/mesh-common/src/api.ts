@@ -152,6 +152,7 @@ export const AUDIT_FINDING_KINDS = [
   'operator-not-ready',
   'tailnet-dns-missing',
   'grant-too-broad',
+  'grant-reachable-from-pods',
 ] as const;
 
 /**

@@ -200,6 +200,32 @@ describe('auditMesh', () => {
     ]);
   });
 
+  it("warns when pods other than istiod can reach a peer's API server proxy through the egress", () => {
+    const egressFor = member('west').egressFor.map(e =>
+      e.peer === 'east' && e.to === 'api-server-proxy'
+        ? { ...e, openToPods: 'no NetworkPolicy selects its proxy pods' }
+        : e,
+    );
+    const findings = auditMesh(withCluster('west', { egressFor }));
+    expect(findings).toHaveLength(1);
+    expect(findings[0]).toMatchObject({
+      id: 'grant-reachable-from-pods:west,east',
+      kind: 'grant-reachable-from-pods',
+      severity: 'warning',
+      clusters: ['west', 'east'],
+      message:
+        "Any pod in west can reach east's API server proxy through egress Service tailscale/east-k8s-operator (no NetworkPolicy selects its proxy pods), and with it the tailnet grant through which istiod reads every Secret in east",
+    });
+    expect(findings[0].fix).toContain(
+      'NetworkPolicy tailscale/east-k8s-operator-istiod-only',
+    );
+    // The gateway egress carries data-plane traffic from any pod by design: never judged.
+    const gateway = member('west').egressFor.map(e =>
+      e.to === 'east-west-gateway' ? { ...e, openToPods: 'anything' } : e,
+    );
+    expect(kinds(withCluster('west', { egressFor: gateway }))).toEqual([]);
+  });
+
   it('leaves egress alone where the operator is not installed', () => {
     expect(
       kinds(withCluster('west', { operator: undefined, egressFor: [] })),

@@ -10,7 +10,12 @@ import { auditMissingGrants, auditTailnetPolicy } from './auditTailnetPolicy';
 import { auditFindingId, sortFindings } from './findings';
 import type { IstiodRemoteView } from './istiodView';
 import { MeshNetworks } from './meshNetworks';
-import type { EgressTarget } from './names';
+import {
+  EGRESS_SERVICE_NAMESPACE,
+  egressServiceName,
+  type EgressTarget,
+} from './names';
+import { apiEgressPolicyName } from './networkPolicy';
 
 /** The egress Services a member needs per peer, and how messages name what each leads to. */
 const EGRESS_TARGETS: ReadonlyArray<{ to: EgressTarget; what: string }> = [
@@ -56,7 +61,17 @@ export interface MeshClusterSnapshot {
    * Tailmesh's egress Services of this cluster: the peer, which of its devices the Service leads
    * to (undefined for one named like neither), and whether the operator wired it.
    */
-  egressFor: Array<{ peer: string; to?: EgressTarget; ready: boolean }>;
+  egressFor: Array<{
+    peer: string;
+    to?: EgressTarget;
+    ready: boolean;
+    /**
+     * For the egress Service to a peer's API server proxy: why pods other than istiod's can
+     * reach its proxy (see `apiEgressOpenTo`); absent when only istiod's can, or when the
+     * NetworkPolicies were not judged.
+     */
+    openToPods?: string;
+  }>;
   /** Parsed meshNetworks of istiod's ConfigMap; undefined when absent. */
   meshNetworks?: MeshNetworks;
   /** Whether CoreDNS forwards the tailnet domain; undefined when not checked. */
@@ -393,6 +408,20 @@ export function auditMesh(
             [a.cluster, b.cluster],
             message.charAt(0).toUpperCase() + message.slice(1),
             `Run mesh:tailscale:create-egress for ${a.cluster} with peer ${b.cluster}.`,
+          ),
+        );
+      }
+      const apiEgress = a.egressFor.find(
+        e => e.peer === b.cluster && e.to === 'api-server-proxy',
+      );
+      if (apiEgress?.openToPods) {
+        out.push(
+          finding(
+            'grant-reachable-from-pods',
+            'warning',
+            [a.cluster, b.cluster],
+            `Any pod in ${a.cluster} can reach ${b.cluster}'s API server proxy through egress Service ${EGRESS_SERVICE_NAMESPACE}/${egressServiceName(b.cluster)} (${apiEgress.openToPods}), and with it the tailnet grant through which istiod reads every Secret in ${b.cluster}`,
+            `Run mesh:tailscale:create-egress for ${a.cluster} with peer ${b.cluster}: it adds NetworkPolicy ${EGRESS_SERVICE_NAMESPACE}/${apiEgressPolicyName(b.cluster)}, which admits only istiod. It holds only where ${a.cluster}'s network plugin enforces NetworkPolicy.`,
           ),
         );
       }

@@ -20,6 +20,7 @@ export * from './kubernetesNames';
 export * from './labels';
 export * from './meshNetworks';
 export * from './names';
+export * from './networkPolicy';
 export * from './permissions';
 export * from './remoteAccess';
 export * from './serviceRef';

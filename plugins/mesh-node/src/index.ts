@@ -43,3 +43,4 @@ export {
   deploymentReplicas,
   imageTag,
 } from './snapshot/readClusterSnapshot';
+export { networkPolicyView } from './snapshot/networkPolicyView';

@@ -38,6 +38,7 @@ const ns = 'istio-system';
 const remoteSecretIn9 = `istio-remote-secret-${peer}`;
 const remoteSecretIn7 = `istio-remote-secret-${cluster}`;
 const egressName = `${peer}-k8s-operator`;
+const egressPolicyName = `${egressName}-istiod-only`;
 const gatewayEgressName = `${peer}-istio-eastwestgateway`;
 
 const core = (name: string) => kubeConfig(name).makeApiClient(CoreV1Api);
@@ -301,6 +302,7 @@ describe('removal actions and mesh:members', () => {
       expect(run.output.changes).toEqual([
         `${cluster}: Service tailscale/${egressName} deleted`,
         `${cluster}: Service tailscale/${gatewayEgressName} deleted`,
+        `${cluster}: NetworkPolicy tailscale/${egressPolicyName} deleted`,
       ]);
       const svc = await readEgress();
       expect(svc.metadata?.deletionTimestamp).toBeUndefined();
@@ -312,6 +314,7 @@ describe('removal actions and mesh:members', () => {
       expect(first.output.changes).toEqual([
         `${cluster}: Service tailscale/${egressName} deleted`,
         `${cluster}: Service tailscale/${gatewayEgressName} deleted`,
+        `${cluster}: NetworkPolicy tailscale/${egressPolicyName} deleted`,
       ]);
       expect(first.logs).toContain(
         `info ${cluster}: Service tailscale/${egressName}, Service tailscale/${gatewayEgressName} gone`,
@@ -329,6 +332,7 @@ describe('removal actions and mesh:members', () => {
       expect(second.output.changes).toEqual([
         `${cluster}: Service tailscale/${egressName} absent, unchanged`,
         `${cluster}: Service tailscale/${gatewayEgressName} absent, unchanged`,
+        `${cluster}: NetworkPolicy tailscale/${egressPolicyName} absent, unchanged`,
       ]);
     });
 
@@ -342,7 +346,7 @@ describe('removal actions and mesh:members', () => {
       });
       const message = await failure(runAction(action, input));
       expect(message).toBe(
-        `Refusing to delete Service tailscale/${egressName} on ${cluster}: not labelled tailmesh.dev/peer=<peer> as mesh:tailscale:create-egress labels its Services, so it is not ours to remove; nothing was deleted`,
+        `Refusing to delete Service tailscale/${egressName} on ${cluster}: not labelled tailmesh.dev/peer=<peer> as mesh:tailscale:create-egress labels its objects, so it is not ours to remove; nothing was deleted`,
       );
       await readEgress();
       await core(cluster).deleteNamespacedService({

@@ -653,6 +653,11 @@ describe('the status backend, with a reader that may list Secrets but never get 
             resources: ['endpointslices'],
             verbs: ['get', 'list', 'watch'],
           },
+          {
+            apiGroups: ['networking.k8s.io'],
+            resources: ['networkpolicies'],
+            verbs: ['get', 'list', 'watch'],
+          },
         ],
       },
     });

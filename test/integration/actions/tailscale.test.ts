@@ -390,8 +390,10 @@ describe('mesh:tailscale:create-egress', () => {
     const first = await runAction(action, input);
     expect(first.output.changes).toEqual([
       `${cluster}: Service tailscale/cluster1-k8s-operator created`,
+      `${cluster}: NetworkPolicy tailscale/cluster1-k8s-operator-istiod-only created`,
       `${cluster}: Service tailscale/cluster1-istio-eastwestgateway created`,
       `${cluster}: Service tailscale/cluster2-k8s-operator created`,
+      `${cluster}: NetworkPolicy tailscale/cluster2-k8s-operator-istiod-only created`,
       `${cluster}: Service tailscale/cluster2-istio-eastwestgateway created`,
     ]);
     // To each peer's east-west gateway too, tagged like the API proxy's, for the grants.
@@ -439,7 +441,7 @@ describe('mesh:tailscale:create-egress', () => {
 
     const second = await runAction(action, input);
     expect(second.output.changed).toBe(false);
-    expect(second.logs.filter(l => l.includes(' unchanged'))).toHaveLength(4);
+    expect(second.logs.filter(l => l.includes(' unchanged'))).toHaveLength(6);
     for (const peer of peers) {
       const svc = await core().readNamespacedService({
         name: `${peer}-k8s-operator`,

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import {
-  AppsV1Api,
   CoreV1Api,
+  NetworkingV1Api,
   PatchStrategy,
-  V1PodCondition,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
@@ -24,6 +23,7 @@ import {
   COREDNS_COREFILE_KEY,
   EAST_WEST_GATEWAY_SERVICE,
   EGRESS_SERVICE_NAMESPACE,
+  apiEgressPolicyName,
   HistoryResponse,
   ISTIO_MESH_CONFIGMAP,
   ISTIO_MESH_NETWORKS_KEY,
@@ -65,6 +65,7 @@ import {
 } from '../../support/testbed';
 import { eventually } from '../../support/eventually';
 import { impostorCacerts } from '../../support/impostorCa';
+import { setDeploymentPodsReady } from '../../support/podReadiness';
 
 // Every finding of the membership audit, induced for real in a cluster of a healthy two-member
 // mesh and seen through the real mesh backend plugin: reported by GET /membership with its
@@ -81,8 +82,6 @@ const CLUSTERS = [A, B];
 const MESH_ID = 'tailmesh-audit';
 const NETWORK: Record<string, string> = { [A]: 'network15', [B]: 'network16' };
 const WAIT_MS = 90_000;
-// kwok leaves the status of a pod with this annotation (value `custom`) to others.
-const KWOK_CUSTOM_STATUS = 'kwok.x-k8s.io/status';
 
 const appConfig = (() => {
   const c = testbedAppConfig(CLUSTERS);
@@ -114,7 +113,6 @@ async function step(id: string, input: JsonObject) {
 }
 
 const core = (cluster: string) => kubeConfig(cluster).makeApiClient(CoreV1Api);
-const apps = (cluster: string) => kubeConfig(cluster).makeApiClient(AppsV1Api);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 describe('every audit finding, induced in a real cluster, through the mesh backend', () => {
@@ -234,76 +232,12 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
   }
 
   /** What a failing readiness probe does: the kubelet (here kwok) marks the pods not ready. */
-  async function setPodsReady(
+  const setPodsReady = (
     cluster: string,
     namespace: string,
     deployment: string,
     ready: boolean,
-  ) {
-    const d = await apps(cluster).readNamespacedDeployment({
-      name: deployment,
-      namespace,
-    });
-    const labelSelector = Object.entries(d.spec!.selector.matchLabels ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
-    const pods = await core(cluster).listNamespacedPod({
-      namespace,
-      labelSelector,
-    });
-    const live = pods.items.filter(p => !p.metadata?.deletionTimestamp);
-    expect(live.length).toBeGreaterThan(0);
-    const now = new Date();
-    for (const pod of live) {
-      const name = pod.metadata!.name!;
-      // kwok writes no status of a pod annotated this way (see the test bed's kwok flags), so
-      // the status written here plays the kubelet's.
-      if (!ready) {
-        await core(cluster).patchNamespacedPod(
-          {
-            name,
-            namespace,
-            body: {
-              metadata: { annotations: { [KWOK_CUSTOM_STATUS]: 'custom' } },
-            },
-          },
-          mergePatch,
-        );
-      }
-      const status = ready ? 'True' : 'False';
-      const conditions = (pod.status?.conditions ?? []).map(
-        (c): V1PodCondition =>
-          c.type === 'Ready' || c.type === 'ContainersReady'
-            ? { ...c, status, lastTransitionTime: now }
-            : c,
-      );
-      await core(cluster).patchNamespacedPodStatus(
-        {
-          name,
-          namespace,
-          body: {
-            status: {
-              conditions,
-              containerStatuses: (pod.status?.containerStatuses ?? []).map(
-                s => ({ ...s, ready }),
-              ),
-            },
-          },
-        },
-        mergePatch,
-      );
-      if (ready) {
-        await core(cluster).patchNamespacedPod(
-          {
-            name,
-            namespace,
-            body: { metadata: { annotations: { [KWOK_CUSTOM_STATUS]: null } } },
-          },
-          mergePatch,
-        );
-      }
-    }
-  }
+  ) => setDeploymentPodsReady(kubeConfig(cluster), namespace, deployment, ready);
 
   async function readMeshNetworks(cluster: string) {
     const cm = await core(cluster).readNamespacedConfigMap({
@@ -688,6 +622,28 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
           async () => ((await egress()).length === 1 ? true : undefined),
           { timeoutMs: WAIT_MS },
         );
+        await step('mesh:tailscale:create-egress', {
+          cluster: A,
+          peers: [B],
+          tailnet: tailnet(),
+        });
+      },
+    });
+  });
+
+  it("grant-reachable-from-pods: the NetworkPolicy that keeps cluster15's other pods off its egress proxy to cluster16's API server proxy is deleted", async () => {
+    const networking = kubeConfig(A).makeApiClient(NetworkingV1Api);
+    await induceAndClear({
+      kind: 'grant-reachable-from-pods',
+      clusters: [A, B],
+      severity: 'warning',
+      induce: async () => {
+        await networking.deleteNamespacedNetworkPolicy({
+          name: apiEgressPolicyName(B),
+          namespace: EGRESS_SERVICE_NAMESPACE,
+        });
+      },
+      undo: async () => {
         await step('mesh:tailscale:create-egress', {
           cluster: A,
           peers: [B],

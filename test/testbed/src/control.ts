@@ -77,6 +77,8 @@ export type ControlRequest =
       port: number;
       count: number;
       path?: string;
+      /** The client's time limit per request (default 5 s). */
+      timeoutMs?: number;
     }
   | { command: 'istiods' }
   | { command: 'proxies' }
@@ -126,6 +128,9 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
         throw new Error('bad port or count');
       }
       if (req.path !== undefined) checkPath(req.path);
+      if (req.timeoutMs !== undefined && (!Number.isInteger(req.timeoutMs) || req.timeoutMs < 50 || req.timeoutMs > 60_000)) {
+        throw new Error('bad timeoutMs: a whole number of milliseconds from 50 to 60000');
+      }
       const flags = await ctx.proxyClientFlags(req.cluster, req.namespace, req.pod);
       return runTool('mesh-dataplane', [
         'client',
@@ -134,6 +139,7 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
         `--port=${req.port}`,
         `--count=${req.count}`,
         ...(req.path ? [`--path=${req.path}`] : []),
+        ...(req.timeoutMs ? [`--timeout=${req.timeoutMs}ms`] : []),
       ]);
     }
     case 'resolve': {

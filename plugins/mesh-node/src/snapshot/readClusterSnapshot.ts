@@ -3,6 +3,7 @@ import {
   AppsV1Api,
   CoreV1Api,
   KubeConfig,
+  NetworkingV1Api,
   V1Deployment,
 } from '@kubernetes/client-node';
 import {
@@ -32,6 +33,7 @@ import {
   TAILSCALE_NAMESPACE,
   TAILSCALE_OPERATOR_DEPLOYMENT,
   TAILSCALE_PROXY_READY_CONDITION,
+  apiEgressOpenTo,
   clusterOfRemoteSecret,
   corefileHasTailnetStanza,
   egressTargetOf,
@@ -40,6 +42,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import { parse } from 'yaml';
 import { describeClusterError } from '../clusters/describeClusterError';
+import { networkPolicyView } from './networkPolicyView';
 import {
   DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
   makeApiClientWithTimeout,
@@ -176,6 +179,7 @@ export async function readClusterSnapshot(
     opts.timeoutMs ?? DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000;
   const core = makeApiClientWithTimeout(kc, CoreV1Api, timeoutMs);
   const apps = makeApiClientWithTimeout(kc, AppsV1Api, timeoutMs);
+  const networking = makeApiClientWithTimeout(kc, NetworkingV1Api, timeoutMs);
   const server = kc.getCurrentCluster()?.server ?? '';
   try {
     const [
@@ -188,6 +192,7 @@ export async function readClusterSnapshot(
       remoteSecrets,
       egress,
       coredns,
+      policies,
     ] = await Promise.all([
       orUndefined(() => core.readNamespace({ name: ISTIO_NAMESPACE })),
       orUndefined(() =>
@@ -234,7 +239,11 @@ export async function readClusterSnapshot(
           namespace: KUBE_SYSTEM_NAMESPACE,
         }),
       ),
+      networking.listNamespacedNetworkPolicy({
+        namespace: EGRESS_SERVICE_NAMESPACE,
+      }),
     ]);
+    const policyViews = policies.items.map(networkPolicyView);
 
     let rootPem = rootCm?.data?.[ISTIO_CA_ROOT_CERT_KEY];
     if (!rootPem && istiod) {
@@ -284,17 +293,26 @@ export async function readClusterSnapshot(
         )
         .filter((c): c is string => Boolean(c))
         .sort(),
-      egressFor: egress.items.map(s => ({
-        peer: s.metadata!.labels![LABEL_PEER],
-        to: egressTargetOf(
+      egressFor: egress.items.map(s => {
+        const to = egressTargetOf(
           s.metadata?.name ?? '',
           s.metadata!.labels![LABEL_PEER],
-        ),
-        ready: (s.status?.conditions ?? []).some(
-          c =>
-            c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True',
-        ),
-      })),
+        );
+        const openToPods =
+          to === 'api-server-proxy' && s.metadata?.uid
+            ? apiEgressOpenTo(policyViews, s.metadata.uid)
+            : undefined;
+        return {
+          peer: s.metadata!.labels![LABEL_PEER],
+          to,
+          ready: (s.status?.conditions ?? []).some(
+            c =>
+              c.type === TAILSCALE_PROXY_READY_CONDITION &&
+              c.status === 'True',
+          ),
+          ...(openToPods ? { openToPods } : {}),
+        };
+      }),
       meshNetworks: meshNetworksText
         ? parseMeshNetworks(parse(meshNetworksText))
         : undefined,

@@ -2,9 +2,12 @@
  * One watch-based view of a test bed cluster, shared by the test bed's controllers that act on
  * what is in it: the cluster's DNS stand-ins (Services and EndpointSlices, the CoreDNS and
  * `dnsrecords` ConfigMaps), the Tailscale operator stand-in's proxy pods, and the tailnet model
- * (the operator Deployment, tailnet Services and their endpoints). Every collection is a
- * list+watch informer (kubeClient.ts); listeners hear about any change, batched.
+ * (the operator Deployment, tailnet Services and their endpoints; pods, namespaces and
+ * NetworkPolicies, for the NetworkPolicy its egress proxies enforce). Every collection is a
+ * list+watch informer (kubeClient.ts); listeners hear about any change, batched, except for the
+ * collections only read per connection (pods, namespaces, NetworkPolicies; see the constructor).
  */
+import type { NetworkPolicySpec } from '../network/networkPolicy';
 import { Informer, KubeRest, type KubeConfigLike, type KubeObject } from './kubeClient';
 
 export interface Meta {
@@ -89,6 +92,31 @@ export interface DNSConfig {
   };
 }
 
+export interface Pod {
+  metadata: Meta;
+  spec?: {
+    hostNetwork?: boolean;
+    containers?: Array<{
+      name: string;
+      ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
+    }>;
+  };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: Array<{ ip: string }>;
+  };
+}
+
+export interface Namespace {
+  metadata: Meta;
+}
+
+export interface NetworkPolicy {
+  metadata: Meta;
+  spec?: NetworkPolicySpec;
+}
+
 export interface ClusterCacheOptions {
   name: string;
   kubeConfig: KubeConfigLike;
@@ -109,6 +137,9 @@ export class ClusterCache {
   readonly coreDnsConfig: Informer<ConfigMap & KubeObject>;
   readonly dnsRecordsConfig: Informer<ConfigMap & KubeObject>;
   readonly dnsConfigs: Informer<DNSConfig & KubeObject>;
+  readonly pods: Informer<Pod & KubeObject>;
+  readonly namespaces: Informer<Namespace & KubeObject>;
+  readonly networkPolicies: Informer<NetworkPolicy & KubeObject>;
   private readonly listeners = new Set<() => void>();
   private pending?: NodeJS.Timeout;
 
@@ -116,14 +147,16 @@ export class ClusterCache {
     this.name = o.name;
     this.operatorNamespace = o.operatorNamespace;
     this.rest = new KubeRest(o.kubeConfig, o.signal);
-    const make = <T extends KubeObject>(what: string, listPath: string) =>
+    const make = <T extends KubeObject>(what: string, listPath: string, notify = true) =>
       new Informer<T>({
         what: `${o.name} ${what}`,
         listPath,
         rest: this.rest,
         signal: o.signal,
         log: o.log,
-        onEvent: () => this.changed(),
+        onEvent: () => {
+          if (notify) this.changed();
+        },
         watchTimeoutSeconds: 300,
       });
     const opNs = encodeURIComponent(o.operatorNamespace);
@@ -142,6 +175,12 @@ export class ClusterCache {
     // The DNSConfig CRD exists only once the operator chart's CRDs are applied; until then the
     // informer retries with back-off (a 404 on the list).
     this.dnsConfigs = make('dnsconfigs', '/apis/tailscale.com/v1alpha1/dnsconfigs');
+    // What the tailnet model's egress proxies read for every new connection to judge it by the
+    // cluster's NetworkPolicies (tailnet.ts). No listener acts on them, so their changes (every
+    // pod's status, cluster-wide) do not wake the controllers.
+    this.pods = make('pods', '/api/v1/pods', false);
+    this.namespaces = make('namespaces', '/api/v1/namespaces', false);
+    this.networkPolicies = make('networkpolicies', '/apis/networking.k8s.io/v1/networkpolicies', false);
   }
 
   run(): Promise<void>[] {
@@ -153,6 +192,9 @@ export class ClusterCache {
       this.coreDnsConfig,
       this.dnsRecordsConfig,
       this.dnsConfigs,
+      this.pods,
+      this.namespaces,
+      this.networkPolicies,
     ].map(i => i.run().catch(err => this.o.log(`${this.name}: informer ended: ${String(err)}`)));
   }
 
@@ -200,6 +242,51 @@ export class ClusterCache {
   namespaceHasServices(namespace: string): boolean {
     for (const s of this.services.cache.values()) if (s.metadata.namespace === namespace) return true;
     return false;
+  }
+
+  /**
+   * The pods that have `ip` as a pod IP (status.podIP or status.podIPs): not host-network pods
+   * (their IP is the node's), and not pods that have ended (phase Succeeded or Failed, whose IP the
+   * cluster may already have given to another pod).
+   */
+  podsByIP(ip: string): Pod[] {
+    const want = ip.replace(/^::ffff:/i, '');
+    const out: Pod[] = [];
+    for (const pod of this.pods.cache.values()) {
+      if (pod.spec?.hostNetwork) continue;
+      const phase = pod.status?.phase;
+      if (phase === 'Succeeded' || phase === 'Failed') continue;
+      const ips = [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map(p => p.ip)];
+      if (ips.includes(want)) out.push(pod);
+    }
+    return out;
+  }
+
+  /** Running pods of a namespace whose labels include all of `labels`. */
+  runningPods(namespace: string, labels: Record<string, string>): Pod[] {
+    const out: Pod[] = [];
+    for (const pod of this.pods.cache.values()) {
+      if (pod.metadata.namespace !== namespace || pod.status?.phase !== 'Running') continue;
+      if (Object.entries(labels).every(([k, v]) => pod.metadata.labels?.[k] === v)) out.push(pod);
+    }
+    return out;
+  }
+
+  /** The labels of a namespace, or undefined while it is not in the cache. */
+  namespaceLabels(name: string): Record<string, string> | undefined {
+    return this.namespaces.cache.get(name)?.metadata.labels;
+  }
+
+  /** NetworkPolicies of one namespace, or of every namespace. */
+  networkPoliciesIn(namespace?: string): NetworkPolicy[] {
+    return [...this.networkPolicies.cache.values()].filter(
+      p => namespace === undefined || p.metadata.namespace === namespace,
+    );
+  }
+
+  /** Resolves once pods, namespaces and NetworkPolicies have each been listed once. */
+  networkPolicyStateSynced(): Promise<void> {
+    return Promise.all([this.pods.synced, this.namespaces.synced, this.networkPolicies.synced]).then(() => undefined);
   }
 
   stop() {

@@ -21,7 +21,14 @@
  *   (operatorProxies.ts creates the pod) listens on the egress Service's ports and forwards to the
  *   target node on the same port, from the egress node's own tailnet address. This is the only
  *   way from a pod address into the tailnet, as in a cluster where pods cannot route to
- *   100.64.0.0/10 and the egress proxy DNATs to the target (cmd/containerboot).
+ *   100.64.0.0/10 and the egress proxy DNATs to the target (cmd/containerboot);
+ * - in front of each egress proxy pod, the cluster's NetworkPolicies (ingress), as a CNI that
+ *   enforces them would apply them to that pod (network/networkPolicy.ts): every new connection
+ *   is judged from the cluster's watch caches at accept time, so a policy, pod or namespace
+ *   change applies to the next connection without a restart; a refused one is dropped like the
+ *   tailnet filter drops (below). Which pod a connection comes from is the pod with its source
+ *   address, except for the one kind of caller that cannot bind a pod address (see
+ *   `networkPolicyGate`).
  *
  * A device exists only while its cluster's operator runs and can log it in: the operator's OAuth
  * client (Secret `operator-oauth`, keys client_id/client_secret) must be a client of the API
@@ -40,10 +47,11 @@
  * is off, as LocalClient.GetCertificate fails.
  */
 import net from 'node:net';
-import type { ClusterCache, Service } from '../kube/clusterCache';
+import type { ClusterCache, Pod, Service } from '../kube/clusterCache';
 import { describe } from '../kube/kubeClient';
 import { pipeTo, targetPort } from '../network/forward';
 import { LoopbackAddresses } from '../network/loopbackAddresses';
+import { ingressVerdict, type Source, type SourcePod } from '../network/networkPolicy';
 import { egressProxies } from '../standins/operatorProxies';
 import { nameForService, TailnetDeviceRegistry } from '../standins/operatorReconcile';
 import { createApiServerProxy, type ApiServerProxy, type WhoIs } from './apiServerProxy';
@@ -105,6 +113,10 @@ interface Listener {
 
 /** Two minutes of a denied connection outlast any client's connect or TLS timeout. */
 const DROP_HOLD_MS = 120_000;
+
+/** Where the istiod pods are whose `pilot-discovery` the test bed runs (kubelet/istiodRunner.ts). */
+const ISTIOD_NAMESPACE = 'istio-system';
+const ISTIOD_LABELS = { app: 'istiod' };
 
 export interface Tailnet {
   devices(): TailnetDeviceInfo[];
@@ -193,6 +205,92 @@ export function startTailnet(o: TailnetOptions): Tailnet {
       o.log(`tailnet: ended tcp ${src?.name ?? flow.src} -> ${dst?.name ?? flow.dst}:${flow.port}: no longer allowed`);
       flow.socket.destroy();
     }
+  };
+
+  /** `(source, destination, port)` of a NetworkPolicy denial -> the drop reason it was logged with. */
+  const policyDenials = new Map<string, string>();
+  const policyStateSynced = new Set<string>();
+  for (const cache of o.clusters) {
+    void cache.networkPolicyStateSynced().then(() => policyStateSynced.add(cache.name));
+  }
+
+  const podName = (pod: Pod) => `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
+  const sourcePod = (pod: Pod): SourcePod => ({ namespace: pod.metadata.namespace ?? '', labels: pod.metadata.labels });
+
+  /**
+   * The cluster's NetworkPolicies (ingress) in front of the egress proxy pod at `podIP`, judged
+   * for one new connection on `port` as a CNI that enforces NetworkPolicy would judge its first
+   * packet (network/networkPolicy.ts): `admit` runs if it is admitted, else the connection is
+   * dropped like the tailnet filter drops it, with one log line per new (source, destination,
+   * port) denial naming the policies that isolate the pod. Everything is read from the watch
+   * caches at this moment, so changes to policies, pods or namespaces apply to new connections.
+   * Established ones are left alone: the concept page leaves it to the implementation whether a
+   * change affects them (https://kubernetes.io/docs/concepts/services-networking/network-policies/,
+   * "Behavior of existing connections").
+   *
+   * The source is the pod whose pod IP the connection comes from, or no pod (then only `ipBlock`
+   * rules can admit it). One exception, because the test bed is not a real pod network: a process
+   * the test bed runs for a pod that dials an egress proxy without binding a source address gets
+   * the destination's own address as source (both are on the same loopback, and the kernel picks
+   * the destination address itself). The only such dialer of egress proxies is the real
+   * `pilot-discovery` the test bed runs for each istiod pod (kubelet/istiodRunner.ts), which
+   * cannot be told to bind its pod IP for its outgoing connections. So a connection whose source
+   * is the destination pod's own IP is attributed to the cluster's istiod pods (namespace
+   * istio-system, label app=istiod, phase Running), each judged as if the connection came from
+   * its own pod IP; it is admitted if any of them would be. In a real cluster it would carry the
+   * one istiod pod's IP.
+   */
+  const networkPolicyGate = (cache: ClusterCache, podIP: string, port: number, socket: net.Socket, admit: () => void) => {
+    const judge = () => {
+      const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/i, '');
+      const dest = cache.podsByIP(podIP).find(p => p.metadata.namespace === cache.operatorNamespace);
+      const unbound = remote === podIP;
+      const candidates = unbound ? cache.runningPods(ISTIOD_NAMESPACE, ISTIOD_LABELS) : cache.podsByIP(remote);
+      const from = unbound
+        ? `${remote} (unbound local dialer, taken for istiod pods ${candidates.map(podName).join(', ') || '(none running)'})`
+        : candidates.length
+          ? `${remote} (pod ${candidates.map(podName).join(', ')})`
+          : remote;
+      const to = `${dest ? podName(dest) : 'no pod'} (${podIP})`;
+      const flow = `tcp ${from} -> ${to}:${port}`;
+      if (!dest) return drop(socket, `${flow} (no pod of ${cache.operatorNamespace} has this IP: nothing would answer)`);
+      const sources: Source[] =
+        unbound && candidates.length
+          ? candidates.map(pod => ({ ip: pod.status?.podIP ?? remote, pods: [sourcePod(pod)] }))
+          : [{ ip: remote, pods: candidates.map(sourcePod) }];
+      const destination = {
+        namespace: dest.metadata.namespace ?? '',
+        labels: dest.metadata.labels,
+        containerPorts: (dest.spec?.containers ?? []).flatMap(c => c.ports ?? []),
+      };
+      const ctx = {
+        policies: cache.networkPoliciesIn(destination.namespace),
+        namespaceLabels: (ns: string) => cache.namespaceLabels(ns),
+      };
+      const verdicts = sources.map(source => ingressVerdict(ctx, destination, source, port, 'TCP'));
+      if (!verdicts.some(v => v.allowed)) {
+        const why = `${flow} (NetworkPolicies isolating the pod: ${verdicts[0].policies.join(', ')}; none admits this source on tcp:${port})`;
+        const before = policyDenials.get(flow);
+        if (before !== undefined && before !== why) denials.delete(before);
+        policyDenials.set(flow, why);
+        return drop(socket, why);
+      }
+      // Admitted again: a later denial of the same flow is news, and is logged again.
+      const denied = policyDenials.get(flow);
+      if (denied !== undefined) {
+        denials.delete(denied);
+        policyDenials.delete(flow);
+      }
+      admit();
+    };
+    if (policyStateSynced.has(cache.name)) return judge();
+    // Until pods, namespaces and policies have been listed once, there is nothing to judge by:
+    // the connection waits (an empty cache would admit everything).
+    socket.pause();
+    socket.on('error', () => undefined);
+    void cache.networkPolicyStateSynced().then(() => {
+      if (!socket.destroyed) judge();
+    });
   };
 
   const whoIs = (dst: TailnetDeviceInfo) => (remoteAddress: string): WhoIs | undefined => {
@@ -413,18 +511,20 @@ export function startTailnet(o: TailnetOptions): Tailnet {
         for (const podIP of device.podIPs ?? []) {
           for (const p of svc?.spec?.ports ?? []) {
             if ((p.protocol ?? 'TCP') !== 'TCP') continue;
-            add(podIP, p.port, socket => {
-              const targetNode = devices.find(
-                d => d.name.toLowerCase() === (device.target ?? '').replace(/\.$/, '').toLowerCase() || d.ipv4 === device.target,
-              );
-              // The proxy cannot resolve or reach a node that is not on the tailnet: reset, like
-              // a DNAT to an address nothing answers on.
-              if (!targetNode) {
-                socket.resetAndDestroy();
-                return;
-              }
-              pipeTo(socket, targetNode.ipv4, p.port, device.ipv4);
-            });
+            add(podIP, p.port, socket =>
+              networkPolicyGate(cache, podIP, p.port, socket, () => {
+                const targetNode = devices.find(
+                  d => d.name.toLowerCase() === (device.target ?? '').replace(/\.$/, '').toLowerCase() || d.ipv4 === device.target,
+                );
+                // The proxy cannot resolve or reach a node that is not on the tailnet: reset, like
+                // a DNAT to an address nothing answers on.
+                if (!targetNode) {
+                  socket.resetAndDestroy();
+                  return;
+                }
+                pipeTo(socket, targetNode.ipv4, p.port, device.ipv4);
+              }),
+            );
           }
         }
       }

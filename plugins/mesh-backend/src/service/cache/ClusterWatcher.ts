@@ -16,6 +16,7 @@ import {
   KUBE_SYSTEM_NAMESPACE,
   LABEL_ISTIO_MULTI_CLUSTER,
   MeshClusterSnapshot,
+  NetworkPolicyView,
   ServiceEndpointsInCluster,
   TAILSCALE_NAMESPACE,
   TAILSCALE_OPERATOR_DEPLOYMENT,
@@ -25,6 +26,7 @@ import {
 import {
   DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS,
   describeClusterErrorForReaders,
+  networkPolicyView,
 } from '@tailmesh/plugin-mesh-node';
 import {
   assembleServiceEndpoints,
@@ -122,6 +124,7 @@ export class ClusterWatcher {
   private readonly cacerts: ResourceWatch<SecretVersionProjection>;
   private readonly remoteSecrets: ResourceWatch<RemoteSecretProjection>;
   private readonly coreDns?: ResourceWatch<CoreDnsProjection>;
+  private readonly egressPolicies: ResourceWatch<NetworkPolicyView>;
 
   constructor(private readonly opts: ClusterWatcherOptions) {
     this.name = opts.cluster.name;
@@ -198,6 +201,12 @@ export class ClusterWatcher {
       labelSelector: `${LABEL_ISTIO_MULTI_CLUSTER}=${ISTIO_MULTI_CLUSTER_VALUE}`,
       metadataOnly: true,
       project: projectRemoteSecret,
+    });
+    // Who may reach the egress proxies: the audit's grant-reachable-from-pods.
+    this.egressPolicies = this.watch({
+      what: `NetworkPolicies in ${EGRESS_SERVICE_NAMESPACE}`,
+      path: `/apis/networking.k8s.io/v1/namespaces/${EGRESS_SERVICE_NAMESPACE}/networkpolicies`,
+      project: networkPolicyView,
     });
     if (opts.tailnet) {
       this.coreDns = this.watch({
@@ -295,6 +304,7 @@ export class ClusterWatcher {
         `${ISTIO_NAMESPACE}/${EAST_WEST_GATEWAY_SERVICE}`,
       ),
       egress: this.services.inGroup(EGRESS_SERVICE_NAMESPACE),
+      egressPolicies: this.egressPolicies.values(),
       remoteSecrets: this.remoteSecrets.values(),
       meshConfig: only(this.meshConfig),
       rootFingerprint: this.rootFingerprint(),

@@ -84,6 +84,55 @@ describe('assembleSnapshot', () => {
     });
   });
 
+  it("says who besides istiod can reach each API server proxy's egress pods, by the watched NetworkPolicies", () => {
+    const withUid: ClusterProjections = {
+      ...member,
+      egress: [
+        {
+          namespace: 'tailscale',
+          name: 'c2-k8s-operator',
+          egress: { peer: 'c2', to: 'api-server-proxy', ready: true, uid: 'u2' },
+        },
+        {
+          namespace: 'tailscale',
+          name: 'c2-istio-eastwestgateway',
+          egress: { peer: 'c2', to: 'east-west-gateway', ready: true, uid: 'g2' },
+        },
+      ],
+    };
+    const istiodOnly = {
+      name: 'c2-k8s-operator-istiod-only',
+      podSelector: { matchLabels: { app: 'u2' } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: {
+                matchLabels: { 'kubernetes.io/metadata.name': 'istio-system' },
+              },
+              podSelector: { matchLabels: { app: 'istiod' } },
+            },
+          ],
+        },
+      ],
+    };
+    const egressFor = (egressPolicies?: ClusterProjections['egressPolicies']) =>
+      assembleSnapshot({ ...withUid, egressPolicies }).egressFor;
+    expect(egressFor([])).toEqual([
+      {
+        peer: 'c2',
+        to: 'api-server-proxy',
+        ready: true,
+        openToPods: 'no NetworkPolicy selects its proxy pods',
+      },
+      { peer: 'c2', to: 'east-west-gateway', ready: true },
+    ]);
+    expect(egressFor([istiodOnly])[0]).not.toHaveProperty('openToPods');
+    // Not watched: nothing is concluded.
+    expect(egressFor(undefined)[0]).not.toHaveProperty('openToPods');
+  });
+
   it('leaves out what is not installed, and does not judge CoreDNS without a tailnet', () => {
     expect(
       assembleSnapshot({

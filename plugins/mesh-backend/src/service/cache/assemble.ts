@@ -3,8 +3,10 @@ import {
   ClusterSyncHealth,
   IstiodRemoteView,
   MeshClusterSnapshot,
+  NetworkPolicyView,
   ServiceEndpointsInCluster,
   ZoneEndpoints,
+  apiEgressOpenTo,
 } from '@tailmesh/plugin-mesh-common';
 import {
   CoreDnsProjection,
@@ -26,6 +28,8 @@ export interface ClusterProjections {
   operator?: DeploymentProjection;
   gateway?: ServiceProjection;
   egress: Iterable<ServiceProjection>;
+  /** NetworkPolicies of the egress Services' namespace. */
+  egressPolicies?: Iterable<NetworkPolicyView>;
   remoteSecrets: Iterable<RemoteSecretProjection>;
   meshConfig?: MeshConfigProjection;
   /** From `istio-ca-root-cert`, else from `cacerts` (see ClusterWatcher). */
@@ -65,6 +69,11 @@ function byString(a: string, b: string): number {
  */
 export function assembleSnapshot(p: ClusterProjections): MeshClusterSnapshot {
   const error = healthError(p.cluster, p.health);
+  const policies = [...(p.egressPolicies ?? [])];
+  const openToPods = (e: NonNullable<ServiceProjection['egress']>) =>
+    e.to === 'api-server-proxy' && e.uid && p.egressPolicies
+      ? apiEgressOpenTo(policies, e.uid)
+      : undefined;
   const gateway = p.gateway
     ? { hostname: p.gateway.ingress?.hostname, ip: p.gateway.ingress?.ip }
     : undefined;
@@ -92,11 +101,15 @@ export function assembleSnapshot(p: ClusterProjections): MeshClusterSnapshot {
     egressFor: [...p.egress]
       .flatMap(s => (s.egress ? [s.egress] : []))
       .sort((a, b) => byString(a.peer, b.peer))
-      .map(e => ({
-        peer: e.peer,
-        ...(e.to ? { to: e.to } : {}),
-        ready: e.ready,
-      })),
+      .map(e => {
+        const open = openToPods(e);
+        return {
+          peer: e.peer,
+          ...(e.to ? { to: e.to } : {}),
+          ready: e.ready,
+          ...(open ? { openToPods: open } : {}),
+        };
+      }),
     meshNetworks: p.meshConfig?.meshNetworks,
     tailnetDns:
       p.tailnetChecked && p.coreDns ? p.coreDns.tailnetStanza : undefined,

@@ -68,8 +68,11 @@ export interface ServiceProjection {
   name: string;
   /** Load balancer ingress, kept only for the east-west gateway. */
   ingress?: { hostname?: string; ip?: string };
-  /** Peer, what of it the Service leads to, and wiring state, kept only for egress Services. */
-  egress?: { peer: string; to?: EgressTarget; ready: boolean };
+  /**
+   * Peer, what of it the Service leads to, wiring state and UID (its proxy pods carry it as
+   * `app`), kept only for egress Services.
+   */
+  egress?: { peer: string; to?: EgressTarget; ready: boolean; uid?: string };
 }
 
 export function isEastWestGateway(s: {
@@ -101,6 +104,7 @@ export function projectService(s: V1Service): ServiceProjection {
       ready: (s.status?.conditions ?? []).some(
         c => c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True',
       ),
+      ...(s.metadata?.uid ? { uid: s.metadata.uid } : {}),
     };
   }
   return out;
@@ -270,3 +274,4 @@ export function projectSecretVersion(s: MetadataOnly): SecretVersionProjection {
     ...(root && FINGERPRINT.test(root) ? { rootFingerprint: root } : {}),
   };
 }
+

@@ -23,7 +23,11 @@ import { LoggerService } from '@backstage/backend-plugin-api';
 import { crossNetworkGateway } from '../istio/eastWestGateway';
 import { remoteSecretPlan } from '../istio/remoteSecret';
 import { dnsConfigManifest } from '../tailscale/configureDns';
-import { EGRESS_TARGET_KINDS, egressService } from '../tailscale/createEgress';
+import {
+  EGRESS_TARGET_KINDS,
+  apiEgressPolicyRef,
+  egressService,
+} from '../tailscale/createEgress';
 
 /** The helm releases a join installs in the joining cluster, by namespace. */
 const JOIN_RELEASES: ReadonlyArray<[string, string]> = [
@@ -36,7 +40,7 @@ const JOIN_RELEASES: ReadonlyArray<[string, string]> = [
 /**
  * What a join of `cluster` with `peers` would write over that Tailmesh did not make: helm releases
  * it did not install, and objects of Tailmesh's names without its label (remote secrets on every
- * side, egress Services both ways, the DNSConfig, the cross-network Gateway). Each step refuses
+ * side, egress Services and their NetworkPolicies both ways, the DNSConfig, the cross-network Gateway). Each step refuses
  * these on its own too; listing them before the first step means a join refuses before writing
  * anything, not halfway. The plugged-in CA is judged by mesh:ca:issue-intermediate, which knows
  * the root.
@@ -74,6 +78,10 @@ export async function foreignObjectsOfJoin(
         },
       ]),
     ),
+    ...peers.flatMap(peer => [
+      { holder: cluster, object: apiEgressPolicyRef(peer) },
+      { holder: peer, object: apiEgressPolicyRef(cluster) },
+    ]),
   ];
   for (const { holder, object } of objects) {
     const t = targetCluster(deps, holder);

@@ -1,8 +1,12 @@
 import { ConfigReader } from '@backstage/config';
 import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
-import { V1Service } from '@kubernetes/client-node';
+import { V1NetworkPolicy, V1Service } from '@kubernetes/client-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
-import { egressTargetOf } from '@tailmesh/plugin-mesh-common';
+import {
+  apiEgressOpenTo,
+  egressTargetOf,
+} from '@tailmesh/plugin-mesh-common';
+import { networkPolicyView } from '@tailmesh/plugin-mesh-node';
 import { depsAt, FakeServiceApi } from './testUtils/fakeServiceApi';
 import {
   EGRESS_TARGET_KINDS,
@@ -224,21 +228,60 @@ describe('mesh:tailscale:create-egress against an API server', () => {
         { name: 'tls', port: 15443, protocol: 'TCP' },
       ]);
     }
-    // Server-side applies under Tailmesh's field manager, API server proxy first per peer.
+    // Server-side applies under Tailmesh's field manager, API server proxy (and the policy that
+    // keeps other pods from its egress proxy) first per peer.
+    const service = (name: string) =>
+      `/api/v1/namespaces/tailscale/services/${name}`;
+    const policy = (name: string) =>
+      `/apis/networking.k8s.io/v1/namespaces/tailscale/networkpolicies/${name}`;
     expect(
       api.writes().map(r => [r.method, r.path, r.query.get('fieldManager')]),
     ).toEqual(
       [
-        'west-k8s-operator',
-        'west-istio-eastwestgateway',
-        'central-k8s-operator',
-        'central-istio-eastwestgateway',
-      ].map(name => [
-        'PATCH',
-        `/api/v1/namespaces/tailscale/services/${name}`,
-        'tailmesh',
-      ]),
+        service('west-k8s-operator'),
+        policy('west-k8s-operator-istiod-only'),
+        service('west-istio-eastwestgateway'),
+        service('central-k8s-operator'),
+        policy('central-k8s-operator-istiod-only'),
+        service('central-istio-eastwestgateway'),
+      ].map(path => ['PATCH', path, 'tailmesh']),
     );
+  });
+
+  it("admits only istiod to each API server proxy's egress pods, selected by the Service's UID", async () => {
+    await run({ cluster: 'east', peers: ['west'] });
+    const uid = api.services.get('tailscale/west-k8s-operator')!.metadata!.uid;
+    expect(uid).toBeTruthy();
+    const policy = api.policies.get('tailscale/west-k8s-operator-istiod-only')!;
+    expect(policy.metadata?.labels).toEqual({
+      'tailmesh.dev/peer': 'west',
+      'app.kubernetes.io/managed-by': 'tailmesh',
+    });
+    expect(policy.spec).toEqual({
+      podSelector: { matchLabels: { app: uid } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: {
+                matchLabels: { 'kubernetes.io/metadata.name': 'istio-system' },
+              },
+              podSelector: { matchLabels: { app: 'istiod' } },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: 443 }],
+        },
+      ],
+    });
+    // The audit's own reading agrees that nothing but istiod gets in.
+    expect(
+      apiEgressOpenTo([networkPolicyView(policy as V1NetworkPolicy)], uid!),
+    ).toBeUndefined();
+    // The gateway egress carries data-plane traffic from any pod: no policy.
+    expect([...api.policies.keys()]).toEqual([
+      'tailscale/west-k8s-operator-istiod-only',
+    ]);
   });
 
   it('leaves the operator its rewritten externalName on both Services of a peer', async () => {
@@ -268,7 +311,10 @@ describe('mesh:tailscale:create-egress against an API server', () => {
     }
     api.requests.length = 0;
     await run({ cluster: 'east', peers: ['west'] });
-    const applied = api.writes().map(r => r.body as V1Service);
+    const applied = api
+      .writes()
+      .filter(r => r.path.includes('/services/'))
+      .map(r => r.body as V1Service);
     expect(applied.map(s => s.metadata?.name)).toEqual([
       'west-k8s-operator',
       'west-istio-eastwestgateway',
@@ -281,10 +327,15 @@ describe('mesh:tailscale:create-egress against an API server', () => {
     expect(api.writes().map(r => [r.path, r.query.get('dryRun')])).toEqual([
       ['/api/v1/namespaces/tailscale/services/west-k8s-operator', 'All'],
       [
+        '/apis/networking.k8s.io/v1/namespaces/tailscale/networkpolicies/west-k8s-operator-istiod-only',
+        'All',
+      ],
+      [
         '/api/v1/namespaces/tailscale/services/west-istio-eastwestgateway',
         'All',
       ],
     ]);
     expect(api.services.size).toBe(0);
+    expect(api.policies.size).toBe(0);
   });
 });

@@ -1,4 +1,9 @@
-import { CoreV1Api, V1Service } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubernetesObject,
+  V1NetworkPolicy,
+  V1Service,
+} from '@kubernetes/client-node';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
 import {
   ANNOTATION_TAILSCALE_TAGS,
@@ -7,17 +12,22 @@ import {
   EGRESS_SERVICE_NAMESPACE,
   EgressTarget,
   FIELD_MANAGER,
+  ISTIOD_POD_LABELS,
+  ISTIO_NAMESPACE,
+  LABEL_EGRESS_PROXY_APP,
+  LABEL_NAMESPACE_NAME,
   LABEL_MANAGED_BY,
   LABEL_PEER,
   MANAGED_BY_TAILMESH,
   TAG_MESH_EGRESS,
   TAILSCALE_API_PROXY_PORT,
+  apiEgressPolicyName,
   eastWestGatewayFqdn,
   egressServiceName,
   gatewayEgressServiceName,
   operatorFqdn,
 } from '@tailmesh/plugin-mesh-common';
-import { applyObject } from '../../service/apply';
+import { ApplyResult, applyObject } from '../../service/apply';
 import { ChangeSet } from '../../service/changes';
 import {
   clusterFailure,
@@ -109,6 +119,53 @@ export function egressService(
   };
 }
 
+/** {@link apiEgressPolicy} without its spec: what names it, and the labels that make it Tailmesh's. */
+export function apiEgressPolicyRef(peer: string): V1NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: apiEgressPolicyName(peer),
+      namespace: EGRESS_SERVICE_NAMESPACE,
+      labels: { [LABEL_PEER]: peer, [LABEL_MANAGED_BY]: MANAGED_BY_TAILMESH },
+    },
+  };
+}
+
+/**
+ * The NetworkPolicy that lets only istiod reach the egress proxy to `peer`'s API server proxy.
+ * Through that proxy a caller acts on the tailnet as `tag:tailmesh-egress`, whose grant lets it
+ * impersonate the group bound to Istio's reader role, which reads every Secret of the peer: any
+ * other pod of this cluster must not get there. The proxy pods are selected by the `app` label
+ * the operator gives them, the egress Service's UID (mesh-common `LABEL_EGRESS_PROXY_APP`).
+ * It holds where the cluster's network plugin enforces NetworkPolicy.
+ */
+export function apiEgressPolicy(
+  peer: string,
+  serviceUid: string,
+): V1NetworkPolicy {
+  return {
+    ...apiEgressPolicyRef(peer),
+    spec: {
+      podSelector: { matchLabels: { [LABEL_EGRESS_PROXY_APP]: serviceUid } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          _from: [
+            {
+              namespaceSelector: {
+                matchLabels: { [LABEL_NAMESPACE_NAME]: ISTIO_NAMESPACE },
+              },
+              podSelector: { matchLabels: { ...ISTIOD_POD_LABELS } },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: TAILSCALE_API_PROXY_PORT }],
+        },
+      ],
+    },
+  };
+}
+
 /**
  * What a re-run asserts for `spec.externalName`: the placeholder on create; the current value
  * while Tailmesh still owns the field (leaving out a field it solely owns would delete it); nothing
@@ -140,7 +197,7 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_CREATE_EGRESS_ACTION_ID,
     description:
-      "Creates, in the tailscale namespace, two egress Services per peer cluster (ExternalName, tagged tag:tailmesh-egress): <peer>-k8s-operator (tailscale.com/tailnet-fqdn <peer>-k8s-operator.<tailnet>, port 443), through which this cluster's istiod reaches the peer's API server proxy, and <peer>-istio-eastwestgateway (<peer>-istio-eastwestgateway.<tailnet>, port 15443), through which this cluster's pods reach the peer's east-west gateway; the operator's nameserver answers both MagicDNS names with the egress proxies. The operator rewrites spec.externalName to its egress proxy; re-runs leave that field to it. Needs mesh:tailscale:install-operator first.",
+      "Creates, in the tailscale namespace, two egress Services per peer cluster (ExternalName, tagged tag:tailmesh-egress): <peer>-k8s-operator (tailscale.com/tailnet-fqdn <peer>-k8s-operator.<tailnet>, port 443), through which this cluster's istiod reaches the peer's API server proxy, and <peer>-istio-eastwestgateway (<peer>-istio-eastwestgateway.<tailnet>, port 15443), through which this cluster's pods reach the peer's east-west gateway; the operator's nameserver answers both MagicDNS names with the egress proxies. Per peer, NetworkPolicy <peer>-k8s-operator-istiod-only admits only istiod's pods (app: istiod in istio-system, tcp:443) to the API server proxy's egress pods (selected by app: <the Service's UID>, as the operator labels them): whoever reaches that proxy can read every Secret of the peer. The operator rewrites spec.externalName to its egress proxy; re-runs leave that field to it. Needs mesh:tailscale:install-operator first.",
     examples,
     supportsDryRun: true,
     schema: {
@@ -176,6 +233,13 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
       const core = target.kc.makeApiClient(CoreV1Api);
       const fail = (what: string, e: unknown) =>
         clusterFailure(cluster, target.connection.url, what, e);
+      const apply = <T extends KubernetesObject>(object: T) =>
+        applyObject(target.kc, object, {
+          cluster,
+          logger: ctx.logger,
+          dryRun,
+          adopt: ctx.input.adopt ?? false,
+        });
 
       try {
         await core.readNamespace({ name: EGRESS_SERVICE_NAMESPACE });
@@ -221,18 +285,10 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
           if (current)
             desired.metadata!.resourceVersion =
               current.metadata?.resourceVersion;
+          let applied: ApplyResult<V1Service>;
           try {
-            changes.object(
-              cluster,
-              await applyObject(target.kc, desired, {
-                cluster,
-                logger: ctx.logger,
-                dryRun,
-                adopt: ctx.input.adopt ?? false,
-              }),
-              dryRun,
-            );
-            break;
+            applied = await apply(desired);
+            changes.object(cluster, applied, dryRun);
           } catch (e) {
             if (!isConflict(e) || attempt >= MAX_EGRESS_ATTEMPTS)
               throw fail(
@@ -242,7 +298,28 @@ export function createTailscaleCreateEgressAction(deps: MeshActionDeps) {
             ctx.logger.info(
               `${cluster}: Service ${EGRESS_SERVICE_NAMESPACE}/${name} changed meanwhile: reading it again`,
             );
+            continue;
           }
+          if (kind === 'api-server-proxy') {
+            const uid = applied.object.metadata?.uid;
+            if (!uid) {
+              // Only in a dry run whose namespace an earlier step would create.
+              ctx.logger.info(
+                `${cluster}: NetworkPolicy ${EGRESS_SERVICE_NAMESPACE}/${apiEgressPolicyName(peer)} created once Service ${EGRESS_SERVICE_NAMESPACE}/${name} exists (dry run): it selects the Service's proxy pods by its UID`,
+              );
+              break;
+            }
+            const policy = apiEgressPolicy(peer, uid);
+            try {
+              changes.object(cluster, await apply(policy), dryRun);
+            } catch (e) {
+              throw fail(
+                `Applying NetworkPolicy ${EGRESS_SERVICE_NAMESPACE}/${policy.metadata!.name}`,
+                e,
+              );
+            }
+          }
+          break;
         }
       }
 

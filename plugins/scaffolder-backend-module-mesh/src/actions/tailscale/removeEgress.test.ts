@@ -3,12 +3,12 @@ import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-
 import { ClusterAccess } from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
 import { depsAt, FakeServiceApi } from './testUtils/fakeServiceApi';
-import { egressService } from './createEgress';
+import { apiEgressPolicy, egressService } from './createEgress';
 import {
   TAILSCALE_REMOVE_EGRESS_ACTION_ID,
   createTailscaleRemoveEgressAction,
   egressServiceRef,
-  isEgressServiceFor,
+  isEgressObjectFor,
 } from './removeEgress';
 
 /** Three clusters at an address nothing listens on: any read fails with "cannot connect". */
@@ -52,16 +52,16 @@ describe('egressServiceRef', () => {
   });
 });
 
-describe('isEgressServiceFor', () => {
+describe('isEgressObjectFor', () => {
   it("accepts create-egress's Service for its peer only", () => {
     const made = egressService('west', 'tail1234.ts.net', undefined);
-    expect(isEgressServiceFor(made, 'west')).toBe(true);
-    expect(isEgressServiceFor(made, 'central')).toBe(false);
+    expect(isEgressObjectFor(made, 'west')).toBe(true);
+    expect(isEgressObjectFor(made, 'central')).toBe(false);
   });
 
   it('refuses a Service of that name without the peer label', () => {
     expect(
-      isEgressServiceFor(
+      isEgressObjectFor(
         {
           metadata: {
             name: 'west-k8s-operator',
@@ -130,7 +130,14 @@ describe('mesh:tailscale:remove-egress against an API server', () => {
         metadata: { ...svc.metadata, uid: `uid-${svc.metadata!.name}` },
       });
     }
+    const policy = apiEgressPolicy(peer, `uid-${peer}-k8s-operator`);
+    api.policies.set(`tailscale/${policy.metadata!.name}`, {
+      ...policy,
+      metadata: { ...policy.metadata, uid: `uid-${policy.metadata!.name}` },
+    });
   };
+  const policyPath = (peer: string) =>
+    `/apis/networking.k8s.io/v1/namespaces/tailscale/networkpolicies/${peer}-k8s-operator-istiod-only`;
   // The mock context drops isDryRun, so it is set on the context it builds.
   const runAt = (input: Record<string, unknown>, isDryRun = false) =>
     createTailscaleRemoveEgressAction(depsAt(url)).handler({
@@ -146,18 +153,42 @@ describe('mesh:tailscale:remove-egress against an API server', () => {
       'tailscale/central-istio-eastwestgateway',
       'tailscale/central-k8s-operator',
     ]);
-    expect(api.writes().map(r => [r.method, r.path, r.body])).toEqual(
-      ['west-k8s-operator', 'west-istio-eastwestgateway'].map(name => [
+    // The policy that keeps other pods off the API egress proxy goes last, once the proxies
+    // are gone.
+    expect(api.writes().map(r => [r.method, r.path, r.body])).toEqual([
+      ...['west-k8s-operator', 'west-istio-eastwestgateway'].map(name => [
         'DELETE',
         `/api/v1/namespaces/tailscale/services/${name}`,
         { preconditions: { uid: `uid-${name}` } },
       ]),
+      [
+        'DELETE',
+        policyPath('west'),
+        { preconditions: { uid: 'uid-west-k8s-operator-istiod-only' } },
+      ],
+    ]);
+    expect([...api.policies.keys()]).toEqual([
+      'tailscale/central-k8s-operator-istiod-only',
+    ]);
+  });
+
+  it("refuses a NetworkPolicy of that name that is not create-egress's, deleting nothing", async () => {
+    created('west');
+    api.policies.set('tailscale/west-k8s-operator-istiod-only', {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'west-k8s-operator-istiod-only', namespace: 'tailscale' },
+    });
+    await expect(runAt({ cluster: 'east', peers: ['west'] })).rejects.toThrow(
+      'Refusing to delete NetworkPolicy tailscale/west-k8s-operator-istiod-only on east',
     );
+    expect(api.writes()).toEqual([]);
   });
 
   it('deletes the one that is there when the other is already gone', async () => {
     created('west');
     api.services.delete('tailscale/west-k8s-operator');
+    api.policies.clear();
     await runAt({ cluster: 'east', peers: ['west'] });
     expect(api.services.size).toBe(0);
     expect(api.writes().map(r => r.path)).toEqual([
@@ -183,11 +214,19 @@ describe('mesh:tailscale:remove-egress against an API server', () => {
     created('west');
     await runAt({ cluster: 'east', peers: ['west'] }, true);
     expect(api.services.size).toBe(2);
-    expect(api.writes().map(r => [r.path, r.body])).toEqual(
-      ['west-k8s-operator', 'west-istio-eastwestgateway'].map(name => [
+    expect(api.policies.size).toBe(1);
+    expect(api.writes().map(r => [r.path, r.body])).toEqual([
+      ...['west-k8s-operator', 'west-istio-eastwestgateway'].map(name => [
         `/api/v1/namespaces/tailscale/services/${name}`,
         { preconditions: { uid: `uid-${name}` }, dryRun: ['All'] },
       ]),
-    );
+      [
+        policyPath('west'),
+        {
+          preconditions: { uid: 'uid-west-k8s-operator-istiod-only' },
+          dryRun: ['All'],
+        },
+      ],
+    ]);
   });
 });

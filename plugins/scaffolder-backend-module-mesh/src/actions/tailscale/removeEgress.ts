@@ -1,6 +1,12 @@
 import { ConflictError } from '@backstage/errors';
 import { createTemplateAction } from '@backstage/plugin-scaffolder-node';
-import { CoreV1Api, V1Service } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubernetesObject,
+  NetworkingV1Api,
+  V1NetworkPolicy,
+  V1Service,
+} from '@kubernetes/client-node';
 import {
   EGRESS_SERVICE_NAMESPACE,
   EgressTarget,
@@ -15,7 +21,13 @@ import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import { waitUntil } from '../../service/waitUntil';
 import { checkPeers, clusterInput, timeoutInput } from '../inputs';
 import { changeOutputs } from '../outputs';
-import { deleteAsRead, noteRemoval, readIfPresent } from '../removal';
+import {
+  DeleteCall,
+  deleteAsRead,
+  noteRemoval,
+  readIfPresent,
+} from '../removal';
+import { apiEgressPolicyRef } from './createEgress';
 import { examples } from './removeEgress.examples';
 
 /** @public */
@@ -43,11 +55,15 @@ export function egressServiceRef(
 }
 
 /**
- * Whether a Service is the egress Service Tailmesh made for `peer`: the peer label is what
- * create-egress sets and what the mesh's audit reads, so a Service without it is someone else's.
+ * Whether an object is one create-egress made for `peer` (an egress Service or its NetworkPolicy):
+ * the peer label is what create-egress sets and what the mesh's audit reads, so an object without
+ * it is someone else's.
  */
-export function isEgressServiceFor(service: V1Service, peer: string): boolean {
-  return service.metadata?.labels?.[LABEL_PEER] === peer;
+export function isEgressObjectFor(
+  object: KubernetesObject,
+  peer: string,
+): boolean {
+  return object.metadata?.labels?.[LABEL_PEER] === peer;
 }
 
 /**
@@ -58,7 +74,7 @@ export function isEgressServiceFor(service: V1Service, peer: string): boolean {
 export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
   return createTemplateAction({
     id: TAILSCALE_REMOVE_EGRESS_ACTION_ID,
-    description: `Deletes, in the ${EGRESS_SERVICE_NAMESPACE} namespace of a cluster, the egress Services to its peers' API server proxies and east-west gateways that mesh:tailscale:create-egress made (only Services labelled ${LABEL_PEER}=<peer>; any other Service of that name stops the action before anything is deleted), and waits until the Tailscale operator has removed its egress proxy and released them. Absent Services are left as they are. One direction only: run it for each side.`,
+    description: `Deletes, in the ${EGRESS_SERVICE_NAMESPACE} namespace of a cluster, the egress Services to its peers' API server proxies and east-west gateways that mesh:tailscale:create-egress made (only Services labelled ${LABEL_PEER}=<peer>; any other Service of that name stops the action before anything is deleted), waits until the Tailscale operator has removed its egress proxy and released them, then deletes the NetworkPolicies that kept pods other than istiod away from the API egress proxies. Absent Services are left as they are. One direction only: run it for each side.`,
     examples,
     supportsDryRun: true,
     schema: {
@@ -90,8 +106,25 @@ export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
       const dryRun = ctx.isDryRun ?? false;
       const changes = new ChangeSet();
       const core = target.kc.makeApiClient(CoreV1Api);
+      const networking = target.kc.makeApiClient(NetworkingV1Api);
       const fail = (what: string, e: unknown) =>
         clusterFailure(cluster, target.connection.url, what, e);
+      // Deletes the object as it was read (its UID), so a replacement made since is left alone.
+      const deleteRead = (
+        ref: KubernetesObject,
+        current: KubernetesObject,
+        call: DeleteCall,
+      ) =>
+        deleteAsRead(
+          { ...ref, metadata: { ...ref.metadata, uid: current.metadata?.uid } },
+          call,
+          {
+            cluster,
+            logger: ctx.logger,
+            dryRun,
+            fail: e => fail(`Deleting ${describeObject(ref)}`, e),
+          },
+        );
       const read = (ref: V1Service) =>
         readIfPresent(() =>
           core.readNamespacedService({
@@ -116,12 +149,34 @@ export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
           throw fail(`Reading ${describeObject(ref)}`, e);
         }
       }
-      const foreign = found.filter(
-        f => f.current && !isEgressServiceFor(f.current, f.peer),
+      const policies: Array<{
+        peer: string;
+        ref: V1NetworkPolicy;
+        current?: V1NetworkPolicy;
+      }> = [];
+      for (const peer of peers) {
+        const ref = apiEgressPolicyRef(peer);
+        try {
+          policies.push({
+            peer,
+            ref,
+            current: await readIfPresent(() =>
+              networking.readNamespacedNetworkPolicy({
+                name: ref.metadata!.name!,
+                namespace: EGRESS_SERVICE_NAMESPACE,
+              }),
+            ),
+          });
+        } catch (e) {
+          throw fail(`Reading ${describeObject(ref)}`, e);
+        }
+      }
+      const foreign = [...found, ...policies].filter(
+        f => f.current && !isEgressObjectFor(f.current, f.peer),
       );
       if (foreign.length) {
         throw new ConflictError(
-          `Refusing to delete ${foreign.map(f => `${describeObject(f.ref)} on ${cluster}`).join(', ')}: not labelled ${LABEL_PEER}=<peer> as mesh:tailscale:create-egress labels its Services, so it is not ours to remove; nothing was deleted`,
+          `Refusing to delete ${foreign.map(f => `${describeObject(f.ref)} on ${cluster}`).join(', ')}: not labelled ${LABEL_PEER}=<peer> as mesh:tailscale:create-egress labels its objects, so it is not ours to remove; nothing was deleted`,
         );
       }
 
@@ -140,23 +195,12 @@ export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
           );
           outcome = 'deleted';
         } else {
-          outcome = await deleteAsRead(
-            {
-              ...ref,
-              metadata: { ...ref.metadata, uid: current.metadata?.uid },
-            },
-            args =>
-              core.deleteNamespacedService({
-                name: ref.metadata!.name!,
-                namespace: EGRESS_SERVICE_NAMESPACE,
-                ...args,
-              }),
-            {
-              cluster,
-              logger: ctx.logger,
-              dryRun,
-              fail: e => fail(`Deleting ${describeObject(ref)}`, e),
-            },
+          outcome = await deleteRead(ref, current, args =>
+            core.deleteNamespacedService({
+              name: ref.metadata!.name!,
+              namespace: EGRESS_SERVICE_NAMESPACE,
+              ...args,
+            }),
           );
         }
         if (outcome === 'deleted') deleted.push(ref);
@@ -190,6 +234,24 @@ export function createTailscaleRemoveEgressAction(deps: MeshActionDeps) {
         ctx.logger.info(
           `${cluster}: ${deleted.map(describeObject).join(', ')} gone`,
         );
+      }
+
+      // Only once the proxies are gone: until then the policy is what keeps other pods out.
+      for (const { ref, current } of policies) {
+        const outcome = current
+          ? await deleteRead(ref, current, args =>
+              networking.deleteNamespacedNetworkPolicy({
+                name: ref.metadata!.name!,
+                namespace: EGRESS_SERVICE_NAMESPACE,
+                ...args,
+              }),
+            )
+          : 'absent';
+        if (!current)
+          ctx.logger.info(
+            `${cluster}: ${describeObject(ref)} absent, unchanged`,
+          );
+        noteRemoval(changes, cluster, ref, outcome);
       }
 
       changes.writeTo(ctx.output, dryRun);

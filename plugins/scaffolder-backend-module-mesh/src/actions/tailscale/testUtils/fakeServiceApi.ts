@@ -1,7 +1,11 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { ConfigReader } from '@backstage/config';
-import { V1Service } from '@kubernetes/client-node';
+import {
+  KubernetesObject,
+  V1NetworkPolicy,
+  V1Service,
+} from '@kubernetes/client-node';
 import { ClusterAccess } from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps } from '../../../service/MeshActionDeps';
 
@@ -13,19 +17,21 @@ export interface FakeApiRequest {
   body?: unknown;
 }
 
-const SERVICES =
-  /^\/api\/v1\/namespaces\/(?<namespace>[^/]+)\/services\/(?<name>[^/]+)$/;
+const OBJECT =
+  /^\/(?:api\/v1|apis\/networking\.k8s\.io\/v1)\/namespaces\/(?<namespace>[^/]+)\/(?<resource>services|networkpolicies)\/(?<name>[^/]+)$/;
 
 /**
  * A Kubernetes API server of one cluster for the egress actions, over real HTTP so the real
- * client (discovery, server-side apply, delete) talks to it: namespaces, and Services that
- * server-side apply stores (a dry run stores nothing) and delete removes at once, as if the
- * operator's finalizer were already done. Every request is kept for the test to check.
+ * client (discovery, server-side apply, delete) talks to it: namespaces, and Services and
+ * NetworkPolicies that server-side apply stores (a dry run stores nothing) and delete removes at
+ * once, as if the operator's finalizer were already done. Every request is kept for the test to check.
  */
 export class FakeServiceApi {
   readonly requests: FakeApiRequest[] = [];
   /** Services by `namespace/name`. */
   readonly services = new Map<string, V1Service>();
+  /** NetworkPolicies by `namespace/name`. */
+  readonly policies = new Map<string, V1NetworkPolicy>();
   private version = 0;
   private readonly server = http.createServer((req, res) => {
     let text = '';
@@ -96,6 +102,23 @@ export class FakeServiceApi {
         },
       ];
     }
+    if (method === 'GET' && path === '/apis/networking.k8s.io/v1') {
+      return [
+        200,
+        {
+          kind: 'APIResourceList',
+          groupVersion: 'networking.k8s.io/v1',
+          resources: [
+            {
+              name: 'networkpolicies',
+              kind: 'NetworkPolicy',
+              namespaced: true,
+              verbs: ['get', 'patch', 'delete'],
+            },
+          ],
+        },
+      ];
+    }
     const namespace = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path)?.[1];
     if (method === 'GET' && namespace !== undefined) {
       return this.namespaces.includes(namespace)
@@ -109,31 +132,35 @@ export class FakeServiceApi {
           ]
         : notFound('namespaces', namespace);
     }
-    const service = SERVICES.exec(path)?.groups;
-    if (!service)
+    const object = OBJECT.exec(path)?.groups;
+    if (!object)
       return [404, { kind: 'Status', code: 404, message: `no route ${path}` }];
-    const key = `${service.namespace}/${service.name}`;
-    const current = this.services.get(key);
+    const store: Map<string, KubernetesObject> =
+      object.resource === 'services' ? this.services : this.policies;
+    const key = `${object.namespace}/${object.name}`;
+    const current = store.get(key);
     switch (method) {
       case 'GET':
-        return current ? [200, current] : notFound('services', service.name);
+        return current
+          ? [200, current]
+          : notFound(object.resource, object.name);
       case 'PATCH': {
-        const applied = body as V1Service;
-        const stored: V1Service = {
+        const applied = body as KubernetesObject;
+        const stored: KubernetesObject = {
           ...applied,
           metadata: {
             ...applied.metadata,
-            uid: current?.metadata?.uid ?? `uid-${service.name}`,
+            uid: current?.metadata?.uid ?? `uid-${object.name}`,
             resourceVersion: String(++this.version),
           },
         };
-        if (query.get('dryRun') !== 'All') this.services.set(key, stored);
+        if (query.get('dryRun') !== 'All') store.set(key, stored);
         return [current ? 200 : 201, stored];
       }
       case 'DELETE': {
-        if (!current) return notFound('services', service.name);
+        if (!current) return notFound(object.resource, object.name);
         const dryRun = (body as { dryRun?: string[] } | undefined)?.dryRun;
-        if (!dryRun?.includes('All')) this.services.delete(key);
+        if (!dryRun?.includes('All')) store.delete(key);
         return [200, current];
       }
       default:
