@@ -7,6 +7,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import { Locator, Page } from 'playwright-core';
 import { expectNoSecrets } from '../support/actions';
+import { deploymentPods, setPodReady } from '../support/podReadiness';
 import { eventually } from '../support/eventually';
 import { BackstageClient } from '../product/backstageClient';
 import { wiredButUnverified } from '../product/demoMesh';
@@ -212,6 +213,49 @@ describe('the local product in Chromium', () => {
     await screenshot(page, '08-echo-service');
     await screenshot(meshCard, 'card-echo-mesh');
     await expectPageHasNoSecrets();
+  });
+
+  it('updates the echo card within 2 s of a pod going not ready in cluster2, without a reload, and asks nothing while nothing changes', async () => {
+    // Where the page is: the echo card the test before loaded, which it keeps open.
+    expect(page.url()).toBe(url('/catalog/default/component/echo'));
+    const meshCard = card('Service mesh');
+    const ready = (name: string) =>
+      meshCard
+        .getByRole('row')
+        .filter({ has: page.getByRole('rowheader', { name, exact: true }) })
+        .getByRole('cell')
+        .nth(1);
+    await eventually('both echo pods of cluster2 ready on the card', async () =>
+      (await ready('cluster2').textContent()) === '2/2' ? true : undefined,
+    );
+    const asked: string[] = [];
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().includes('/api/mesh/')) asked.push(r.url());
+    };
+    page.on('request', onRequest);
+    try {
+      // A quiet mesh: longer than the 10 s the card would poll at without signals.
+      await page.waitForTimeout(12_000);
+      expect(asked).toEqual([]);
+
+      const kc = new KubeConfig();
+      kc.loadFromFile(testbedCluster('cluster2').kubeconfigPath);
+      const [pod] = await deploymentPods(kc, 'default', 'echo');
+      const started = Date.now();
+      await setPodReady(kc, pod, false);
+      try {
+        await ready('cluster2').filter({ hasText: /^1\/2$/ }).waitFor({ timeout: 2000 });
+        const ms = Date.now() - started;
+        process.stdout.write(`\nthe echo card showed the not-ready pod after ${ms} ms\n`);
+        expect(asked.length).toBeGreaterThan(0);
+        await screenshot(meshCard, 'card-echo-pod-not-ready');
+      } finally {
+        await setPodReady(kc, pod, true);
+      }
+      await ready('cluster2').filter({ hasText: /^2\/2$/ }).waitFor({ timeout: 2000 });
+    } finally {
+      page.off('request', onRequest);
+    }
   });
 
   it('shows three members on the mesh page', async () => {

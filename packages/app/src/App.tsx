@@ -3,6 +3,7 @@ import catalogPlugin from '@backstage/plugin-catalog/alpha';
 import catalogGraphPlugin from '@backstage/plugin-catalog-graph/alpha';
 import orgPlugin from '@backstage/plugin-org/alpha';
 import scaffolderPlugin from '@backstage/plugin-scaffolder/alpha';
+import signalsPlugin from '@backstage/plugin-signals/alpha';
 import userSettingsPlugin from '@backstage/plugin-user-settings/alpha';
 import meshPlugin from '@tailmesh/plugin-mesh/alpha';
 import { appModule } from './modules/app';
@@ -21,6 +22,8 @@ export default createApp({
     orgPlugin,
     scaffolderPlugin,
     userSettingsPlugin,
+    // The signal API the mesh views refresh on, instead of polling.
+    signalsPlugin,
     meshPlugin,
     appModule,
   ],

@@ -27,6 +27,8 @@ backend.add(import('@backstage/plugin-scaffolder-backend'));
 backend.add(import('@tailmesh/plugin-scaffolder-backend-module-mesh'));
 
 backend.add(import('@tailmesh/plugin-mesh-backend'));
+// Pushes the mesh backend's change signals to open mesh views (they poll without it).
+backend.add(import('@backstage/plugin-signals-backend'));
 
 // The mesh's read-only answers (status, who serves an entity and how each cluster reaches it,
 // the audit) as MCP tools for AI agents, at /api/mcp-actions/v1; see backend.actions.pluginSources.

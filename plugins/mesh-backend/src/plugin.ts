@@ -5,6 +5,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { meshPermissions } from '@tailmesh/plugin-mesh-common';
 import {
   clusterAccessFromSupplier,
@@ -19,6 +20,7 @@ import {
   historyRetentionDaysFromConfig,
 } from './service/HistoryStore';
 import { MeshAuditor } from './service/MeshAuditor';
+import { MeshSignalPublisher } from './service/MeshSignalPublisher';
 import { MeshStatusService, placementOf } from './service/MeshStatusService';
 import { createTailnetPolicy } from './service/SharedTailnetPolicy';
 
@@ -47,6 +49,7 @@ export const meshPlugin = createBackendPlugin({
         catalog: catalogServiceRef,
         actionsRegistry: actionsRegistryServiceRef,
         clustersSupplier: meshClustersSupplierServiceRef,
+        signals: signalsServiceRef,
       },
       async init({
         config,
@@ -61,6 +64,7 @@ export const meshPlugin = createBackendPlugin({
         catalog,
         actionsRegistry,
         clustersSupplier,
+        signals,
       }) {
         permissionsRegistry.addPermissions(meshPermissions);
 
@@ -84,6 +88,13 @@ export const meshPlugin = createBackendPlugin({
             durationMs: HISTORY_LEASE_SECONDS * 1000,
           },
         });
+        // Open views refresh on these instead of polling (where the app has signals).
+        const publisher = new MeshSignalPublisher({
+          state: cache,
+          policy,
+          signals,
+          logger,
+        });
         const service = new MeshStatusService({
           state: cache,
           audit: auditor,
@@ -97,6 +108,7 @@ export const meshPlugin = createBackendPlugin({
         lifecycle.addStartupHook(() => {
           auditor.start();
           recorder.start();
+          publisher.start();
           cache.start();
           policy.start();
         });
@@ -123,6 +135,7 @@ export const meshPlugin = createBackendPlugin({
           await policy.stop();
           await cache.stop();
           await recorder.stop();
+          publisher.stop();
           auditor.stop();
         });
 

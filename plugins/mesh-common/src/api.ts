@@ -345,3 +345,27 @@ export interface HistoryResponse {
   /** Opaque token to request the next (older) page; absent on the last page. */
   nextCursor?: string;
 }
+
+/**
+ * The Backstage signals channel (`@backstage/plugin-signals`) on which the mesh backend announces
+ * that the mesh's state changed, so open views ask again instead of polling.
+ *
+ * @public
+ */
+export const MESH_SIGNAL_CHANNEL = 'tailmesh.mesh';
+
+/**
+ * A message on {@link MESH_SIGNAL_CHANNEL}. It carries no state, only what kind of change
+ * happened: every signed-in user may receive it, and each view reads what it shows through its
+ * routes, under their permissions.
+ *
+ * @public
+ */
+export interface MeshSignal {
+  [key: string]: boolean;
+  /**
+   * True when what the audit and the cluster rows read changed (a snapshot, a cluster's sync
+   * state, the tailnet policy); false when only endpoints and Services did (service views).
+   */
+  mesh: boolean;
+}

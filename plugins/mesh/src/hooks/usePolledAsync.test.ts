@@ -1,5 +1,49 @@
+import { createElement, ReactNode } from 'react';
 import { act, renderHook, waitFor } from '@testing-library/react';
-import { usePolledAsync } from './usePolledAsync';
+import { TestApiProvider } from '@backstage/test-utils';
+import { SignalApi, signalApiRef } from '@backstage/plugin-signals-react';
+import { MESH_SIGNAL_CHANNEL, MeshSignal } from '@tailmesh/plugin-mesh-common';
+import {
+  REFRESH_ON_ANY_CHANGE,
+  REFRESH_ON_MESH_CHANGE,
+  usePolledAsync,
+} from './usePolledAsync';
+
+/** A signal API like the app's (`@backstage/plugin-signals`), fed by the test. */
+class FakeSignals implements SignalApi {
+  private readonly subscribers = new Map<string, Set<(m: MeshSignal) => void>>();
+
+  subscribe<T>(channel: string, onMessage: (message: T) => void) {
+    const set = this.subscribers.get(channel) ?? new Set();
+    this.subscribers.set(channel, set);
+    const f = onMessage as unknown as (m: MeshSignal) => void;
+    set.add(f);
+    return { unsubscribe: () => set.delete(f) };
+  }
+
+  send(message: MeshSignal) {
+    for (const f of this.subscribers.get(MESH_SIGNAL_CHANNEL) ?? []) f(message);
+  }
+}
+
+/** The hook needs the app's API holder; `signals` adds the signal API to it. */
+function withApis(signals?: SignalApi) {
+  return ({ children }: { children: ReactNode }) =>
+    createElement(TestApiProvider, {
+      apis: signals ? [[signalApiRef, signals]] : [],
+      children,
+    } as never);
+}
+
+function renderWithApis<P, R>(
+  hook: (props: P) => R,
+  options: { initialProps?: P; signals?: SignalApi } = {},
+) {
+  return renderHook(hook, {
+    initialProps: options.initialProps,
+    wrapper: withApis(options.signals),
+  });
+}
 
 const INTERVAL_MS = 20;
 
@@ -19,7 +63,7 @@ describe('usePolledAsync', () => {
   it('loads, then asks again every interval', async () => {
     let n = 0;
     const load = jest.fn(async () => ++n);
-    const { result, unmount } = renderHook(() =>
+    const { result, unmount } = renderWithApis(() =>
       usePolledAsync(load, [], INTERVAL_MS),
     );
     expect(result.current.loading).toBe(true);
@@ -40,7 +84,7 @@ describe('usePolledAsync', () => {
       .mockRejectedValueOnce(new Error('backend down'))
       .mockImplementationOnce(() => new Promise(resolve => (release = resolve)))
       .mockImplementation(() => new Promise(() => {}));
-    const { result, unmount } = renderHook(() =>
+    const { result, unmount } = renderWithApis(() =>
       usePolledAsync(load, [], INTERVAL_MS),
     );
     await waitFor(() =>
@@ -65,7 +109,7 @@ describe('usePolledAsync', () => {
       inFlight--;
       return 'ok';
     });
-    const { unmount } = renderHook(() => usePolledAsync(load, [], INTERVAL_MS));
+    const { unmount } = renderWithApis(() => usePolledAsync(load, [], INTERVAL_MS));
     await waitFor(() => expect(load).toHaveBeenCalledTimes(2), {
       timeout: 1000,
     });
@@ -75,7 +119,7 @@ describe('usePolledAsync', () => {
 
   it('pauses while the tab is hidden and catches up when it is shown', async () => {
     const load = jest.fn(async () => 'ok');
-    const { unmount } = renderHook(() => usePolledAsync(load, [], INTERVAL_MS));
+    const { unmount } = renderWithApis(() => usePolledAsync(load, [], INTERVAL_MS));
     await waitFor(() => expect(load).toHaveBeenCalledTimes(1));
     setVisibility('hidden');
     await act(() => sleep(INTERVAL_MS * 5));
@@ -93,8 +137,9 @@ describe('usePolledAsync', () => {
       (key: string) =>
         new Promise<string>(resolve => setTimeout(() => resolve(key), 5)),
     );
-    const { result, rerender, unmount } = renderHook(
-      ({ key }) => usePolledAsync(() => load(key), [key], 60_000),
+    const { result, rerender, unmount } = renderWithApis(
+      ({ key }: { key: string }) =>
+        usePolledAsync(() => load(key), [key], 60_000),
       { initialProps: { key: 'a' } },
     );
     await waitFor(() => expect(result.current.value).toBe('a'));
@@ -110,7 +155,7 @@ describe('usePolledAsync', () => {
       .fn()
       .mockResolvedValueOnce('first')
       .mockResolvedValueOnce('second');
-    const { result, unmount } = renderHook(() =>
+    const { result, unmount } = renderWithApis(() =>
       usePolledAsync(load, [], 60_000),
     );
     await waitFor(() => expect(result.current.value).toBe('first'));
@@ -118,6 +163,79 @@ describe('usePolledAsync', () => {
     expect(result.current.loading).toBe(false);
     expect(result.current.value).toBe('first');
     await waitFor(() => expect(result.current.value).toBe('second'));
+    unmount();
+  });
+
+  it('with signals, asks once and then only when a change it cares about is signalled', async () => {
+    const signals = new FakeSignals();
+    const load = jest.fn(async () => 'ok');
+    const { unmount } = renderWithApis(
+      () => usePolledAsync(load, [], INTERVAL_MS, REFRESH_ON_MESH_CHANGE),
+      { signals },
+    );
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(1));
+    // Nothing changes: no request per interval.
+    await act(() => sleep(INTERVAL_MS * 5));
+    expect(load).toHaveBeenCalledTimes(1);
+    // Endpoints only: not this view's business.
+    act(() => signals.send({ mesh: false }));
+    await act(() => sleep(INTERVAL_MS));
+    expect(load).toHaveBeenCalledTimes(1);
+    act(() => signals.send({ mesh: true }));
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(2));
+    await act(() => sleep(INTERVAL_MS * 5));
+    expect(load).toHaveBeenCalledTimes(2);
+    unmount();
+  });
+
+  it('with signals, runs once more after a request that a signal arrived during', async () => {
+    const signals = new FakeSignals();
+    const releases: Array<() => void> = [];
+    const load = jest.fn(
+      () => new Promise<string>(resolve => releases.push(() => resolve('ok'))),
+    );
+    const { unmount } = renderWithApis(
+      () => usePolledAsync(load, [], INTERVAL_MS, REFRESH_ON_ANY_CHANGE),
+      { signals },
+    );
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(1));
+    act(() => signals.send({ mesh: false }));
+    act(() => signals.send({ mesh: true }));
+    expect(load).toHaveBeenCalledTimes(1);
+    await act(async () => releases[0]());
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(2));
+    await act(async () => releases[1]());
+    await act(() => sleep(INTERVAL_MS * 3));
+    expect(load).toHaveBeenCalledTimes(2);
+    unmount();
+  });
+
+  it('asks once more after settleMs, for what is written after the change', async () => {
+    const signals = new FakeSignals();
+    const load = jest.fn(async () => 'ok');
+    const { unmount } = renderWithApis(
+      () =>
+        usePolledAsync(load, [], INTERVAL_MS, {
+          refreshOn: () => true,
+          settleMs: INTERVAL_MS * 2,
+        }),
+      { signals },
+    );
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(1));
+    act(() => signals.send({ mesh: true }));
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(2));
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(3));
+    await act(() => sleep(INTERVAL_MS * 5));
+    expect(load).toHaveBeenCalledTimes(3);
+    unmount();
+  });
+
+  it('polls as before where the app has no signals', async () => {
+    const load = jest.fn(async () => 'ok');
+    const { unmount } = renderWithApis(() =>
+      usePolledAsync(load, [], INTERVAL_MS, REFRESH_ON_ANY_CHANGE),
+    );
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(3));
     unmount();
   });
 });

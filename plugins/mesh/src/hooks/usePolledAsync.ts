@@ -5,6 +5,8 @@ import {
   useRef,
   useState,
 } from 'react';
+import { useSignal } from '@backstage/plugin-signals-react';
+import { MESH_SIGNAL_CHANNEL, MeshSignal } from '@tailmesh/plugin-mesh-common';
 
 /** How often views of live mesh state ask the backend again. */
 export const DEFAULT_POLL_INTERVAL_MS = 10_000;
@@ -36,26 +38,67 @@ function pageHidden(): boolean {
   );
 }
 
+/** What makes a view ask again when the mesh backend signals a change. */
+export interface PushedRefresh {
+  /** Whether a change of this kind can change what the view shows. */
+  refreshOn(signal: MeshSignal): boolean;
+  /**
+   * Ask once more this long after a signal, for views of what is written only after the change
+   * that signals it.
+   */
+  settleMs?: number;
+}
+
+/** For views of services: endpoints and Services matter too. */
+export const REFRESH_ON_ANY_CHANGE: PushedRefresh = { refreshOn: () => true };
+
+/** For views of the mesh as a whole: the audit's inputs (snapshots, sync states, policy). */
+export const REFRESH_ON_MESH_CHANGE: PushedRefresh = {
+  refreshOn: signal => signal.mesh,
+};
+
+/**
+ * For the membership history: its events are stored after the audit that raises them, by
+ * whichever backend replica records (not necessarily the one that signalled), so the view asks
+ * once more shortly after.
+ */
+export const REFRESH_ON_HISTORY_CHANGE: PushedRefresh = {
+  refreshOn: signal => signal.mesh,
+  settleMs: 1500,
+};
+
 /**
  * Runs `load` now and then every `intervalMs` after the previous run settled (so slow answers
  * never pile up), pauses while the browser tab is hidden and catches up as soon as it is visible
  * again. Changing `deps` starts over with an empty state; `retry` asks again at once, showing
  * loading only when there is no earlier answer to keep showing.
+ *
+ * With `pushed`, and where the app has Backstage's signals (`@backstage/plugin-signals`), it does
+ * not poll: it asks again when the mesh backend signals a change `refreshOn` accepts (a signal
+ * that arrives while a request is running makes one more run after it). Without signals it
+ * polls as above.
  */
 export function usePolledAsync<T>(
   load: () => Promise<T>,
   deps: DependencyList,
   intervalMs: number = DEFAULT_POLL_INTERVAL_MS,
+  pushed?: PushedRefresh,
 ): PolledAsyncState<T> & { retry: () => void } {
   const [state, setState] = useState<PolledAsyncState<T>>({ loading: true });
   const runNow = useRef<() => void>();
   // The latest `load` closure, so that a re-render with a new closure does not restart polling.
   const loadRef = useRef(load);
   loadRef.current = load;
+  const pushedRef = useRef(pushed);
+  pushedRef.current = pushed;
+  const { lastSignal, isSignalsAvailable } =
+    useSignal<MeshSignal>(MESH_SIGNAL_CHANNEL);
+  const polling = !(pushed && isSignalsAvailable);
 
   useEffect(() => {
     let stopped = false;
     let inFlight = false;
+    let again = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     setState(previous =>
       previous.loading && !previous.value && !previous.error
@@ -65,6 +108,7 @@ export function usePolledAsync<T>(
 
     function schedule() {
       clearTimeout(timer);
+      if (!polling) return;
       timer = setTimeout(() => {
         // A hidden tab is caught up by the visibility listener instead.
         if (!pageHidden()) run();
@@ -72,7 +116,11 @@ export function usePolledAsync<T>(
     }
 
     async function run() {
-      if (inFlight || stopped) return;
+      if (stopped) return;
+      if (inFlight) {
+        again = true;
+        return;
+      }
       inFlight = true;
       clearTimeout(timer);
       try {
@@ -90,7 +138,13 @@ export function usePolledAsync<T>(
         }
       } finally {
         inFlight = false;
-        if (!stopped) schedule();
+        if (!stopped) {
+          schedule();
+          if (again) {
+            again = false;
+            run();
+          }
+        }
       }
     }
 
@@ -109,7 +163,18 @@ export function usePolledAsync<T>(
     };
     // `deps` stands for everything `load` reads, like the dependency list of useAsync.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, intervalMs]);
+  }, [...deps, intervalMs, polling]);
+
+  useEffect(() => {
+    if (!lastSignal || !pushedRef.current?.refreshOn(lastSignal)) return undefined;
+    // A hidden tab catches up when it is shown again.
+    if (pageHidden()) return undefined;
+    runNow.current?.();
+    const settleMs = pushedRef.current.settleMs;
+    if (settleMs === undefined) return undefined;
+    const settle = setTimeout(() => runNow.current?.(), settleMs);
+    return () => clearTimeout(settle);
+  }, [lastSignal]);
 
   const retry = useCallback(() => {
     setState(previous => (previous.value ? previous : { loading: true }));

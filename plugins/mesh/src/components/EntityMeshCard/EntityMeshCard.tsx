@@ -19,7 +19,10 @@ import {
   MeshServiceRef,
 } from '@tailmesh/plugin-mesh-common';
 import { meshApiRef } from '../../api';
-import { usePolledAsync } from '../../hooks/usePolledAsync';
+import {
+  REFRESH_ON_ANY_CHANGE,
+  usePolledAsync,
+} from '../../hooks/usePolledAsync';
 import { CARD_HEADING } from '../common/cardHeading';
 import { isNotAllowedError, NotAllowedState } from '../common/NotAllowedState';
 import { RefreshErrorNotice } from '../common/RefreshErrorNotice';
@@ -46,6 +49,7 @@ function ServiceMeshStatus(props: {
     () => meshApi.getServiceStatus(service),
     [meshApi, service.namespace, service.name],
     pollIntervalMs,
+    REFRESH_ON_ANY_CHANGE,
   );
   const serviceText = `${service.namespace}/${service.name}`;
 

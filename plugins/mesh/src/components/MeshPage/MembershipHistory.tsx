@@ -16,7 +16,10 @@ import { MembershipHistoryEvent } from '@tailmesh/plugin-mesh-common';
 import { useState, ReactNode } from 'react';
 import { meshApiRef } from '../../api';
 import { formatAge } from '../common/formatAge';
-import { usePolledAsync } from '../../hooks/usePolledAsync';
+import {
+  REFRESH_ON_HISTORY_CHANGE,
+  usePolledAsync,
+} from '../../hooks/usePolledAsync';
 import { CARD_HEADING } from '../common/cardHeading';
 
 /** Events per page of history. */
@@ -44,6 +47,7 @@ export function MembershipHistory(props: { pollIntervalMs?: number }) {
     () => meshApi.getHistory({ limit: HISTORY_PAGE_SIZE, before }),
     [meshApi, before],
     props.pollIntervalMs,
+    REFRESH_ON_HISTORY_CHANGE,
   );
 
   let content: ReactNode;

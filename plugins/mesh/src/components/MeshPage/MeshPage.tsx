@@ -12,7 +12,10 @@ import { meshMembershipReadPermission } from '@tailmesh/plugin-mesh-common';
 import { ReactNode } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { meshApiRef } from '../../api';
-import { usePolledAsync } from '../../hooks/usePolledAsync';
+import {
+  REFRESH_ON_MESH_CHANGE,
+  usePolledAsync,
+} from '../../hooks/usePolledAsync';
 import { isNotAllowedError, NotAllowedState } from '../common/NotAllowedState';
 import { RefreshErrorNotice } from '../common/RefreshErrorNotice';
 import { AuditFindings } from './AuditFindings';
@@ -52,6 +55,7 @@ function MeshOverview(props: MeshPageProps) {
     },
     [meshApi],
     props.pollIntervalMs,
+    REFRESH_ON_MESH_CHANGE,
   );
 
   if (loading) return <Progress />;
