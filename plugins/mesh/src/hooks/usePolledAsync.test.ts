@@ -230,6 +230,24 @@ describe('usePolledAsync', () => {
     unmount();
   });
 
+  it('with signals, asks again on the timer only while requests fail', async () => {
+    const signals = new FakeSignals();
+    const load = jest
+      .fn()
+      .mockRejectedValueOnce(new Error('backend restarting'))
+      .mockRejectedValueOnce(new Error('backend restarting'))
+      .mockResolvedValue('ok');
+    const { result, unmount } = renderWithApis(
+      () => usePolledAsync(load, [], INTERVAL_MS, REFRESH_ON_ANY_CHANGE),
+      { signals },
+    );
+    await waitFor(() => expect(result.current.value).toBe('ok'));
+    expect(load).toHaveBeenCalledTimes(3);
+    await act(() => sleep(INTERVAL_MS * 5));
+    expect(load).toHaveBeenCalledTimes(3);
+    unmount();
+  });
+
   it('polls as before where the app has no signals', async () => {
     const load = jest.fn(async () => 'ok');
     const { unmount } = renderWithApis(() =>

@@ -75,8 +75,8 @@ export const REFRESH_ON_HISTORY_CHANGE: PushedRefresh = {
  *
  * With `pushed`, and where the app has Backstage's signals (`@backstage/plugin-signals`), it does
  * not poll: it asks again when the mesh backend signals a change `refreshOn` accepts (a signal
- * that arrives while a request is running makes one more run after it). Without signals it
- * polls as above.
+ * that arrives while a request is running makes one more run after it), and after a failed
+ * request every `intervalMs` until one succeeds. Without signals it polls as above.
  */
 export function usePolledAsync<T>(
   load: () => Promise<T>,
@@ -106,9 +106,11 @@ export function usePolledAsync<T>(
         : { loading: true },
     );
 
-    function schedule() {
+    // With signals, only a failed request is asked again on the timer: no signal announces that
+    // the backend is back.
+    function schedule(failed: boolean) {
       clearTimeout(timer);
-      if (!polling) return;
+      if (!polling && !failed) return;
       timer = setTimeout(() => {
         // A hidden tab is caught up by the visibility listener instead.
         if (!pageHidden()) run();
@@ -123,12 +125,14 @@ export function usePolledAsync<T>(
       }
       inFlight = true;
       clearTimeout(timer);
+      let failed = false;
       try {
         const value = await loadRef.current();
         if (!stopped) {
           setState({ loading: false, value, receivedAt: new Date() });
         }
       } catch (e) {
+        failed = true;
         if (!stopped) {
           setState(previous => ({
             ...previous,
@@ -139,7 +143,7 @@ export function usePolledAsync<T>(
       } finally {
         inFlight = false;
         if (!stopped) {
-          schedule();
+          schedule(failed);
           if (again) {
             again = false;
             run();
