@@ -225,8 +225,10 @@ describe('the local product in Chromium', () => {
         .filter({ has: page.getByRole('rowheader', { name, exact: true }) })
         .getByRole('cell')
         .nth(1);
-    await eventually('both echo pods of cluster2 ready on the card', async () =>
-      (await ready('cluster2').textContent()) === '2/2' ? true : undefined,
+    await eventually(
+      'both echo pods of cluster2 ready on the card',
+      async () =>
+        (await ready('cluster2').textContent()) === '2/2' ? true : undefined,
     );
     const asked: string[] = [];
     const onRequest = (r: { url(): string }) => {
@@ -244,15 +246,21 @@ describe('the local product in Chromium', () => {
       const started = Date.now();
       await setPodReady(kc, pod, false);
       try {
-        await ready('cluster2').filter({ hasText: /^1\/2$/ }).waitFor({ timeout: 2000 });
+        await ready('cluster2')
+          .filter({ hasText: /^1\/2$/ })
+          .waitFor({ timeout: 2000 });
         const ms = Date.now() - started;
-        process.stdout.write(`\nthe echo card showed the not-ready pod after ${ms} ms\n`);
+        process.stdout.write(
+          `\nthe echo card showed the not-ready pod after ${ms} ms\n`,
+        );
         expect(asked.length).toBeGreaterThan(0);
         await screenshot(meshCard, 'card-echo-pod-not-ready');
       } finally {
         await setPodReady(kc, pod, true);
       }
-      await ready('cluster2').filter({ hasText: /^2\/2$/ }).waitFor({ timeout: 2000 });
+      await ready('cluster2')
+        .filter({ hasText: /^2\/2$/ })
+        .waitFor({ timeout: 2000 });
     } finally {
       page.off('request', onRequest);
     }

@@ -14,21 +14,30 @@ const KWOK_CUSTOM_STATUS = 'kwok.x-k8s.io/status';
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** Marks one pod Ready or not, as its kubelet would after a readiness probe. */
-export async function setPodReady(kc: KubeConfig, pod: V1Pod, ready: boolean): Promise<void> {
+export async function setPodReady(
+  kc: KubeConfig,
+  pod: V1Pod,
+  ready: boolean,
+): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const name = pod.metadata!.name!;
   const namespace = pod.metadata!.namespace!;
   if (!ready) {
     await core.patchNamespacedPod(
-      { name, namespace, body: { metadata: { annotations: { [KWOK_CUSTOM_STATUS]: 'custom' } } } },
+      {
+        name,
+        namespace,
+        body: { metadata: { annotations: { [KWOK_CUSTOM_STATUS]: 'custom' } } },
+      },
       mergePatch,
     );
   }
   const status = ready ? 'True' : 'False';
   const now = new Date();
-  const conditions = (pod.status?.conditions ?? []).map(
-    (c): V1PodCondition =>
-      c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status, lastTransitionTime: now } : c,
+  const conditions = (pod.status?.conditions ?? []).map((c): V1PodCondition =>
+    c.type === 'Ready' || c.type === 'ContainersReady'
+      ? { ...c, status, lastTransitionTime: now }
+      : c,
   );
   await core.patchNamespacedPodStatus(
     {
@@ -37,7 +46,10 @@ export async function setPodReady(kc: KubeConfig, pod: V1Pod, ready: boolean): P
       body: {
         status: {
           conditions,
-          containerStatuses: (pod.status?.containerStatuses ?? []).map(s => ({ ...s, ready })),
+          containerStatuses: (pod.status?.containerStatuses ?? []).map(s => ({
+            ...s,
+            ready,
+          })),
         },
       },
     },
@@ -45,19 +57,31 @@ export async function setPodReady(kc: KubeConfig, pod: V1Pod, ready: boolean): P
   );
   if (ready) {
     await core.patchNamespacedPod(
-      { name, namespace, body: { metadata: { annotations: { [KWOK_CUSTOM_STATUS]: null } } } },
+      {
+        name,
+        namespace,
+        body: { metadata: { annotations: { [KWOK_CUSTOM_STATUS]: null } } },
+      },
       mergePatch,
     );
   }
 }
 
 /** The live pods of a Deployment. */
-export async function deploymentPods(kc: KubeConfig, namespace: string, deployment: string): Promise<V1Pod[]> {
-  const d = await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: deployment, namespace });
+export async function deploymentPods(
+  kc: KubeConfig,
+  namespace: string,
+  deployment: string,
+): Promise<V1Pod[]> {
+  const d = await kc
+    .makeApiClient(AppsV1Api)
+    .readNamespacedDeployment({ name: deployment, namespace });
   const labelSelector = Object.entries(d.spec!.selector.matchLabels ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
-  const pods = await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector });
+  const pods = await kc
+    .makeApiClient(CoreV1Api)
+    .listNamespacedPod({ namespace, labelSelector });
   return pods.items.filter(p => !p.metadata?.deletionTimestamp);
 }
 
@@ -69,6 +93,7 @@ export async function setDeploymentPodsReady(
   ready: boolean,
 ): Promise<void> {
   const live = await deploymentPods(kc, namespace, deployment);
-  if (live.length === 0) throw new Error(`Deployment ${namespace}/${deployment} has no live pod`);
+  if (live.length === 0)
+    throw new Error(`Deployment ${namespace}/${deployment} has no live pod`);
   for (const pod of live) await setPodReady(kc, pod, ready);
 }

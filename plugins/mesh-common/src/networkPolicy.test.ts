@@ -94,7 +94,10 @@ describe('apiEgressOpenTo', () => {
       ingress: [
         {
           from: [
-            { namespaceSelector: {}, podSelector: { matchLabels: { app: 'istiod' } } },
+            {
+              namespaceSelector: {},
+              podSelector: { matchLabels: { app: 'istiod' } },
+            },
           ],
         },
       ],
@@ -106,7 +109,9 @@ describe('apiEgressOpenTo', () => {
     const sameNamespace: NetworkPolicyView = {
       ...istiodOnly,
       name: 'same-ns',
-      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'istiod' } } }] }],
+      ingress: [
+        { from: [{ podSelector: { matchLabels: { app: 'istiod' } } }] },
+      ],
     };
     expect(apiEgressOpenTo([sameNamespace], UID)).toBe(
       "NetworkPolicy same-ns admits pods other than istiod's",

@@ -66,7 +66,11 @@ export interface NetworkPolicyView {
   podSelector?: LabelSelectorView;
   policyTypes?: string[];
   ingress?: Array<{
-    ports?: Array<{ protocol?: string; port?: number | string; endPort?: number }>;
+    ports?: Array<{
+      protocol?: string;
+      port?: number | string;
+      endPort?: number;
+    }>;
     from?: Array<{
       podSelector?: LabelSelectorView;
       namespaceSelector?: LabelSelectorView;
@@ -164,8 +168,7 @@ export function apiEgressOpenTo(
         p.policyTypes.length === 0 ||
         p.policyTypes.includes('Ingress')),
   );
-  if (isolating.length === 0)
-    return 'no NetworkPolicy selects its proxy pods';
+  if (isolating.length === 0) return 'no NetworkPolicy selects its proxy pods';
   for (const p of isolating) {
     for (const rule of p.ingress ?? []) {
       if (!coversPort(rule.ports, TAILSCALE_API_PROXY_PORT)) continue;
@@ -178,7 +181,11 @@ export function apiEgressOpenTo(
           Object.entries(ISTIOD_POD_LABELS).every(([k, v]) =>
             requires(peer.podSelector, k, v),
           ) &&
-          requires(peer.namespaceSelector, LABEL_NAMESPACE_NAME, ISTIO_NAMESPACE);
+          requires(
+            peer.namespaceSelector,
+            LABEL_NAMESPACE_NAME,
+            ISTIO_NAMESPACE,
+          );
         if (!istiodOnly)
           return `NetworkPolicy ${p.name} admits pods other than istiod's`;
       }

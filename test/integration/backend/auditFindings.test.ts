@@ -237,7 +237,8 @@ describe('every audit finding, induced in a real cluster, through the mesh backe
     namespace: string,
     deployment: string,
     ready: boolean,
-  ) => setDeploymentPodsReady(kubeConfig(cluster), namespace, deployment, ready);
+  ) =>
+    setDeploymentPodsReady(kubeConfig(cluster), namespace, deployment, ready);
 
   async function readMeshNetworks(cluster: string) {
     const cm = await core(cluster).readNamespacedConfigMap({

@@ -17,8 +17,14 @@ describe('networkPolicyView', () => {
     policyTypes: ['Ingress'],
     ingress: [
       {
-        ports: [{ protocol: 'TCP', port: 443 }, { port: 8000, endPort: 8100 }],
-        from: [peer, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }],
+        ports: [
+          { protocol: 'TCP', port: 443 },
+          { port: 8000, endPort: 8100 },
+        ],
+        from: [
+          peer,
+          { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } },
+        ],
       },
       {},
     ],

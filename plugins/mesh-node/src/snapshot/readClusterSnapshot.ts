@@ -307,8 +307,7 @@ export async function readClusterSnapshot(
           to,
           ready: (s.status?.conditions ?? []).some(
             c =>
-              c.type === TAILSCALE_PROXY_READY_CONDITION &&
-              c.status === 'True',
+              c.type === TAILSCALE_PROXY_READY_CONDITION && c.status === 'True',
           ),
           ...(openToPods ? { openToPods } : {}),
         };

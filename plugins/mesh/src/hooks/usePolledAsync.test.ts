@@ -11,7 +11,10 @@ import {
 
 /** A signal API like the app's (`@backstage/plugin-signals`), fed by the test. */
 class FakeSignals implements SignalApi {
-  private readonly subscribers = new Map<string, Set<(m: MeshSignal) => void>>();
+  private readonly subscribers = new Map<
+    string,
+    Set<(m: MeshSignal) => void>
+  >();
 
   subscribe<T>(channel: string, onMessage: (message: T) => void) {
     const set = this.subscribers.get(channel) ?? new Set();
@@ -109,7 +112,9 @@ describe('usePolledAsync', () => {
       inFlight--;
       return 'ok';
     });
-    const { unmount } = renderWithApis(() => usePolledAsync(load, [], INTERVAL_MS));
+    const { unmount } = renderWithApis(() =>
+      usePolledAsync(load, [], INTERVAL_MS),
+    );
     await waitFor(() => expect(load).toHaveBeenCalledTimes(2), {
       timeout: 1000,
     });
@@ -119,7 +124,9 @@ describe('usePolledAsync', () => {
 
   it('pauses while the tab is hidden and catches up when it is shown', async () => {
     const load = jest.fn(async () => 'ok');
-    const { unmount } = renderWithApis(() => usePolledAsync(load, [], INTERVAL_MS));
+    const { unmount } = renderWithApis(() =>
+      usePolledAsync(load, [], INTERVAL_MS),
+    );
     await waitFor(() => expect(load).toHaveBeenCalledTimes(1));
     setVisibility('hidden');
     await act(() => sleep(INTERVAL_MS * 5));

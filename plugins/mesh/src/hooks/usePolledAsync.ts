@@ -170,7 +170,8 @@ export function usePolledAsync<T>(
   }, [...deps, intervalMs, polling]);
 
   useEffect(() => {
-    if (!lastSignal || !pushedRef.current?.refreshOn(lastSignal)) return undefined;
+    if (!lastSignal || !pushedRef.current?.refreshOn(lastSignal))
+      return undefined;
     // A hidden tab catches up when it is shown again.
     if (pageHidden()) return undefined;
     runNow.current?.();

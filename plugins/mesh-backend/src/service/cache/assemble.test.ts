@@ -91,12 +91,22 @@ describe('assembleSnapshot', () => {
         {
           namespace: 'tailscale',
           name: 'c2-k8s-operator',
-          egress: { peer: 'c2', to: 'api-server-proxy', ready: true, uid: 'u2' },
+          egress: {
+            peer: 'c2',
+            to: 'api-server-proxy',
+            ready: true,
+            uid: 'u2',
+          },
         },
         {
           namespace: 'tailscale',
           name: 'c2-istio-eastwestgateway',
-          egress: { peer: 'c2', to: 'east-west-gateway', ready: true, uid: 'g2' },
+          egress: {
+            peer: 'c2',
+            to: 'east-west-gateway',
+            ready: true,
+            uid: 'g2',
+          },
         },
       ],
     };

@@ -274,4 +274,3 @@ export function projectSecretVersion(s: MetadataOnly): SecretVersionProjection {
     ...(root && FINGERPRINT.test(root) ? { rootFingerprint: root } : {}),
   };
 }
-

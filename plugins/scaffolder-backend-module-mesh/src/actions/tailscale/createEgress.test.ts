@@ -2,10 +2,7 @@ import { ConfigReader } from '@backstage/config';
 import { createMockActionContext } from '@backstage/plugin-scaffolder-node-test-utils';
 import { V1NetworkPolicy, V1Service } from '@kubernetes/client-node';
 import { MeshActionDeps } from '../../service/MeshActionDeps';
-import {
-  apiEgressOpenTo,
-  egressTargetOf,
-} from '@tailmesh/plugin-mesh-common';
+import { apiEgressOpenTo, egressTargetOf } from '@tailmesh/plugin-mesh-common';
 import { networkPolicyView } from '@tailmesh/plugin-mesh-node';
 import { depsAt, FakeServiceApi } from './testUtils/fakeServiceApi';
 import {

@@ -177,7 +177,10 @@ describe('mesh:tailscale:remove-egress against an API server', () => {
     api.policies.set('tailscale/west-k8s-operator-istiod-only', {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
-      metadata: { name: 'west-k8s-operator-istiod-only', namespace: 'tailscale' },
+      metadata: {
+        name: 'west-k8s-operator-istiod-only',
+        namespace: 'tailscale',
+      },
     });
     await expect(runAt({ cluster: 'east', peers: ['west'] })).rejects.toThrow(
       'Refusing to delete NetworkPolicy tailscale/west-k8s-operator-istiod-only on east',
