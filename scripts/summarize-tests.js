@@ -4,6 +4,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const files = [];
+// Failed tests with the start of their message, printed last, so the tail of a CI log names them.
+const failures = [];
 
 let passed = 0;
 let failed = 0;
@@ -18,6 +20,22 @@ for (const file of process.argv.slice(2)) {
     continue;
   }
   for (const r of report.testResults ?? []) {
+    const rel = path.relative(process.cwd(), r.name);
+    for (const a of r.assertionResults ?? []) {
+      if (a.status === 'failed')
+        failures.push({
+          name: `${rel}: ${a.fullName}`,
+          message: (a.failureMessages ?? []).join('\n'),
+        });
+    }
+    if (
+      r.status === 'failed' &&
+      !(r.assertionResults ?? []).some(a => a.status === 'failed')
+    )
+      failures.push({
+        name: `${rel} (the file failed to run)`,
+        message: r.message ?? '',
+      });
     const ms = (r.endTime ?? 0) - (r.startTime ?? 0);
     if (ms > 0)
       files.push({
@@ -38,6 +56,15 @@ if (files.length) {
       `  ${(f.ms / 1000).toFixed(1).padStart(7)} s  ${f.status === 'failed' ? 'FAIL ' : ''}${f.name}`,
     );
   }
+}
+for (const f of failures) {
+  console.log(`FAILED ${f.name}`);
+  // Colour codes out; the first lines say what was expected and what came.
+  const lines = f.message
+    .replace(/\u001b\[[0-9;]*m/g, '')
+    .split('\n')
+    .slice(0, 12);
+  for (const line of lines) console.log(`    ${line}`);
 }
 if (missing)
   console.log(

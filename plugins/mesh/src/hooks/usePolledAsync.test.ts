@@ -1,5 +1,5 @@
 import { createElement, ReactNode } from 'react';
-import { act, renderHook, waitFor } from '@testing-library/react';
+import { act, configure, renderHook, waitFor } from '@testing-library/react';
 import { TestApiProvider } from '@backstage/test-utils';
 import { SignalApi, signalApiRef } from '@backstage/plugin-signals-react';
 import { MESH_SIGNAL_CHANNEL, MeshSignal } from '@tailmesh/plugin-mesh-common';
@@ -49,6 +49,12 @@ function renderWithApis<P, R>(
 }
 
 const INTERVAL_MS = 20;
+
+// CI runs these beside every other package's tests and the adoption apps' installs on two cores:
+// a condition that takes a few 20 ms intervals can then take longer than waitFor's default 1 s.
+// Waiting longer costs nothing when the condition is met; the checks that nothing more happens
+// sleep for fixed times and are unaffected.
+configure({ asyncUtilTimeout: 10_000 });
 
 function setVisibility(state: DocumentVisibilityState) {
   Object.defineProperty(document, 'visibilityState', {
@@ -115,9 +121,7 @@ describe('usePolledAsync', () => {
     const { unmount } = renderWithApis(() =>
       usePolledAsync(load, [], INTERVAL_MS),
     );
-    await waitFor(() => expect(load).toHaveBeenCalledTimes(2), {
-      timeout: 1000,
-    });
+    await waitFor(() => expect(load).toHaveBeenCalledTimes(2));
     unmount();
     expect(maxInFlight).toBe(1);
   });
