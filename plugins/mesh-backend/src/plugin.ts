@@ -69,10 +69,16 @@ export const meshPlugin = createBackendPlugin({
         permissionsRegistry.addPermissions(meshPermissions);
 
         // The clusters of the supplier the scaffolder module's actions use too.
+        // It follows the supplier: clusters added or removed are watched, or no longer, live.
         const clusters = await clusterAccessFromSupplier(
           clustersSupplier,
           config,
+          { logger },
         );
+        let placement = placementOf(clusters.list());
+        clusters.onChange(() => {
+          placement = placementOf(clusters.list());
+        });
         const cache = MeshStateCache.fromConfig(config, { logger, clusters });
         const retentionDays = historyRetentionDaysFromConfig(config);
         // Runs the plugin's migrations: the policy's table is made here too.
@@ -100,7 +106,7 @@ export const meshPlugin = createBackendPlugin({
           audit: auditor,
           policy,
           catalog,
-          configured: placementOf(clusters.list()),
+          configured: { get: name => placement.get(name) },
         });
 
         // The cache and the policy file are read in the background: startup never waits on a
@@ -132,6 +138,7 @@ export const meshPlugin = createBackendPlugin({
           },
         });
         lifecycle.addShutdownHook(async () => {
+          clusters.close();
           await policy.stop();
           await cache.stop();
           await recorder.stop();

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { ClusterAccess } from './clusters/ClusterAccess';
+export type { ClusterListChange } from './clusters/ClusterAccess';
 export { readClusterConfig } from './clusters/readClusterConfig';
 export type { MeshClusterConnection } from './clusters/readClusterConfig';
 export {

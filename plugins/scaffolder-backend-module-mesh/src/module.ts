@@ -25,14 +25,18 @@ export const scaffolderModuleMesh = createBackendModule({
         scaffolder: scaffolderActionsExtensionPoint,
         config: coreServices.rootConfig,
         logger: coreServices.logger,
+        lifecycle: coreServices.lifecycle,
         clustersSupplier: meshClustersSupplierServiceRef,
       },
-      async init({ scaffolder, config, logger, clustersSupplier }) {
-        // The same clusters the mesh backend watches: one supplier serves both.
+      async init({ scaffolder, config, logger, lifecycle, clustersSupplier }) {
+        // The same clusters the mesh backend watches: one supplier serves both, and a change of
+        // it reaches the actions too (each run looks its cluster up when it starts).
         const clusters = await clusterAccessFromSupplier(
           clustersSupplier,
           config,
+          { logger },
         );
+        lifecycle.addShutdownHook(() => clusters.close());
         scaffolder.addActions(
           ...createMeshActions(createMeshActionDeps(config, { clusters })),
         );

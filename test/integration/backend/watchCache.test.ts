@@ -17,7 +17,13 @@ import {
   expectNoSecrets,
   runAction,
 } from '../../support/actions';
-import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
+import { ConfigReader } from '@backstage/config';
+import { ClusterAccess, readClusterConfig } from '@tailmesh/plugin-mesh-node';
+import {
+  testbedAppConfig,
+  testbedConfig,
+  testbedSecrets,
+} from '../../support/meshConfig';
 import { cluster as testbedCluster, kubeConfig } from '../../support/testbed';
 import { controlTestbed } from '../../testbed/src/testbed';
 
@@ -230,10 +236,14 @@ describe('the mesh backend watch cache, against real apiservers', () => {
       // The root istiod publishes wins; only before it has published one (no istiod has run in
       // cluster13 yet when this file runs first) is the plugged-in root the truth.
       const published = await core13
-        .readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'istio-system' })
+        .readNamespacedConfigMap({
+          name: 'istio-ca-root-cert',
+          namespace: 'istio-system',
+        })
         .catch(() => undefined);
       expect(value.rootFingerprint).toBe(
-        new X509Certificate(published?.data?.['root-cert.pem'] ?? rootPem).fingerprint256,
+        new X509Certificate(published?.data?.['root-cert.pem'] ?? rootPem)
+          .fingerprint256,
       );
       expect(JSON.stringify(cache.snapshots())).not.toContain(secretValue);
     } finally {
@@ -331,5 +341,87 @@ describe('the mesh backend watch cache, against real apiservers', () => {
       },
       5_000,
     );
+  });
+});
+
+describe('clusters added to and removed from the watch cache while it runs', () => {
+  // istiod's view is read on a timer; an hour keeps it out of the request counts compared here.
+  const configOf = (names: string[]) => {
+    const data = testbedAppConfig(names);
+    return new ConfigReader({
+      ...data,
+      mesh: { ...data.mesh, istiodViewIntervalSeconds: 3600 },
+    });
+  };
+  const access = ClusterAccess.fromConfig(configOf(['cluster13']));
+  const cache = MeshStateCache.fromConfig(configOf(['cluster13']), {
+    logger: capturingLogger([]),
+    backoff: { initialMs: 100, maxMs: 2_000 },
+    clusters: access,
+  });
+  const changes: string[][] = [];
+  let baseline: Record<string, number>;
+
+  beforeAll(async () => {
+    baseline = activeResources();
+    cache.onChange(change => changes.push(change.meshClusters));
+    cache.start();
+    await eventually(
+      'cluster13 ok',
+      () => cache.health('cluster13').state === 'ok',
+      60_000,
+    );
+  });
+
+  afterAll(async () => {
+    await cache.stop();
+  });
+
+  it('starts watching a cluster added to the list, and lists nothing of the others again', async () => {
+    const before = cache.requestCounts();
+    changes.length = 0;
+    access.update(readClusterConfig(configOf(['cluster13', 'cluster14'])));
+    expect(cache.clusters()).toEqual(['cluster13', 'cluster14']);
+    const { ms } = await eventually(
+      'cluster14 ok',
+      () => cache.health('cluster14').state === 'ok',
+      60_000,
+    );
+    expect(cache.snapshots().map(s => [s.cluster, s.error])).toEqual([
+      ['cluster13', undefined],
+      ['cluster14', undefined],
+    ]);
+    expect(
+      cache.serviceEndpoints(namespace, 'web').map(r => r.cluster),
+    ).toEqual(['cluster13', 'cluster14']);
+    // cluster13's watches and cache were left alone: not one request to its API server.
+    expect(cache.requestCounts().cluster13).toBe(before.cluster13);
+    expect(cache.requestCounts().cluster14).toBeGreaterThan(0);
+    expect(changes.flat()).toContain('cluster14');
+    console.log(`a cluster added live was synced after ${ms} ms`);
+  });
+
+  it('stops watching a cluster removed from the list, and closes its connections', async () => {
+    const before = cache.requestCounts();
+    const sockets = (r: Record<string, number>) => r.TCPSocketWrap ?? 0;
+    const during = sockets(activeResources());
+    changes.length = 0;
+    access.update(readClusterConfig(configOf(['cluster13'])));
+    expect(cache.clusters()).toEqual(['cluster13']);
+    expect(cache.snapshots().map(s => s.cluster)).toEqual(['cluster13']);
+    expect(() => cache.health('cluster14')).toThrow('Unknown cluster');
+    await eventually('listeners told', () => changes.length > 0, 5_000);
+    expect(changes).toEqual([['cluster14']]);
+    // Its watches (one socket each) are closed; cluster13's stay open, its cache untouched.
+    await eventually(
+      'cluster14 sockets closed',
+      () => {
+        const now = sockets(activeResources());
+        return now <= during - 5 && now > sockets(baseline) ? now : undefined;
+      },
+      5_000,
+    );
+    expect(cache.requestCounts().cluster13).toBe(before.cluster13);
+    expect(cache.health('cluster13').state).toBe('ok');
   });
 });

@@ -41,7 +41,8 @@ export interface MeshStatusServiceOptions {
   /** The tailnet policy file's read status, reported with the findings. */
   policy?: Pick<TailnetPolicySource, 'status'>;
   catalog: Pick<CatalogService, 'getEntityByRef' | 'getEntities'>;
-  configured?: ReadonlyMap<string, ConfiguredPlacement>;
+  /** The supplied placement of each cluster; looked up per request, as the clusters may change. */
+  configured?: Pick<ReadonlyMap<string, ConfiguredPlacement>, 'get'>;
   now?: () => Date;
 }
 

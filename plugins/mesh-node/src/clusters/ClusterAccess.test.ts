@@ -65,3 +65,52 @@ describe('ClusterAccess request timeout', () => {
     );
   });
 });
+
+describe('ClusterAccess.update', () => {
+  const east = { name: 'east', url: 'https://east', skipTLSVerify: false };
+  const lab = { name: 'lab', url: 'https://lab', skipTLSVerify: false };
+
+  it('says which clusters came, went and now connect differently, and serves the new list', () => {
+    const access = new ClusterAccess([east, lab]);
+    const heard: unknown[] = [];
+    access.onChange(change => heard.push(change));
+    const west = { name: 'west', url: 'https://west', skipTLSVerify: false };
+    const change = access.update([{ ...east, token: 'rotated' }, west]);
+    expect(change).toEqual({
+      added: ['west'],
+      removed: ['lab'],
+      changed: ['east'],
+    });
+    expect(heard).toEqual([change]);
+    expect(access.names()).toEqual(['east', 'west']);
+    expect(access.get('east').token).toBe('rotated');
+    expect(() => access.get('lab')).toThrow('Unknown cluster "lab"');
+  });
+
+  it('tells no one of a list equal to the one it has', () => {
+    const access = new ClusterAccess([east, lab]);
+    const listener = jest.fn();
+    access.onChange(listener);
+    access.update([{ ...east }, { ...lab }]);
+    expect(listener).not.toHaveBeenCalled();
+    // The order is the configuration's, and rows follow it.
+    access.update([lab, east]);
+    expect(listener).toHaveBeenCalledWith({
+      added: [],
+      removed: [],
+      changed: [],
+    });
+  });
+
+  it('close() stops following the source and drops the listeners', () => {
+    const onClose = jest.fn();
+    const access = new ClusterAccess([east], { onClose });
+    const listener = jest.fn();
+    access.onChange(listener);
+    access.close();
+    access.close();
+    expect(onClose).toHaveBeenCalledTimes(1);
+    access.update([lab]);
+    expect(listener).not.toHaveBeenCalled();
+  });
+});

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Config } from '@backstage/config';
 import { NotFoundError } from '@backstage/errors';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -9,13 +10,27 @@ import {
 } from './requestTimeout';
 
 /**
+ * How a cluster list changed: names added, removed, and kept with another connection (URL,
+ * credentials, CA, network or place).
+ *
+ * @public
+ */
+export interface ClusterListChange {
+  added: string[];
+  removed: string[];
+  changed: string[];
+}
+
+/**
  * The one way Tailmesh reaches a cluster: the backend's watches and the scaffolder's actions both
  * build their clients here, from the plugin's configuration, never from template input.
  *
  * @public
  */
 export class ClusterAccess {
-  private readonly byName: Map<string, MeshClusterConnection>;
+  private byName: Map<string, MeshClusterConnection>;
+  private readonly listeners = new Set<(change: ClusterListChange) => void>();
+  private readonly closers: Array<() => void> = [];
   /** How long any one request to a cluster may take (`mesh.clusterRequestTimeoutSeconds`). */
   readonly requestTimeoutMs: number;
   /** Where the clusters came from, for errors: `mesh.clusters` unless a supplier gave them. */
@@ -29,13 +44,63 @@ export class ClusterAccess {
 
   constructor(
     clusters: MeshClusterConnection[],
-    options: { requestTimeoutMs?: number; source?: string } = {},
+    options: {
+      requestTimeoutMs?: number;
+      source?: string;
+      /** Called by close(): stops following where the clusters come from. */
+      onClose?: () => void;
+    } = {},
   ) {
+    if (options.onClose) this.closers.push(options.onClose);
     this.byName = new Map(clusters.map(c => [c.name, c]));
     this.source = options.source ?? 'mesh.clusters';
     this.requestTimeoutMs =
       options.requestTimeoutMs ??
       DEFAULT_CLUSTER_REQUEST_TIMEOUT_SECONDS * 1000;
+  }
+
+  /**
+   * Replaces the clusters with a new list (a configuration or supplier change), and tells every
+   * listener which names came, went or now connect differently; a list equal to the current one
+   * changes nothing and tells no one. Clients built before keep the connection they were built
+   * with; what is asked for afterwards uses the new list.
+   */
+  update(clusters: MeshClusterConnection[]): ClusterListChange {
+    const before = this.byName;
+    const after = new Map(clusters.map(c => [c.name, c]));
+    const change: ClusterListChange = {
+      added: [...after.keys()].filter(n => !before.has(n)),
+      removed: [...before.keys()].filter(n => !after.has(n)),
+      changed: [...after.keys()].filter(
+        n => before.has(n) && !isDeepStrictEqual(before.get(n), after.get(n)),
+      ),
+    };
+    const reordered =
+      [...before.keys()].join('\n') !== [...after.keys()].join('\n');
+    this.byName = after;
+    if (
+      change.added.length ||
+      change.removed.length ||
+      change.changed.length ||
+      reordered
+    ) {
+      for (const listener of this.listeners) listener(change);
+    }
+    return change;
+  }
+
+  /** Calls `listener` after every update() that changed the list; returns the unsubscribe. */
+  onChange(listener: (change: ClusterListChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Stops following the configuration or supplier the clusters came from. */
+  close(): void {
+    for (const close of this.closers.splice(0)) close();
+    this.listeners.clear();
   }
 
   /** The configured clusters, in configuration order. */

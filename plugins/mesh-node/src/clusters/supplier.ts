@@ -1,4 +1,5 @@
 import {
+  LoggerService,
   coreServices,
   createServiceFactory,
   createServiceRef,
@@ -23,10 +24,19 @@ import { readClusterRequestTimeoutMs } from './requestTimeout';
  * @public
  */
 export interface MeshClustersSupplier {
-  /** Every cluster, each with a DNS-1123 name unique among them; read when the backend starts. */
+  /**
+   * Every cluster, each with a DNS-1123 name unique among them; read when the backend starts,
+   * and again after each call of a `subscribe` listener.
+   */
   getClusters(): Promise<MeshClusterConnection[]>;
   /** Where the clusters come from, as errors name it (e.g. "mesh.clusters"). */
   readonly source?: string;
+  /**
+   * Calls `onChange` when the clusters may have changed, so that Tailmesh reads them again and
+   * starts or stops watching clusters without a restart. The same shape as `Config.subscribe`;
+   * without it the clusters are read once, at start.
+   */
+  subscribe?(onChange: () => void): { unsubscribe(): void };
 }
 
 /**
@@ -40,6 +50,11 @@ export function configMeshClustersSupplier(
   return {
     getClusters: async () => readClusterConfig(config),
     source: 'mesh.clusters',
+    // Backstage's root config calls its subscribers when a config file changes (it watches them
+    // unless started with watching off: backend-defaults' rootConfigServiceFactory, `watch`).
+    ...(config.subscribe
+      ? { subscribe: (onChange: () => void) => config.subscribe!(onChange) }
+      : {}),
   };
 }
 
@@ -73,18 +88,10 @@ export const meshClustersSupplierServiceRef =
       }),
   });
 
-/**
- * The clusters a supplier gives, checked as configured ones are (names, `https:` URLs unless
- * `mesh.allowInsecureHttp`, label values, no name twice), ready to be reached with the request
- * timeout of `mesh.clusterRequestTimeoutSeconds`. Throws InputError naming every problem.
- *
- * @public
- */
-export async function clusterAccessFromSupplier(
-  supplier: MeshClustersSupplier,
+function checkSupplied(
+  clusters: MeshClusterConnection[],
   config: Config,
-): Promise<ClusterAccess> {
-  const clusters = await supplier.getClusters();
+): MeshClusterConnection[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const c of clusters) {
@@ -99,8 +106,63 @@ export async function clusterAccessFromSupplier(
     throw new InputError(
       `The mesh cluster supplier gave clusters Tailmesh cannot use:\n${problems.join('\n')}`,
     );
-  return new ClusterAccess(clusters, {
-    requestTimeoutMs: readClusterRequestTimeoutMs(config),
-    source: supplier.source ?? 'the clusters supplied to Tailmesh',
-  });
+  return clusters;
+}
+
+/**
+ * The clusters a supplier gives, checked as configured ones are (names, `https:` URLs unless
+ * `mesh.allowInsecureHttp`, label values, no name twice), ready to be reached with the request
+ * timeout of `mesh.clusterRequestTimeoutSeconds`. Throws InputError naming every problem.
+ *
+ * Where the supplier can tell of changes (`subscribe`; the default supplier does when Backstage
+ * watches its config files), the result follows them: each change is read and checked again, and
+ * the access is updated, which tells its `onChange` listeners. A changed list that fails the
+ * checks is logged and not taken: the clusters in use stay as they were. `close()` stops
+ * following.
+ *
+ * @public
+ */
+export async function clusterAccessFromSupplier(
+  supplier: MeshClustersSupplier,
+  config: Config,
+  options: { logger?: LoggerService } = {},
+): Promise<ClusterAccess> {
+  const source = supplier.source ?? 'the clusters supplied to Tailmesh';
+  // Subscribed before the first read, so a change during that read is not missed.
+  let access: ClusterAccess | undefined;
+  let missed = false;
+  let reading: Promise<void> = Promise.resolve();
+  const reread = () => {
+    if (!access) {
+      missed = true;
+      return;
+    }
+    const target = access;
+    // One read at a time, in order: the last change wins.
+    reading = reading.then(async () => {
+      try {
+        target.update(checkSupplied(await supplier.getClusters(), config));
+      } catch (e) {
+        options.logger?.error(
+          `Kept the clusters Tailmesh was using: reading ${source} again failed: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      }
+    });
+  };
+  const subscription = supplier.subscribe?.(reread);
+  try {
+    access = new ClusterAccess(
+      checkSupplied(await supplier.getClusters(), config),
+      {
+        requestTimeoutMs: readClusterRequestTimeoutMs(config),
+        source,
+        onClose: () => subscription?.unsubscribe(),
+      },
+    );
+  } catch (e) {
+    subscription?.unsubscribe();
+    throw e;
+  }
+  if (missed) reread();
+  return access;
 }

@@ -62,13 +62,14 @@ function istiodViewIntervalMs(config: Config): number {
  * @public
  */
 export class MeshStateCache {
-  private readonly watchers: Map<string, ClusterWatcher>;
+  private watchers: Map<string, ClusterWatcher>;
   private readonly listeners = new Set<MeshStateListener>();
   private readonly immediateListeners = new Set<MeshStateListener>();
   private readonly pending = new Set<string>();
   private readonly pendingMesh = new Set<string>();
   private timer?: NodeJS.Timeout;
   private started = false;
+  private unfollow?: () => void;
 
   static fromConfig(
     config: Config,
@@ -81,34 +82,97 @@ export class MeshStateCache {
   ): MeshStateCache {
     const { clusters, ...rest } = options;
     const access = clusters ?? ClusterAccess.fromConfig(config);
-    return new MeshStateCache({
-      clusters: access.list().map(c => ({
+    const watched = (): WatchedCluster[] =>
+      access.list().map(c => ({
         name: c.name,
         kubeConfig: access.kubeConfig(c.name),
         network: c.network,
-      })),
+      }));
+    const cache = new MeshStateCache({
+      clusters: watched(),
       tailnet: config.getOptionalString('mesh.tailscale.dnsName'),
       requestTimeoutMs: access.requestTimeoutMs,
       istiodViewIntervalMs: istiodViewIntervalMs(config),
       ...rest,
     });
+    // Clusters added to or removed from the configuration (or the supplier) are watched, or no
+    // longer, without a restart.
+    cache.unfollow = access.onChange(change => {
+      cache.setClusters(watched(), { restart: change.changed });
+    });
+    return cache;
   }
 
   constructor(private readonly options: MeshStateCacheOptions) {
     this.watchers = new Map(
-      options.clusters.map(cluster => [
-        cluster.name,
-        new ClusterWatcher({
-          cluster,
-          tailnet: options.tailnet,
-          logger: options.logger,
-          backoff: options.backoff,
-          requestTimeoutMs: options.requestTimeoutMs,
-          istiodViewIntervalMs: options.istiodViewIntervalMs,
-          onChange: (name, mesh) => this.changed(name, mesh),
-        }),
-      ]),
+      options.clusters.map(cluster => [cluster.name, this.watcherOf(cluster)]),
     );
+  }
+
+  private watcherOf(cluster: WatchedCluster): ClusterWatcher {
+    const watcher: ClusterWatcher = new ClusterWatcher({
+      cluster,
+      tailnet: this.options.tailnet,
+      logger: this.options.logger,
+      backoff: this.options.backoff,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      istiodViewIntervalMs: this.options.istiodViewIntervalMs,
+      onChange: (name, mesh) => {
+        // A watcher replaced or removed may still report while it stops: not this cache's news.
+        if (this.watchers.get(name) === watcher) this.changed(name, mesh);
+      },
+    });
+    return watcher;
+  }
+
+  /**
+   * Watches exactly these clusters from now on, in this order: clusters new to the list get
+   * watches of their own (started if the cache is), clusters gone from it have theirs closed and
+   * their state dropped, and those named in `restart` (same name, another connection) start over.
+   * Every other cluster keeps its watches and cache: nothing of it is listed again. Listeners are
+   * told of every cluster that came, went or restarted.
+   */
+  async setClusters(
+    clusters: WatchedCluster[],
+    options: { restart?: string[] } = {},
+  ): Promise<void> {
+    const restart = new Set(options.restart ?? []);
+    const next = new Map<string, ClusterWatcher>();
+    const stopping: ClusterWatcher[] = [];
+    const touched: string[] = [];
+    for (const cluster of clusters) {
+      const existing = this.watchers.get(cluster.name);
+      if (existing && !restart.has(cluster.name)) {
+        next.set(cluster.name, existing);
+        continue;
+      }
+      if (existing) stopping.push(existing);
+      next.set(cluster.name, this.watcherOf(cluster));
+      touched.push(cluster.name);
+    }
+    for (const [name, w] of this.watchers) {
+      if (!next.has(name)) {
+        stopping.push(w);
+        touched.push(name);
+      }
+    }
+    const added = touched.filter(n => next.has(n) && !this.watchers.has(n));
+    const removed = touched.filter(n => !next.has(n));
+    const restarted = touched.filter(n => this.watchers.has(n) && next.has(n));
+    this.watchers = next;
+    if (touched.length)
+      this.options.logger.info(
+        `Mesh clusters changed: ${[
+          added.length ? `watching ${added.join(', ')}` : '',
+          removed.length ? `no longer watching ${removed.join(', ')}` : '',
+          restarted.length ? `reconnecting ${restarted.join(', ')}` : '',
+        ]
+          .filter(Boolean)
+          .join('; ')}`,
+      );
+    if (this.started) for (const name of touched) next.get(name)?.start();
+    for (const name of touched) this.changed(name, true);
+    await Promise.all(stopping.map(w => w.stop()));
   }
 
   /** Starts every cluster's watches; returns at once, clusters become `ok` as they sync. */
@@ -121,6 +185,8 @@ export class MeshStateCache {
   /** Closes every watch and timer; resolves once nothing is left running. */
   async stop(): Promise<void> {
     this.started = false;
+    this.unfollow?.();
+    this.unfollow = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.pending.clear();
