@@ -292,3 +292,35 @@ export function serviceEntity(annotations: Record<string, string>): Entity {
     spec: { type: 'service', owner: 'team-a', lifecycle: 'production' },
   };
 }
+
+/**
+ * A mesh of `size` members that all reach each other, except the links named in `broken`
+ * ("cluster7→cluster42": missing remote secret).
+ */
+export function largeMesh(
+  size: number,
+  broken: string[] = [],
+): { clusters: ClustersResponse; membership: MembershipResponse } {
+  const names = Array.from({ length: size }, (_, i) => `cluster${i + 1}`);
+  const overrides: Record<string, Partial<MembershipCell>> = {};
+  for (const link of broken) overrides[link] = { remoteSecret: 'missing' };
+  return {
+    clusters: {
+      clusters: names.map((name, i) =>
+        memberCluster(
+          i + 1,
+          names.filter(n => n !== name),
+        ),
+      ),
+      generatedAt: GENERATED_AT,
+    },
+    membership: {
+      clusters: names,
+      matrix: names.map(from =>
+        names.map(to => cell(from, to, overrides[`${from}→${to}`])),
+      ),
+      findings: [],
+      generatedAt: GENERATED_AT,
+    },
+  };
+}

@@ -7,12 +7,17 @@ import TableHead from '@material-ui/core/TableHead';
 import TableRow from '@material-ui/core/TableRow';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
+import Checkbox from '@material-ui/core/Checkbox';
+import FormControlLabel from '@material-ui/core/FormControlLabel';
+import TextField from '@material-ui/core/TextField';
 import { MembershipResponse } from '@tailmesh/plugin-mesh-common';
+import { useMemo, useState } from 'react';
 import {
   describeMembershipCell,
   MembershipCellState,
   membershipCellState,
 } from './membershipCells';
+import { filterMembershipRows, membershipRows } from './membershipRows';
 import { RowHeaderCell } from '../common/RowHeaderCell';
 import { CARD_HEADING } from '../common/cardHeading';
 
@@ -21,7 +26,21 @@ const useStyles = makeStyles(theme => ({
   missing: { color: theme.palette.warning.main, fontWeight: 'bold' },
   broken: { color: theme.palette.error.main, fontWeight: 'bold' },
   self: { color: theme.palette.text.disabled },
+  controls: { display: 'flex', gap: theme.spacing(2), alignItems: 'center' },
+  problem: { marginRight: theme.spacing(1.5), whiteSpace: 'nowrap' },
 }));
+
+/**
+ * Up to this many members the page draws the whole matrix; a larger mesh gets one row per member
+ * (N cells instead of N x N, each with its own tooltip, would freeze the browser at 100: 10,000
+ * tooltips), filtered to the members with a problem.
+ */
+export const FULL_MATRIX_MAX_MEMBERS = 12;
+
+/** Problem links listed per row before "and N more". */
+const PROBLEMS_LISTED = 6;
+
+const count = (n: number) => n.toLocaleString('en-US');
 
 const CELL_TEXT: Record<MembershipCellState, string> = {
   ok: 'ok',
@@ -36,6 +55,12 @@ const CELL_TEXT: Record<MembershipCellState, string> = {
  * column's current gateway.
  */
 export function MembershipMatrix(props: { membership: MembershipResponse }) {
+  if (props.membership.clusters.length > FULL_MATRIX_MAX_MEMBERS)
+    return <MembershipByMember membership={props.membership} />;
+  return <FullMatrix membership={props.membership} />;
+}
+
+function FullMatrix(props: { membership: MembershipResponse }) {
   const { clusters, matrix } = props.membership;
   const classes = useStyles();
   return (
@@ -81,6 +106,95 @@ export function MembershipMatrix(props: { membership: MembershipResponse }) {
                     </TableCell>
                   );
                 })}
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      )}
+    </InfoCard>
+  );
+}
+
+/**
+ * The membership of a large mesh: totals, then one row per member with the peers it reaches and
+ * the links that are missing or broken, each described in its title. Filtered by name, and by
+ * default to the members with a problem.
+ */
+function MembershipByMember(props: { membership: MembershipResponse }) {
+  const classes = useStyles();
+  const [filter, setFilter] = useState('');
+  const [onlyProblems, setOnlyProblems] = useState(true);
+  const { rows, totals } = useMemo(
+    () => membershipRows(props.membership),
+    [props.membership],
+  );
+  const shown = filterMembershipRows(rows, filter, onlyProblems);
+  return (
+    <InfoCard
+      titleTypographyProps={CARD_HEADING}
+      title="Membership"
+      subheader={`${count(totals.members)} members, ${count(totals.links)} links: ${count(totals.ok)} ok, ${count(totals.missing)} missing, ${count(totals.broken)} broken`}
+    >
+      <div className={classes.controls}>
+        <TextField
+          id="mesh-membership-filter"
+          label="Filter members"
+          size="small"
+          value={filter}
+          onChange={e => setFilter(e.target.value)}
+        />
+        <FormControlLabel
+          control={
+            <Checkbox
+              checked={onlyProblems}
+              onChange={e => setOnlyProblems(e.target.checked)}
+            />
+          }
+          label="Only members with a problem"
+        />
+      </div>
+      {shown.length === 0 ? (
+        <Typography variant="body2">
+          {onlyProblems && !filter.trim()
+            ? `Every member reaches all ${count(totals.members - 1)} others.`
+            : 'No member matches.'}
+        </Typography>
+      ) : (
+        <Table size="small" aria-label="Membership by member">
+          <TableHead>
+            <TableRow>
+              <TableCell>Member</TableCell>
+              <TableCell>Reaches</TableCell>
+              <TableCell>Missing or broken links</TableCell>
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {shown.map(row => (
+              <TableRow key={row.cluster}>
+                <RowHeaderCell>{row.cluster}</RowHeaderCell>
+                <TableCell>
+                  {`${count(row.ok)} of ${count(row.peers)}`}
+                </TableCell>
+                <TableCell>
+                  {row.problems
+                    .slice(0, PROBLEMS_LISTED)
+                    .map(({ cell, state }) => {
+                      // A native title, not a Tooltip: cheap at hundreds of links.
+                      const description = describeMembershipCell(cell);
+                      return (
+                        <span
+                          key={cell.to}
+                          className={`${classes[state]} ${classes.problem}`}
+                          title={description}
+                          aria-label={description}
+                        >
+                          → {cell.to} {state}
+                        </span>
+                      );
+                    })}
+                  {row.problems.length > PROBLEMS_LISTED &&
+                    `and ${count(row.problems.length - PROBLEMS_LISTED)} more`}
+                </TableCell>
               </TableRow>
             ))}
           </TableBody>

@@ -12,6 +12,7 @@ import {
 import { useMemo } from 'react';
 import {
   buildMeshGraph,
+  MeshGraph as MeshGraphModel,
   MeshGraphEdgeData,
   MeshGraphNodeData,
 } from './meshGraphModel';
@@ -139,6 +140,31 @@ function LinkEdge(
   );
 }
 
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** What a reduced graph leaves out, in one sentence. */
+function omittedText(
+  omitted: NonNullable<MeshGraphModel['omitted']>,
+  drawn: number,
+): string {
+  const parts = [
+    `${count(omitted.healthyLinks)} healthy links`,
+    ...(omitted.problemLinks
+      ? [`${count(omitted.problemLinks)} links with a problem`]
+      : []),
+    `${count(omitted.clusters)} clusters`,
+  ];
+  return `${drawn ? `Only the ${count(drawn)} links with a problem are drawn` : 'Too large to draw'}: ${parts.join(', ')} not shown.`;
+}
+
+/** What an empty graph card says instead. */
+function emptyGraphText(omitted: MeshGraphModel['omitted']): string {
+  if (!omitted) return 'No cluster is configured.';
+  if (omitted.problemLinks > 0)
+    return 'Too many links with a problem to draw: the membership card lists them.';
+  return 'Every link is healthy.';
+}
+
 /**
  * A picture of the mesh: clusters as nodes (members filled, others dashed, unreachable outlined
  * red) and a link per pair of members, dashed and labelled when broken or missing in a direction.
@@ -160,10 +186,15 @@ export function MeshGraph(props: {
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [key],
   );
+  const { omitted } = graph;
   return (
-    <InfoCard titleTypographyProps={CARD_HEADING} title="Mesh graph">
+    <InfoCard
+      titleTypographyProps={CARD_HEADING}
+      title="Mesh graph"
+      subheader={omitted ? omittedText(omitted, graph.edges.length) : undefined}
+    >
       {graph.nodes.length === 0 ? (
-        <Typography variant="body2">No cluster is configured.</Typography>
+        <Typography variant="body2">{emptyGraphText(omitted)}</Typography>
       ) : (
         <DependencyGraph<MeshGraphNodeData, MeshGraphEdgeData>
           aria-label="Mesh graph"

@@ -13,6 +13,7 @@ import {
   grantFinding,
   healthyClusters,
   historyPage,
+  largeMesh,
   membership,
   oneWaySecretFinding,
   ROOT_FINGERPRINT,
@@ -368,5 +369,74 @@ describe('MeshPage', () => {
       await screen.findByText(oneWaySecretFinding.message),
     ).toBeInTheDocument();
     expect(screen.queryByText(/No findings/)).not.toBeInTheDocument();
+  });
+
+  it('shows a hundred-member mesh by member, with its problems, filterable, and draws only the problem links', async () => {
+    const mesh = largeMesh(100, ['cluster7→cluster42', 'cluster7→cluster43']);
+    await renderPage(
+      healthyMeshApi({
+        getClusters: jest.fn(async () => mesh.clusters),
+        getMembership: jest.fn(async () => mesh.membership),
+      }),
+    );
+    const table = await screen.findByRole('table', {
+      name: 'Membership by member',
+    });
+    expect(
+      screen.getByText(
+        '100 members, 9,900 links: 9,898 ok, 2 missing, 0 broken',
+      ),
+    ).toBeInTheDocument();
+    // Only the member with a problem, and what is wrong, described.
+    const rows = within(table).getAllByRole('rowheader');
+    expect(rows.map(r => r.textContent)).toEqual(['cluster7']);
+    const row = rows[0].closest('tr')!;
+    expect(within(row).getByText('97 of 99')).toBeInTheDocument();
+    expect(
+      within(row).getByLabelText(/^cluster7 → cluster42: missing/),
+    ).toHaveTextContent('→ cluster42 missing');
+    expect(
+      screen.queryByRole('table', { name: 'Membership matrix' }),
+    ).not.toBeInTheDocument();
+
+    // Every member, filtered by name.
+    await userEvent.click(
+      screen.getByRole('checkbox', { name: 'Only members with a problem' }),
+    );
+    await userEvent.type(
+      screen.getByRole('textbox', { name: 'Filter members' }),
+      'cluster4',
+    );
+    expect(
+      within(table)
+        .getAllByRole('rowheader')
+        .map(r => r.textContent),
+    ).toEqual([
+      'cluster4',
+      'cluster40',
+      'cluster41',
+      'cluster42',
+      'cluster43',
+      'cluster44',
+      'cluster45',
+      'cluster46',
+      'cluster47',
+      'cluster48',
+      'cluster49',
+    ]);
+
+    // The graph draws the two problem links, not 4,950.
+    expect(
+      await screen.findByRole(
+        'img',
+        { name: 'cluster7 ↔ cluster42: cluster7 → cluster42 missing' },
+        GRAPH_SETTLED,
+      ),
+    ).toBeInTheDocument();
+    expect(
+      screen.getByText(
+        'Only the 2 links with a problem are drawn: 4,948 healthy links, 97 clusters not shown.',
+      ),
+    ).toBeInTheDocument();
   });
 });

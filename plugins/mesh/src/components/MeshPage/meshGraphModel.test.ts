@@ -1,5 +1,6 @@
 import {
   healthyClusters,
+  largeMesh,
   memberCluster,
   membership,
   unreachableNonMember,
@@ -64,5 +65,60 @@ describe('buildMeshGraph', () => {
       problems: ['cluster1 holds a remote secret for non-member cluster4'],
     });
     expect(graph.edges).toHaveLength(2);
+  });
+});
+
+describe('buildMeshGraph for a mesh too large to draw whole', () => {
+  it('draws only the links with a problem and the clusters they join', () => {
+    const mesh = largeMesh(100, [
+      'cluster7→cluster42',
+      'cluster42→cluster7',
+      'cluster3→cluster9',
+    ]);
+    const graph = buildMeshGraph(mesh.clusters.clusters, mesh.membership);
+    expect(graph.edges.map(e => `${e.from}-${e.to} ${e.status}`)).toEqual([
+      'cluster3-cluster9 missing',
+      'cluster7-cluster42 missing',
+    ]);
+    expect(graph.nodes.map(n => n.id)).toEqual([
+      'cluster3',
+      'cluster7',
+      'cluster9',
+      'cluster42',
+    ]);
+    expect(graph.omitted).toEqual({
+      clusters: 96,
+      healthyLinks: (100 * 99) / 2 - 2,
+      problemLinks: 0,
+    });
+  });
+
+  it('draws nothing when every link is healthy, or when too many have a problem', () => {
+    const healthy = largeMesh(20);
+    expect(
+      buildMeshGraph(healthy.clusters.clusters, healthy.membership),
+    ).toMatchObject({ nodes: [], edges: [], omitted: { problemLinks: 0 } });
+    const broken = largeMesh(
+      20,
+      Array.from({ length: 19 }, (_, i) => `cluster1→cluster${i + 2}`),
+    );
+    expect(
+      buildMeshGraph(broken.clusters.clusters, broken.membership, {
+        maxClusters: 12,
+        maxEdges: 10,
+      }),
+    ).toMatchObject({
+      nodes: [],
+      edges: [],
+      omitted: { clusters: 20, healthyLinks: 190 - 19, problemLinks: 19 },
+    });
+  });
+
+  it('draws a mesh of up to maxClusters whole', () => {
+    const mesh = largeMesh(12);
+    const graph = buildMeshGraph(mesh.clusters.clusters, mesh.membership);
+    expect(graph.nodes).toHaveLength(12);
+    expect(graph.edges).toHaveLength(66);
+    expect(graph.omitted).toBeUndefined();
   });
 });

@@ -26,7 +26,30 @@ export interface MeshGraphEdgeData {
 export interface MeshGraph {
   nodes: DependencyGraphTypes.DependencyNode<MeshGraphNodeData>[];
   edges: DependencyGraphTypes.DependencyEdge<MeshGraphEdgeData>[];
+  /**
+   * Set when the mesh is too large to draw whole: what was left out. Only the links with a
+   * problem and their clusters are drawn; with more such links than `maxEdges`, nothing is.
+   */
+  omitted?: {
+    clusters: number;
+    healthyLinks: number;
+    /** Links with a problem not drawn because there are too many of them. */
+    problemLinks: number;
+  };
 }
+
+/** Sizes above which the graph is reduced (dagre lays out N x N edges; at 100 that freezes). */
+export interface MeshGraphLimits {
+  /** Clusters drawn with every link. */
+  maxClusters: number;
+  /** Links with a problem drawn when the mesh is larger than that. */
+  maxEdges: number;
+}
+
+export const DEFAULT_MESH_GRAPH_LIMITS: MeshGraphLimits = {
+  maxClusters: 12,
+  maxEdges: 60,
+};
 
 const STATUS_ORDER: MeshLinkStatus[] = ['ok', 'missing', 'broken'];
 
@@ -42,6 +65,7 @@ function worse(a: MeshLinkStatus, b: MeshLinkStatus): MeshLinkStatus {
 export function buildMeshGraph(
   clusters: ReadonlyArray<MeshClusterStatus>,
   membership: MembershipResponse,
+  limits: MeshGraphLimits = DEFAULT_MESH_GRAPH_LIMITS,
 ): MeshGraph {
   const byName = new Map(clusters.map(cluster => [cluster.name, cluster]));
   const nodes = clusters.map(cluster => ({
@@ -85,5 +109,30 @@ export function buildMeshGraph(
       }
     }
   }
-  return { nodes, edges };
+  if (nodes.length <= limits.maxClusters) return { nodes, edges };
+  // Too large to draw whole: the links with a problem, and the clusters they join.
+  const problems = edges.filter(e => e.status !== 'ok');
+  const healthyLinks = edges.length - problems.length;
+  if (problems.length > limits.maxEdges) {
+    return {
+      nodes: [],
+      edges: [],
+      omitted: {
+        clusters: nodes.length,
+        healthyLinks,
+        problemLinks: problems.length,
+      },
+    };
+  }
+  const involved = new Set(problems.flatMap(e => [e.from, e.to]));
+  const shown = nodes.filter(n => involved.has(n.id));
+  return {
+    nodes: shown,
+    edges: problems,
+    omitted: {
+      clusters: nodes.length - shown.length,
+      healthyLinks,
+      problemLinks: 0,
+    },
+  };
 }
