@@ -58,6 +58,13 @@ export interface Config {
      * `services/proxy` in istio-system). Default 15, at least 1.
      */
     istiodViewIntervalSeconds?: number;
+    /**
+     * How long, in seconds, the mesh routes reuse what they learnt about a caller: the verified
+     * token, each permission decision and which catalog entities the caller sees. Keyed by a hash
+     * of the Authorization header, never past the token's expiry. Default 3, from 0 (off) to 10:
+     * a revoked permission is refused at most this long after the change.
+     */
+    authorizationCacheSeconds?: number;
     /** The membership history (GET /api/mesh/history). */
     history?: {
       /**

@@ -13,6 +13,10 @@ import {
 } from '@tailmesh/plugin-mesh-node';
 import { registerMeshActions } from './actions';
 import { createRouter } from './router';
+import {
+  AuthorizationCache,
+  authorizationCacheMsFromConfig,
+} from './service/AuthorizationCache';
 import { MeshStateCache } from './service/cache/MeshStateCache';
 import { HistoryRecorder } from './service/HistoryRecorder';
 import {
@@ -148,7 +152,15 @@ export const meshPlugin = createBackendPlugin({
 
         registerMeshActions(actionsRegistry, service);
         httpRouter.use(
-          await createRouter({ service, history, httpAuth, permissions }),
+          await createRouter({
+            service,
+            history,
+            httpAuth,
+            permissions,
+            authorizationCache: new AuthorizationCache({
+              ttlMs: authorizationCacheMsFromConfig(config),
+            }),
+          }),
         );
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
       },

@@ -4,6 +4,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import {
   TestDatabases,
+  mockCredentials,
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
@@ -19,6 +20,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import request from 'supertest';
 import { createRouter } from './router';
+import { AuthorizationCache } from './service/AuthorizationCache';
 import { HistoryStore } from './service/HistoryStore';
 import { MeshAuditor } from './service/MeshAuditor';
 import { MeshStatusService } from './service/MeshStatusService';
@@ -51,6 +53,7 @@ const entities: Entity[] = [
  */
 function routerPlugin(
   databaseKnex: Awaited<ReturnType<TestDatabases['init']>>,
+  authorizationCache?: AuthorizationCache,
 ) {
   return createBackendPlugin({
     pluginId: 'mesh',
@@ -87,7 +90,13 @@ function routerPlugin(
             catalog,
           });
           httpRouter.use(
-            await createRouter({ service, history, httpAuth, permissions }),
+            await createRouter({
+              service,
+              history,
+              httpAuth,
+              permissions,
+              authorizationCache,
+            }),
           );
           httpRouter.addAuthPolicy({
             path: '/health',
@@ -246,6 +255,63 @@ describe('router', () => {
 
     it('still answers /health', async () => {
       expect((await request(server).get('/api/mesh/health')).status).toBe(200);
+    });
+  });
+
+  describe('with an authorization cache', () => {
+    // Long enough that a loaded CI machine serves the requests of both tests well within it.
+    const TTL_MS = 5000;
+    let deny = false;
+    const permissions = mockServices.permissions.mock({
+      authorize: async requests =>
+        requests.map(() => ({
+          result: deny ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
+        })),
+    });
+    let server: Awaited<ReturnType<typeof start>>;
+    const alice = mockCredentials.user.header('user:default/alice');
+    const bob = mockCredentials.user.header('user:default/bob');
+    const get = (path: string, authorization: string) =>
+      request(server)
+        .get(`/api/mesh${path}`)
+        .set('authorization', authorization);
+
+    beforeAll(async () => {
+      const knex = await databases.init('SQLITE_3');
+      ({ server } = await startTestBackend({
+        features: [
+          routerPlugin(knex, new AuthorizationCache({ ttlMs: TTL_MS })),
+          permissions.factory,
+          catalogServiceMock.factory({ entities }),
+        ],
+      }));
+    });
+
+    it('asks for a decision once per caller and permission within the time to live', async () => {
+      for (let i = 0; i < 5; i++) {
+        expect((await get('/clusters', alice)).status).toBe(200);
+        expect((await get('/services/shop/web', alice)).status).toBe(200);
+      }
+      expect(permissions.authorize).toHaveBeenCalledTimes(1);
+      expect((await get('/membership', alice)).status).toBe(200);
+      expect((await get('/clusters', bob)).status).toBe(200);
+      expect(permissions.authorize).toHaveBeenCalledTimes(3);
+    });
+
+    it('refuses a revoked permission once the time to live has passed, and a new caller at once', async () => {
+      deny = true;
+      expect((await get('/clusters', bob)).status).toBe(200);
+      expect(
+        (
+          await get(
+            '/clusters',
+            mockCredentials.user.header('user:default/carol'),
+          )
+        ).status,
+      ).toBe(403);
+      await new Promise(resolve => setTimeout(resolve, TTL_MS + 50));
+      expect((await get('/clusters', bob)).status).toBe(403);
+      expect((await get('/services/shop/web', alice)).status).toBe(403);
     });
   });
 });

@@ -16,6 +16,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import express, { Request } from 'express';
 import Router from 'express-promise-router';
+import { AuthorizationCache, Remember } from './service/AuthorizationCache';
 import { HistoryStore } from './service/HistoryStore';
 import { MeshStatusService } from './service/MeshStatusService';
 
@@ -28,6 +29,8 @@ export interface RouterOptions {
   history: Pick<HistoryStore, 'list'>;
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
+  /** Who a token stands for and what it may do, for a few seconds; none when not given. */
+  authorizationCache?: AuthorizationCache;
 }
 
 /** A query parameter given at most once, as a string. */
@@ -57,20 +60,37 @@ export async function createRouter(
   options: RouterOptions,
 ): Promise<express.Router> {
   const { service, history, httpAuth, permissions } = options;
+  const cache =
+    options.authorizationCache ?? new AuthorizationCache({ ttlMs: 0 });
 
   // Denied callers get a 403 before anything is read, so no data leaks through errors either.
+  // What is learnt about the caller (credentials, decisions, visible entities) may be reused for
+  // `mesh.authorizationCacheSeconds`, never past the credentials' own expiry.
   async function authorize(
     req: Request,
     permission: BasicPermission,
-  ): Promise<BackstageCredentials> {
-    const credentials = await httpAuth.credentials(req);
-    const [decision] = await permissions.authorize([{ permission }], {
-      credentials,
-    });
-    if (decision.result !== AuthorizeResult.ALLOW) {
+  ): Promise<{ credentials: BackstageCredentials; remember: Remember }> {
+    const caller = AuthorizationCache.callerKey(req.headers.authorization);
+    const credentials = await cache.remember(
+      caller,
+      'credentials',
+      () => httpAuth.credentials(req),
+      c => c.expiresAt?.getTime(),
+    );
+    const result = await cache.remember(
+      caller,
+      `permission:${permission.name}`,
+      async () => {
+        const [decision] = await permissions.authorize([{ permission }], {
+          credentials,
+        });
+        return decision.result;
+      },
+    );
+    if (result !== AuthorizeResult.ALLOW) {
       throw new NotAllowedError(`Not allowed: ${permission.name}`);
     }
-    return credentials;
+    return { credentials, remember: cache.forCaller(caller) };
   }
 
   const router = Router();
@@ -92,9 +112,17 @@ export async function createRouter(
 
   router.get('/services/:namespace/:name', async (req, res) => {
     const ref = parseServiceRef(req.params.namespace, req.params.name);
-    const credentials = await authorize(req, meshStatusReadPermission);
+    const { credentials, remember } = await authorize(
+      req,
+      meshStatusReadPermission,
+    );
     res.json(
-      await service.visibleService(ref.namespace, ref.name, credentials),
+      await service.visibleService(
+        ref.namespace,
+        ref.name,
+        credentials,
+        remember,
+      ),
     );
   });
 
@@ -109,8 +137,11 @@ export async function createRouter(
         `Invalid entityRef: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
-    const credentials = await authorize(req, meshStatusReadPermission);
-    res.json(await service.entity(entityRef, credentials));
+    const { credentials, remember } = await authorize(
+      req,
+      meshStatusReadPermission,
+    );
+    res.json(await service.entity(entityRef, credentials, remember));
   });
 
   router.get('/history', async (req, res) => {

@@ -23,6 +23,7 @@ import {
 } from '@tailmesh/plugin-mesh-common';
 import { MeshClusterConnection } from '@tailmesh/plugin-mesh-node';
 import { MeshStateSource } from './cache/MeshStateSource';
+import { Remember, rememberNothing } from './AuthorizationCache';
 import { MeshAuditor } from './MeshAuditor';
 import { TailnetPolicySource } from './TailnetPolicyWatcher';
 import { whyUnreachable } from './reachability';
@@ -121,7 +122,26 @@ export class MeshStatusService {
     namespace: string,
     name: string,
     credentials: BackstageCredentials,
+    remember: Remember = rememberNothing,
   ): Promise<ServiceStatusResponse> {
+    const standsFor = await remember(
+      `service-visible:${namespace}/${name}`,
+      () => this.standsForService(namespace, name, credentials),
+    );
+    if (!standsFor) {
+      throw new NotFoundError(
+        `No catalog entity you can see stands for Service ${namespace}/${name}`,
+      );
+    }
+    return this.service(namespace, name);
+  }
+
+  /** Whether the caller can see a catalog entity that stands for the Service. */
+  private async standsForService(
+    namespace: string,
+    name: string,
+    credentials: BackstageCredentials,
+  ): Promise<boolean> {
     const { items } = await this.options.catalog.getEntities(
       {
         filter: [
@@ -139,16 +159,10 @@ export class MeshStatusService {
       },
       { credentials },
     );
-    const standsFor = items.some(e => {
+    return items.some(e => {
       const ref = getMeshServiceRef(e);
       return ref?.namespace === namespace && ref.name === name;
     });
-    if (!standsFor) {
-      throw new NotFoundError(
-        `No catalog entity you can see stands for Service ${namespace}/${name}`,
-      );
-    }
-    return this.service(namespace, name);
   }
 
   /**
@@ -158,10 +172,11 @@ export class MeshStatusService {
   async entity(
     entityRef: string,
     credentials: BackstageCredentials,
+    remember: Remember = rememberNothing,
   ): Promise<ServiceStatusResponse> {
-    const entity = await this.options.catalog.getEntityByRef(entityRef, {
-      credentials,
-    });
+    const entity = await remember(`entity:${entityRef}`, () =>
+      this.options.catalog.getEntityByRef(entityRef, { credentials }),
+    );
     if (!entity) throw new NotFoundError(`Entity ${entityRef} not found`);
     const ref = getMeshServiceRef(entity);
     if (!ref) {
