@@ -101,7 +101,10 @@ export class BackendClient {
           method: req.method,
           agent: this.agent,
           headers: {
-            Authorization: `Bearer ${this.accessToken}`,
+            // No token: the caller of an unauthenticated route.
+            ...(this.accessToken
+              ? { Authorization: `Bearer ${this.accessToken}` }
+              : {}),
             Accept: 'application/json',
             ...(payload
               ? {
