@@ -37,24 +37,36 @@ export class BackstageClient {
     private readonly token: string,
   ) {}
 
-  /** Signs in with the guest provider, the way the app's sign-in page does. */
-  static async signInAsGuest(baseUrl: string): Promise<BackstageClient> {
+  /** Signs in with the guest provider, the way the app's sign-in page does: reads the mesh. */
+  static signInAsGuest(baseUrl: string): Promise<BackstageClient> {
+    return BackstageClient.signIn(baseUrl, 'guest');
+  }
+
+  /** Signs in as the local product's mesh admin ("Enter as mesh admin"): may join and leave. */
+  static signInAsMeshAdmin(baseUrl: string): Promise<BackstageClient> {
+    return BackstageClient.signIn(baseUrl, 'local-admin');
+  }
+
+  private static async signIn(
+    baseUrl: string,
+    provider: 'guest' | 'local-admin',
+  ): Promise<BackstageClient> {
     const res = await fetchRetryingStaleConnection(
-      `${baseUrl}/api/auth/guest/refresh`,
+      `${baseUrl}/api/auth/${provider}/refresh`,
       {
         headers: { 'x-requested-with': 'XMLHttpRequest' },
       },
     );
     if (!res.ok) {
       throw new Error(
-        `guest sign-in at ${baseUrl} failed: HTTP ${res.status} ${await res.text()}`,
+        `${provider} sign-in at ${baseUrl} failed: HTTP ${res.status} ${await res.text()}`,
       );
     }
     const body = (await res.json()) as {
       backstageIdentity?: { token?: string };
     };
     const token = body.backstageIdentity?.token;
-    if (!token) throw new Error('guest sign-in answered without a token');
+    if (!token) throw new Error(`${provider} sign-in answered without a token`);
     return new BackstageClient(baseUrl, token);
   }
 

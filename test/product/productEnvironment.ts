@@ -156,7 +156,8 @@ export async function startProductEnvironment(
       `[backend] ready in ${(timings.backend / 1000).toFixed(1)} s (log: ${backend.logFile})`,
     );
 
-    const client = await BackstageClient.signInAsGuest(backend.url);
+    // The demo joins run as the mesh admin: the product's policy refuses them to a guest.
+    const client = await BackstageClient.signInAsMeshAdmin(backend.url);
     const joins = await timed(timings, 'demoJoins', () =>
       joinDemoMembers(client, state, line => onProgress(`[demo] ${line}`), {
         signal: opts.signal,

@@ -70,7 +70,7 @@ async function startOnTestbed(
   const free = env.state.clusters.slice(2).map(c => c.name);
   process.stdout.write(
     `\nTailmesh is ready in ${elapsed()}: ${env.url}\n` +
-      `  sign in as guest; the mesh: ${env.url}/mesh; join ${free.join(', ') || 'another cluster'} from ${env.url}/create\n` +
+      `  enter as mesh admin (or as guest, who reads only); the mesh: ${env.url}/mesh; join ${free.join(', ') || 'another cluster'} from ${env.url}/create\n` +
       `  test bed ${env.startedTestbed ? `started in ${t('testbed')}` : 'reused'}, app build ${t('appBuild')}, backend ${t('backend')}, ` +
       `joins ${joins.length ? joins.join(', ') : 'none needed'}\n` +
       `  kubeconfigs: ${path.relative(repoRoot, env.state.stateDir)}/clusters/<name>/kubeconfig; backend log: ${path.relative(repoRoot, env.backend.logFile)}\n` +

@@ -2,14 +2,13 @@ import { render, screen } from '@testing-library/react';
 import App from './App';
 
 describe('App', () => {
-  it('starts at the guest sign-in page', async () => {
+  it('starts at the sign-in page: guest or mesh admin', async () => {
     process.env = {
       NODE_ENV: 'test',
       APP_CONFIG: [
         {
           data: {
-            // Nothing listens on port 1: the automatic guest sign-in finds no session at once,
-            // whatever runs on this machine's usual Backstage port.
+            // Nothing listens on port 1: no sign-in can reach a backend of this machine.
             app: { title: 'Tailmesh', baseUrl: 'http://127.0.0.1:1' },
             backend: { baseUrl: 'http://127.0.0.1:1' },
           },
@@ -22,9 +21,16 @@ describe('App', () => {
     const { unmount } = render(App.createRoot());
 
     expect(
-      await screen.findByRole('button', { name: 'Enter' }, { timeout: 10_000 }),
+      await screen.findByRole(
+        'button',
+        { name: 'Enter as guest' },
+        { timeout: 10_000 },
+      ),
     ).toBeInTheDocument();
-    expect(screen.getByText('Guest')).toBeInTheDocument();
+    expect(
+      screen.getByRole('button', { name: 'Enter as mesh admin' }),
+    ).toBeInTheDocument();
+    expect(screen.getByText('Mesh admin')).toBeInTheDocument();
     unmount();
   });
 });

@@ -1,9 +1,11 @@
 /**
  * The local Tailmesh product's backend: catalog, scaffolder with the mesh actions, the mesh
- * backend and its MCP tools, guest sign-in and an allow-all permission policy. It also serves the
- * built app.
+ * backend and its MCP tools, two sign-ins (guest, who reads the mesh; a mesh admin, who may change
+ * it) and the permission policy that tells them apart. It also serves the built app.
  */
 import { createBackend } from '@backstage/backend-defaults';
+import { authModuleLocalAdminProvider } from './modules/localAdminProvider';
+import { permissionModuleMeshAdminsPolicy } from './modules/meshAdminsPolicy';
 
 const backend = createBackend();
 
@@ -11,17 +13,16 @@ backend.add(import('@backstage/plugin-app-backend'));
 
 backend.add(import('@backstage/plugin-auth-backend'));
 backend.add(import('@backstage/plugin-auth-backend-module-guest-provider'));
+backend.add(authModuleLocalAdminProvider);
 
 backend.add(import('@backstage/plugin-catalog-backend'));
 backend.add(
   import('@backstage/plugin-catalog-backend-module-scaffolder-entity-model'),
 );
 
-// The mesh routes are guarded by mesh permissions; a real deployment swaps this policy for its own.
+// Everything allowed but the mesh actions, which only mesh admins may run (see the README).
 backend.add(import('@backstage/plugin-permission-backend'));
-backend.add(
-  import('@backstage/plugin-permission-backend-module-allow-all-policy'),
-);
+backend.add(permissionModuleMeshAdminsPolicy);
 
 backend.add(import('@backstage/plugin-scaffolder-backend'));
 backend.add(import('@tailmesh/plugin-scaffolder-backend-module-mesh'));

@@ -18,7 +18,10 @@ export interface E2eProduct {
   state: TestbedState;
   /** Everything the backend printed so far. */
   backendLog: string;
+  /** The mesh admin: may run the Join and Leave templates. */
   client: () => Promise<BackstageClient>;
+  /** The guest: reads the mesh, and the product's policy refuses it the mesh actions. */
+  guestClient: () => Promise<BackstageClient>;
   /** Every credential of the product's config: none may ever show in a page. */
   secrets: string[];
 }
@@ -41,7 +44,8 @@ export function e2eProduct(): E2eProduct {
     get backendLog() {
       return fs.readFileSync(backendLog, 'utf8');
     },
-    client: () => BackstageClient.signInAsGuest(apiUrl),
+    client: () => BackstageClient.signInAsMeshAdmin(apiUrl),
+    guestClient: () => BackstageClient.signInAsGuest(apiUrl),
     secrets: testbedSecretValues(testbedMeshConfig(state)),
   };
 }

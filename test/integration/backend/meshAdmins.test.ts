@@ -7,30 +7,22 @@ import {
   startTestBackend,
 } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import {
-  AuthorizeResult,
-  PolicyDecision,
-  isPermission,
-} from '@backstage/plugin-permission-common';
-import {
-  PermissionPolicy,
-  PolicyQuery,
-  PolicyQueryUser,
-} from '@backstage/plugin-permission-node';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { PolicyQueryUser } from '@backstage/plugin-permission-node';
 import scaffolderPlugin from '@backstage/plugin-scaffolder-backend';
-import {
-  createScaffolderActionConditionalDecision,
-  scaffolderActionConditions,
-} from '@backstage/plugin-scaffolder-backend/alpha';
-import { actionExecutePermission } from '@backstage/plugin-scaffolder-common/alpha';
-import { MESH_ACTION_IDS } from '@tailmesh/plugin-mesh-common';
 import scaffolderModuleMesh from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import request from 'supertest';
 import { testbedAppConfig } from '../../support/meshConfig';
 import { joinValues, template } from '../../support/productBackend';
 import { kubeConfig } from '../../support/testbed';
+// The local product's policy (the README shows the same): mesh:* actions for mesh-admins only.
+// Not a package: the test reads the product's own file.
+import {
+  MESH_ADMINS_GROUP,
+  MeshAdminsPolicy,
+} from '../../../packages/backend/src/modules/meshAdminsPolicy';
 
-// Only mesh admins change the mesh (issue 16, point 8): the README's policy, and the real
+// Only mesh admins change the mesh (issue 16, point 8): the product's policy, and the real
 // scaffolder, which asks for actionExecutePermission before every step and applies the policy's
 // conditions on the action id with its own rules. The permissions service hands each request to
 // the policy as the permission backend would (the test backend's mock tokens are not ones the
@@ -39,30 +31,7 @@ import { kubeConfig } from '../../support/testbed';
 // cluster13 (the backend files' cluster, only read) is the target: the refused join must leave it
 // exactly as it was.
 
-const ADMINS = 'group:default/mesh-admins';
-
-/** The policy of the README: mesh:* actions for mesh admins only, everything else allowed. */
-class MeshAdminsPolicy implements PermissionPolicy {
-  async handle(
-    request: PolicyQuery,
-    user?: PolicyQueryUser,
-  ): Promise<PolicyDecision> {
-    if (isPermission(request.permission, actionExecutePermission)) {
-      const admin =
-        user?.info.ownershipEntityRefs.includes(ADMINS) ||
-        user?.info.userEntityRef === 'user:default/mesh-admin';
-      if (!admin) {
-        const [first, ...rest] = MESH_ACTION_IDS.map(actionId =>
-          scaffolderActionConditions.hasActionId({ actionId }),
-        );
-        return createScaffolderActionConditionalDecision(request.permission, {
-          not: { anyOf: [first, ...rest] },
-        });
-      }
-    }
-    return { result: AuthorizeResult.ALLOW };
-  }
-}
+const ADMIN_USER = 'user:default/mesh-admin';
 
 /** The user the permission backend would hand the policy, for a test backend's user. */
 function policyUser(
@@ -74,11 +43,17 @@ function policyUser(
   };
   if (principal.type !== 'user' || !principal.userEntityRef) return undefined;
   const ref = principal.userEntityRef;
+  // What the catalog's memberOf gives the product's mesh admin.
+  const ownership = ref === ADMIN_USER ? [ref, MESH_ADMINS_GROUP] : [ref];
   return {
     token: '',
     credentials,
-    identity: { type: 'user', userEntityRef: ref, ownershipEntityRefs: [ref] },
-    info: { userEntityRef: ref, ownershipEntityRefs: [ref] },
+    identity: {
+      type: 'user',
+      userEntityRef: ref,
+      ownershipEntityRefs: ownership,
+    },
+    info: { userEntityRef: ref, ownershipEntityRefs: ownership },
   } as PolicyQueryUser;
 }
 
@@ -106,7 +81,7 @@ const permissions = mockServices.permissions.mock({
 
 describe('only mesh admins run the mesh actions', () => {
   const reader = mockCredentials.user.header('user:default/guest');
-  const admin = mockCredentials.user.header('user:default/mesh-admin');
+  const admin = mockCredentials.user.header(ADMIN_USER);
   const core13 = kubeConfig('cluster13').makeApiClient(CoreV1Api);
   let backend: Awaited<ReturnType<typeof startTestBackend>>;
 

@@ -1,17 +1,15 @@
-import { SignInPage } from '@backstage/core-components';
 import { createFrontendModule } from '@backstage/frontend-plugin-api';
 import {
   NavContentBlueprint,
   SignInPageBlueprint,
 } from '@backstage/plugin-app-react';
+import { LocalSignInPage } from './LocalSignInPage';
 import { Sidebar } from './Sidebar';
 
-/** Guest sign-in, as the backend's guest provider allows; signs in by itself once a session exists. */
+/** Guest or mesh admin; signs in again by itself after a reload, until the user signs out. */
 const signInPage = SignInPageBlueprint.make({
   params: {
-    loader: async () => props => (
-      <SignInPage {...props} auto providers={['guest']} />
-    ),
+    loader: async () => props => <LocalSignInPage {...props} />,
   },
 });
 

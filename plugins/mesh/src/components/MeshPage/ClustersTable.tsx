@@ -12,6 +12,7 @@ import { useEffect, useRef } from 'react';
 import { SyncHealthStatus } from '../common/SyncHealthStatus';
 import { StatusError, StatusOK, StatusPending } from '../common/status';
 import { RowHeaderCell } from '../common/RowHeaderCell';
+import { useListFilter } from '../common/ListFilter';
 import { CARD_HEADING } from '../common/cardHeading';
 
 /** Colon-separated hex pairs shown before the ellipsis of a shortened fingerprint. */
@@ -24,7 +25,8 @@ export function shortFingerprint(fingerprint: string): string {
     : `${pairs.slice(0, FINGERPRINT_SHOWN_PAIRS).join(':')}:…`;
 }
 
-const useStyles = makeStyles({
+const useStyles = makeStyles(theme => ({
+  empty: { padding: theme.spacing(2) },
   // Names, states and fingerprints read badly when broken across lines; long text wraps instead.
   nowrap: { whiteSpace: 'nowrap' },
   // Room for a status line or an error sentence, which the theme would otherwise break mid-word.
@@ -33,7 +35,7 @@ const useStyles = makeStyles({
   sync: { minWidth: 220 },
   // Narrow screens scroll the table sideways instead of clipping its last columns.
   scroll: { overflowX: 'auto' },
-});
+}));
 
 function IstiodCell(props: { cluster: MeshClusterStatus }) {
   const { istiod } = props.cluster;
@@ -90,6 +92,30 @@ function OperatorCell(props: { cluster: MeshClusterStatus }) {
 }
 
 /**
+ * Up to this many clusters the table lists them all; a larger fleet gets a name filter and, by
+ * default, only the clusters that need attention (a hundred rows would bury the rest of the page).
+ */
+export const FULL_CLUSTER_TABLE_MAX = 12;
+
+/**
+ * Whether a cluster needs a look: the backend cannot read it (or has not yet), a finding names it,
+ * or, as a member, its istiod, gateway or operator is not ready.
+ */
+export function clusterNeedsAttention(
+  cluster: MeshClusterStatus,
+  namedByFindings: ReadonlySet<string>,
+): boolean {
+  return (
+    cluster.sync.state !== 'ok' ||
+    namedByFindings.has(cluster.name) ||
+    (cluster.member &&
+      (!cluster.istiod.ready ||
+        !cluster.gateway.ready ||
+        !cluster.operator.ready))
+  );
+}
+
+/**
  * Every configured cluster, member or not: istiod, east-west gateway, Tailscale operator, the
  * mesh root it trusts and whether the backend's view of it is current.
  */
@@ -97,16 +123,51 @@ export function ClustersTable(props: {
   clusters: MeshClusterStatus[];
   /** A cluster to highlight, e.g. the one a join template just worked on. */
   highlight?: string;
+  /** Clusters named by an error or warning finding (the health summary's). */
+  namedByFindings?: ReadonlyArray<string>;
 }) {
-  const { clusters, highlight } = props;
+  const { highlight } = props;
   const classes = useStyles();
+  const list = useListFilter({
+    id: 'mesh-clusters-filter',
+    filterLabel: 'Filter clusters',
+    onlyProblemsLabel: 'Only clusters that need attention',
+  });
+  const large = props.clusters.length > FULL_CLUSTER_TABLE_MAX;
+  const named = new Set(props.namedByFindings ?? []);
+  // The highlighted cluster is always listed: the join template's link points at it.
+  const clusters = large
+    ? props.clusters.filter(
+        c =>
+          c.name === highlight ||
+          (list.matches(c.name) &&
+            (!list.onlyProblems || clusterNeedsAttention(c, named))),
+      )
+    : props.clusters;
   const highlightedRow = useRef<HTMLTableRowElement>(null);
   // Brought into view once per highlight, not on every refresh, so polling never moves the page.
   useEffect(() => {
     highlightedRow.current?.scrollIntoView?.({ block: 'center' });
   }, [highlight]);
   return (
-    <InfoCard titleTypographyProps={CARD_HEADING} title="Clusters" noPadding>
+    <InfoCard
+      titleTypographyProps={CARD_HEADING}
+      title="Clusters"
+      subheader={
+        large
+          ? `${clusters.length} of ${props.clusters.length} clusters shown`
+          : undefined
+      }
+      noPadding
+    >
+      {large && list.controls}
+      {large && clusters.length === 0 && (
+        <Typography variant="body2" className={classes.empty}>
+          {list.onlyProblems && !list.filter.trim()
+            ? `All ${props.clusters.length} clusters are readable, and every member's istiod, gateway and operator is ready.`
+            : 'No cluster matches.'}
+        </Typography>
+      )}
       <div className={classes.scroll}>
         <Table size="small" aria-label="Clusters">
           <TableHead>

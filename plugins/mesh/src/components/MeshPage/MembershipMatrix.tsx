@@ -7,17 +7,15 @@ import TableHead from '@material-ui/core/TableHead';
 import TableRow from '@material-ui/core/TableRow';
 import Tooltip from '@material-ui/core/Tooltip';
 import Typography from '@material-ui/core/Typography';
-import Checkbox from '@material-ui/core/Checkbox';
-import FormControlLabel from '@material-ui/core/FormControlLabel';
-import TextField from '@material-ui/core/TextField';
 import { MembershipResponse } from '@tailmesh/plugin-mesh-common';
-import { useMemo, useState } from 'react';
+import { useMemo } from 'react';
 import {
   describeMembershipCell,
   MembershipCellState,
   membershipCellState,
 } from './membershipCells';
-import { filterMembershipRows, membershipRows } from './membershipRows';
+import { membershipRows } from './membershipRows';
+import { useListFilter } from '../common/ListFilter';
 import { RowHeaderCell } from '../common/RowHeaderCell';
 import { CARD_HEADING } from '../common/cardHeading';
 
@@ -26,7 +24,6 @@ const useStyles = makeStyles(theme => ({
   missing: { color: theme.palette.warning.main, fontWeight: 'bold' },
   broken: { color: theme.palette.error.main, fontWeight: 'bold' },
   self: { color: theme.palette.text.disabled },
-  controls: { display: 'flex', gap: theme.spacing(2), alignItems: 'center' },
   problem: { marginRight: theme.spacing(1.5), whiteSpace: 'nowrap' },
 }));
 
@@ -122,40 +119,29 @@ function FullMatrix(props: { membership: MembershipResponse }) {
  */
 function MembershipByMember(props: { membership: MembershipResponse }) {
   const classes = useStyles();
-  const [filter, setFilter] = useState('');
-  const [onlyProblems, setOnlyProblems] = useState(true);
+  const list = useListFilter({
+    id: 'mesh-membership-filter',
+    filterLabel: 'Filter members',
+    onlyProblemsLabel: 'Only members with a problem',
+  });
   const { rows, totals } = useMemo(
     () => membershipRows(props.membership),
     [props.membership],
   );
-  const shown = filterMembershipRows(rows, filter, onlyProblems);
+  const shown = rows.filter(
+    r =>
+      (!list.onlyProblems || r.problems.length > 0) && list.matches(r.cluster),
+  );
   return (
     <InfoCard
       titleTypographyProps={CARD_HEADING}
       title="Membership"
       subheader={`${count(totals.members)} members, ${count(totals.links)} links: ${count(totals.ok)} ok, ${count(totals.missing)} missing, ${count(totals.broken)} broken`}
     >
-      <div className={classes.controls}>
-        <TextField
-          id="mesh-membership-filter"
-          label="Filter members"
-          size="small"
-          value={filter}
-          onChange={e => setFilter(e.target.value)}
-        />
-        <FormControlLabel
-          control={
-            <Checkbox
-              checked={onlyProblems}
-              onChange={e => setOnlyProblems(e.target.checked)}
-            />
-          }
-          label="Only members with a problem"
-        />
-      </div>
+      {list.controls}
       {shown.length === 0 ? (
         <Typography variant="body2">
-          {onlyProblems && !filter.trim()
+          {list.onlyProblems && !list.filter.trim()
             ? `Every member reaches all ${count(totals.members - 1)} others.`
             : 'No member matches.'}
         </Typography>

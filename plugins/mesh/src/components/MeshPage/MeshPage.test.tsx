@@ -373,12 +373,23 @@ describe('MeshPage', () => {
 
   it('shows a hundred-member mesh by member, with its problems, filterable, and draws only the problem links', async () => {
     const mesh = largeMesh(100, ['cluster7→cluster42', 'cluster7→cluster43']);
+    // One member whose istiod is not ready: the clusters card lists it (and only it).
+    mesh.clusters.clusters[59].istiod.ready = false;
     await renderPage(
       healthyMeshApi({
         getClusters: jest.fn(async () => mesh.clusters),
         getMembership: jest.fn(async () => mesh.membership),
       }),
     );
+    expect(
+      await screen.findByText('1 of 100 clusters shown'),
+    ).toBeInTheDocument();
+    const clusters = screen.getByRole('table', { name: 'Clusters' });
+    expect(
+      within(clusters)
+        .getAllByRole('rowheader')
+        .map(r => r.textContent),
+    ).toEqual(['cluster60']);
     const table = await screen.findByRole('table', {
       name: 'Membership by member',
     });
@@ -403,6 +414,10 @@ describe('MeshPage', () => {
     await userEvent.click(
       screen.getByRole('checkbox', { name: 'Only members with a problem' }),
     );
+    // (The clusters card has a filter of its own.)
+    expect(
+      screen.getByRole('textbox', { name: 'Filter clusters' }),
+    ).toBeInTheDocument();
     await userEvent.type(
       screen.getByRole('textbox', { name: 'Filter members' }),
       'cluster4',
@@ -438,5 +453,26 @@ describe('MeshPage', () => {
         'Only the 2 links with a problem are drawn: 4,948 healthy links, 97 clusters not shown.',
       ),
     ).toBeInTheDocument();
+  });
+
+  it('lists the cluster the query names among a hundred, even a healthy one', async () => {
+    const mesh = largeMesh(100);
+    await renderPage(
+      healthyMeshApi({
+        getClusters: jest.fn(async () => mesh.clusters),
+        getMembership: jest.fn(async () => mesh.membership),
+      }),
+      '/mesh?cluster=cluster42',
+    );
+    expect(
+      await screen.findByText('1 of 100 clusters shown'),
+    ).toBeInTheDocument();
+    expect(clusterRow('cluster42')).toHaveAttribute('aria-current', 'true');
+    await userEvent.click(
+      screen.getByRole('checkbox', {
+        name: 'Only clusters that need attention',
+      }),
+    );
+    expect(screen.getByText('100 of 100 clusters shown')).toBeInTheDocument();
   });
 });

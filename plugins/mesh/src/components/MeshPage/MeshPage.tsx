@@ -71,10 +71,11 @@ function MeshOverview(props: MeshPageProps) {
     return <ResponseErrorPanel title="Cannot load the mesh" error={error!} />;
   }
   const { clusters, membership } = value;
+  const health = meshHealth(clusters.clusters, membership);
   return (
     <Grid container spacing={3}>
       <Grid item xs={12}>
-        <MeshHealthSummary health={meshHealth(clusters.clusters, membership)} />
+        <MeshHealthSummary health={health} />
       </Grid>
       {error && (
         <Grid item xs={12}>
@@ -86,7 +87,11 @@ function MeshOverview(props: MeshPageProps) {
         </Grid>
       )}
       <Grid item xs={12}>
-        <ClustersTable clusters={clusters.clusters} highlight={highlight} />
+        <ClustersTable
+          clusters={clusters.clusters}
+          highlight={highlight}
+          namedByFindings={health.clusters}
+        />
       </Grid>
       <Grid item xs={12} lg={6}>
         <MembershipMatrix membership={membership} />

@@ -52,20 +52,3 @@ export function membershipRows(membership: MembershipResponse): {
   });
   return { rows, totals };
 }
-
-/**
- * The rows a reader asked for: names containing `filter` (any case), and only those with a
- * problem when `onlyProblems` is set.
- */
-export function filterMembershipRows(
-  rows: ReadonlyArray<MembershipRow>,
-  filter: string,
-  onlyProblems: boolean,
-): MembershipRow[] {
-  const needle = filter.trim().toLocaleLowerCase('en-US');
-  return rows.filter(
-    r =>
-      (!onlyProblems || r.problems.length > 0) &&
-      (!needle || r.cluster.toLocaleLowerCase('en-US').includes(needle)),
-  );
-}
