@@ -111,4 +111,18 @@ describe('AuthorizationCache', () => {
       /from 0 to 10/,
     );
   });
+
+  it('shares one load among callers that ask while it is under way', async () => {
+    const cache = new AuthorizationCache({ ttlMs: 3000, now: clock });
+    let release: (v: string) => void = () => {};
+    const load = jest.fn(
+      () => new Promise<string>(resolve => (release = resolve)),
+    );
+    const answers = Promise.all(
+      Array.from({ length: 50 }, () => cache.remember(caller, 'p', load)),
+    );
+    release('ALLOW');
+    expect(await answers).toEqual(Array(50).fill('ALLOW'));
+    expect(load).toHaveBeenCalledTimes(1);
+  });
 });

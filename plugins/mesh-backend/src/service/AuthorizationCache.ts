@@ -34,7 +34,8 @@ export const rememberNothing: Remember = (_key, load) => load();
 interface CallerEntry {
   /** When everything learnt for this caller is forgotten. */
   expiresAt: number;
-  values: Map<string, unknown>;
+  /** Answers, settled or still loading. */
+  values: Map<string, Promise<unknown>>;
 }
 
 /**
@@ -70,8 +71,10 @@ export class AuthorizationCache {
 
   /**
    * `load()`'s result for this caller and `key`, from memory when learnt less than `ttlMs` ago.
-   * `notAfter` (ms since the epoch of the loaded value, e.g. the credentials' expiry) bounds how
-   * long a new entry for the caller may live.
+   * Callers that ask while a load is under way share it: a page of many views, or many requests
+   * at once after an entry expired, cost one token check, one permission round trip. `notAfter`
+   * (ms since the epoch, of the loaded value, e.g. the credentials' expiry) shortens how long the
+   * caller's entry lives.
    */
   async remember<T>(
     caller: string | undefined,
@@ -82,26 +85,27 @@ export class AuthorizationCache {
     if (!caller || this.options.ttlMs <= 0) return load();
     const now = this.now();
     let entry = this.callers.get(caller);
-    if (entry && entry.expiresAt <= now) {
-      this.callers.delete(caller);
-      entry = undefined;
-    }
-    if (entry?.values.has(key)) return entry.values.get(key) as T;
-    const value = await load();
-    entry = this.callers.get(caller);
-    if (!entry || entry.expiresAt <= this.now()) {
-      entry = {
-        expiresAt: Math.min(
-          now + this.options.ttlMs,
-          notAfter?.(value) ?? Infinity,
-        ),
-        values: new Map(),
-      };
+    if (!entry || entry.expiresAt <= now) {
+      entry = { expiresAt: now + this.options.ttlMs, values: new Map() };
       this.evictFor(caller);
       this.callers.set(caller, entry);
     }
-    entry.values.set(key, value);
-    return value;
+    const known = entry.values.get(key);
+    if (known) return known as Promise<T>;
+    const loading = load();
+    const { values } = entry;
+    values.set(key, loading);
+    try {
+      const value = await loading;
+      const limit = notAfter?.(value);
+      if (limit !== undefined && limit < entry.expiresAt)
+        entry.expiresAt = limit;
+      return value;
+    } catch (e) {
+      // A failure is not an answer: the next request asks again.
+      if (values.get(key) === loading) values.delete(key);
+      throw e;
+    }
   }
 
   /** `remember` for one caller: what the status service's catalog lookups are handed. */
