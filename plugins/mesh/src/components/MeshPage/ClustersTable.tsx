@@ -163,7 +163,7 @@ export function ClustersTable(props: {
       {large && list.controls}
       {large && clusters.length === 0 && (
         <Typography variant="body2" className={classes.empty}>
-          {list.onlyProblems && !list.filter.trim()
+          {list.showsEveryProblem
             ? `All ${props.clusters.length} clusters are readable, and every member's istiod, gateway and operator is ready.`
             : 'No cluster matches.'}
         </Typography>

@@ -18,6 +18,7 @@ import { membershipRows } from './membershipRows';
 import { useListFilter } from '../common/ListFilter';
 import { RowHeaderCell } from '../common/RowHeaderCell';
 import { CARD_HEADING } from '../common/cardHeading';
+import { formatCount } from '../common/formatCount';
 
 const useStyles = makeStyles(theme => ({
   ok: { color: theme.palette.success.main, fontWeight: 'bold' },
@@ -36,8 +37,6 @@ export const FULL_MATRIX_MAX_MEMBERS = 12;
 
 /** Problem links listed per row before "and N more". */
 const PROBLEMS_LISTED = 6;
-
-const count = (n: number) => n.toLocaleString('en-US');
 
 const CELL_TEXT: Record<MembershipCellState, string> = {
   ok: 'ok',
@@ -136,13 +135,13 @@ function MembershipByMember(props: { membership: MembershipResponse }) {
     <InfoCard
       titleTypographyProps={CARD_HEADING}
       title="Membership"
-      subheader={`${count(totals.members)} members, ${count(totals.links)} links: ${count(totals.ok)} ok, ${count(totals.missing)} missing, ${count(totals.broken)} broken`}
+      subheader={`${formatCount(totals.members)} members, ${formatCount(totals.links)} links: ${formatCount(totals.ok)} ok, ${formatCount(totals.missing)} missing, ${formatCount(totals.broken)} broken`}
     >
       {list.controls}
       {shown.length === 0 ? (
         <Typography variant="body2">
-          {list.onlyProblems && !list.filter.trim()
-            ? `Every member reaches all ${count(totals.members - 1)} others.`
+          {list.showsEveryProblem
+            ? `Every member reaches all ${formatCount(totals.members - 1)} others.`
             : 'No member matches.'}
         </Typography>
       ) : (
@@ -159,7 +158,7 @@ function MembershipByMember(props: { membership: MembershipResponse }) {
               <TableRow key={row.cluster}>
                 <RowHeaderCell>{row.cluster}</RowHeaderCell>
                 <TableCell>
-                  {`${count(row.ok)} of ${count(row.peers)}`}
+                  {`${formatCount(row.ok)} of ${formatCount(row.peers)}`}
                 </TableCell>
                 <TableCell>
                   {row.problems
@@ -179,7 +178,7 @@ function MembershipByMember(props: { membership: MembershipResponse }) {
                       );
                     })}
                   {row.problems.length > PROBLEMS_LISTED &&
-                    `and ${count(row.problems.length - PROBLEMS_LISTED)} more`}
+                    `and ${formatCount(row.problems.length - PROBLEMS_LISTED)} more`}
                 </TableCell>
               </TableRow>
             ))}

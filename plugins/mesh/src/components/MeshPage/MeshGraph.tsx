@@ -17,6 +17,7 @@ import {
   MeshGraphNodeData,
 } from './meshGraphModel';
 import { CARD_HEADING } from '../common/cardHeading';
+import { formatCount } from '../common/formatCount';
 
 const NODE_HEIGHT = 44;
 /** Class names joined, skipping the conditions that are off. */
@@ -140,21 +141,19 @@ function LinkEdge(
   );
 }
 
-const count = (n: number) => n.toLocaleString('en-US');
-
 /** What a reduced graph leaves out, in one sentence. */
 function omittedText(
   omitted: NonNullable<MeshGraphModel['omitted']>,
   drawn: number,
 ): string {
   const parts = [
-    `${count(omitted.healthyLinks)} healthy links`,
+    `${formatCount(omitted.healthyLinks)} healthy links`,
     ...(omitted.problemLinks
-      ? [`${count(omitted.problemLinks)} links with a problem`]
+      ? [`${formatCount(omitted.problemLinks)} links with a problem`]
       : []),
-    `${count(omitted.clusters)} clusters`,
+    `${formatCount(omitted.clusters)} clusters`,
   ];
-  return `${drawn ? `Only the ${count(drawn)} links with a problem are drawn` : 'Too large to draw'}: ${parts.join(', ')} not shown.`;
+  return `${drawn ? `Only the ${formatCount(drawn)} links with a problem are drawn` : 'Too large to draw'}: ${parts.join(', ')} not shown.`;
 }
 
 /** What an empty graph card says instead. */

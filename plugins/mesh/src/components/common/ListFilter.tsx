@@ -15,8 +15,9 @@ const useStyles = makeStyles(theme => ({
 
 /** A name filter and a "only those with a problem" switch (on at first), for long lists. */
 export interface ListFilterState {
-  filter: string;
   onlyProblems: boolean;
+  /** Only problems, and no name filter: an empty list then means there is no problem at all. */
+  showsEveryProblem: boolean;
   /** Whether `name` contains the filter text, in any case. */
   matches(name: string): boolean;
   controls: JSX.Element;
@@ -32,8 +33,8 @@ export function useListFilter(options: {
   const [onlyProblems, setOnlyProblems] = useState(true);
   const needle = filter.trim().toLocaleLowerCase('en-US');
   return {
-    filter,
     onlyProblems,
+    showsEveryProblem: onlyProblems && !needle,
     matches: name =>
       !needle || name.toLocaleLowerCase('en-US').includes(needle),
     controls: (
