@@ -61,15 +61,23 @@ export function summarize(sorted: readonly number[]): LatencySummary {
 
 class ReusedSocketReset extends Error {}
 
-/** HTTP to the backend under test, as the bench's external caller, over keep-alive connections. */
+/**
+ * HTTP to the backend under test, as the bench's external caller, over keep-alive connections.
+ * Given several base URLs (replicas of one backend), it sends each call to the next in turn, as
+ * a round-robin load balancer in front of them would.
+ */
 export class BackendClient {
   private readonly agent: http.Agent;
+  private readonly baseUrls: readonly string[];
+  private next = 0;
 
   constructor(
-    private readonly baseUrl: string,
+    baseUrl: string | readonly string[],
     private readonly accessToken: string,
     maxSockets: number,
   ) {
+    this.baseUrls = typeof baseUrl === 'string' ? [baseUrl] : baseUrl;
+    if (this.baseUrls.length === 0) throw new Error('no backend to call');
     this.agent = new http.Agent({ keepAlive: true, maxSockets });
   }
 
@@ -95,8 +103,9 @@ export class BackendClient {
     const payload =
       req.body === undefined ? undefined : JSON.stringify(req.body);
     return new Promise((resolve, reject) => {
+      const baseUrl = this.baseUrls[this.next++ % this.baseUrls.length];
       const r = http.request(
-        `${this.baseUrl}${req.path}`,
+        `${baseUrl}${req.path}`,
         {
           method: req.method,
           agent: this.agent,

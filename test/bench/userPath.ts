@@ -12,46 +12,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { startProductEnvironment } from '../product/productEnvironment';
+import { BackstageClient } from '../product/backstageClient';
 import { stopTestbed } from '../testbed/src/testbed';
-import { BackendClient, BenchRequest, LoadResult } from './loadGenerator';
-
-const ROUTES: Array<{ id: string; label: string; request: BenchRequest }> = [
-  {
-    id: 'catalogFloor',
-    label: 'catalog GET /entities/by-name/component/default/echo (floor)',
-    request: {
-      method: 'GET',
-      path: '/api/catalog/entities/by-name/component/default/echo',
-    },
-  },
-  {
-    id: 'meshService',
-    label: 'mesh GET /services/default/echo',
-    request: { method: 'GET', path: '/api/mesh/services/default/echo' },
-  },
-  {
-    id: 'meshEntity',
-    label: 'mesh GET /entity?entityRef=component:default/echo',
-    request: {
-      method: 'GET',
-      path: '/api/mesh/entity?entityRef=component%3Adefault%2Fecho',
-    },
-  },
-  {
-    id: 'meshMembership',
-    label: 'mesh GET /membership',
-    request: { method: 'GET', path: '/api/mesh/membership' },
-  },
-  {
-    id: 'meshClusters',
-    label: 'mesh GET /clusters',
-    request: { method: 'GET', path: '/api/mesh/clusters' },
-  },
-];
-const HEALTH: BenchRequest = { method: 'GET', path: '/api/mesh/health' };
+import { BackendClient, LoadResult } from './loadGenerator';
+import { HEALTH, ROUTES, parseUserLoadOptions } from './userRoutes';
 
 interface CpuProfile {
   nodes: Array<{
@@ -112,38 +78,10 @@ function summarizeProfile(file: string, fromUs: number, toUs: number) {
   };
 }
 
-async function signInAsGuest(apiUrl: string): Promise<string> {
-  const res = await fetch(`${apiUrl}/api/auth/guest/refresh`, {
-    headers: { 'x-requested-with': 'XMLHttpRequest' },
-  });
-  const body = (await res.json()) as {
-    backstageIdentity?: { token?: string };
-  };
-  const token = body.backstageIdentity?.token;
-  if (!res.ok || !token)
-    throw new Error(`guest sign-in failed: HTTP ${res.status}`);
-  return token;
-}
-
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      requests: { type: 'string', default: '3000' },
-      concurrency: { type: 'string', default: '100' },
-    },
-  });
-  const requests = Number(values.requests);
-  const concurrency = Number(values.concurrency);
-  if (!Number.isInteger(requests) || requests < 100)
-    throw new Error(
-      `--requests must be a whole number of at least 100, got ${values.requests}`,
-    );
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000)
-    throw new Error(
-      `--concurrency must be from 1 to 1000, got ${values.concurrency}`,
-    );
+  const { requests, concurrency } = parseUserLoadOptions();
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tailmesh-user-path-'));
   const stateDir = path.join(work, 'testbed');
@@ -181,7 +119,7 @@ async function main() {
       });
       if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = nodeOptions;
-      const token = await signInAsGuest(env.apiUrl);
+      const token = (await BackstageClient.signInAsGuest(env.apiUrl)).token;
       const user = new BackendClient(env.apiUrl, token, concurrency);
       const anonymous = new BackendClient(env.apiUrl, '', concurrency);
       const results: Record<string, LoadResult> = {};
@@ -232,6 +170,8 @@ async function main() {
     }
   } finally {
     await stopTestbed(stateDir).catch(() => undefined);
+    // The test bed's kubeconfigs and tokens go, failure or not (the profiles were read above).
+    fs.rmSync(work, { recursive: true, force: true });
   }
 
   const fmt = (r: LoadResult) =>
@@ -273,7 +213,6 @@ async function main() {
     JSON.stringify({ requests, concurrency, passes }, null, 2),
   );
   say(`results: ${path.relative(process.cwd(), file)}`);
-  fs.rmSync(work, { recursive: true, force: true });
 }
 
 main().catch(e => {

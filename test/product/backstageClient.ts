@@ -34,7 +34,8 @@ export interface TaskResult {
 export class BackstageClient {
   private constructor(
     readonly baseUrl: string,
-    private readonly token: string,
+    /** The signed-in user's Backstage token, as the app sends it (the benches load with it). */
+    readonly token: string,
   ) {}
 
   /** Signs in with the guest provider, the way the app's sign-in page does: reads the mesh. */

@@ -20,6 +20,7 @@ import { BackendProcess, startBackend } from '../../product/backendProcess';
 import { BackstageClient } from '../../product/backstageClient';
 import { baseAppConfig } from '../../product/productConfig';
 import { eventually } from '../../support/eventually';
+import { allHistoryEvents } from '../../support/history';
 import { testbedAppConfig } from '../../support/meshConfig';
 import { joinValues } from '../../support/productBackend';
 import { objectMembership } from '../../support/objectMembership';
@@ -87,18 +88,8 @@ async function startReplica(n: number): Promise<Replica> {
 }
 
 /** Every stored event, oldest first, as one replica's /history pages them. */
-async function allEvents(r: Replica): Promise<MembershipHistoryEvent[]> {
-  const out: MembershipHistoryEvent[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await r.client.get<HistoryResponse>(
-      `/api/mesh/history?limit=100${cursor ? `&before=${cursor}` : ''}`,
-    );
-    out.push(...page.events);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return out.reverse();
-}
+const allEvents = (r: Replica) =>
+  allHistoryEvents(path => r.client.get<HistoryResponse>(path));
 
 const summary = (events: MembershipHistoryEvent[]) =>
   events.map(e => `${e.kind} ${e.findingId ?? e.cluster}`);
