@@ -104,6 +104,45 @@ describe('auditMesh', () => {
     expect(auditMesh(snapshots)).toEqual([]);
   });
 
+  it("finds a peer istiod cannot sync, and names the members' Istio versions when they differ", () => {
+    const reported = (status: 'synced' | 'timeout') => ({
+      state: 'reported' as const,
+      readAt: '2026-12-05T00:00:00.000Z',
+      remotes: ['central', 'west'].map(cluster => ({
+        cluster,
+        status: cluster === 'west' ? status : ('synced' as const),
+      })),
+    });
+    const east = (status: 'synced' | 'timeout') =>
+      healthy().map(s =>
+        s.cluster === 'east' ? { ...s, istiodRemotes: reported(status) } : s,
+      );
+    expect(auditMesh(east('synced'))).toEqual([]);
+    const [same] = auditMesh(east('timeout'));
+    expect(same).toMatchObject({
+      kind: 'istiod-remote-unsynced',
+      clusters: ['east', 'west'],
+      message:
+        "east's istiod reports west as \"timeout\": it cannot read west's API server, so east knows none of west's endpoints",
+    });
+    expect(same.fix).toMatch(
+      /^Check the way from east to west's API server proxy/,
+    );
+
+    const skewed = east('timeout').map(s =>
+      s.cluster === 'west'
+        ? { ...s, istiod: { ready: true, version: '1.29.6' } }
+        : s,
+    );
+    const [skew] = auditMesh(skewed);
+    expect(skew.message).toMatch(
+      /\(east runs istiod 1\.28\.0, west 1\.29\.6\)$/,
+    );
+    expect(skew.fix).toMatch(
+      /^Run one Istio version on every member: .*istio-reader ClusterRole.*If that is not it, check the way from east to west's API server proxy/,
+    );
+  });
+
   it('finds a mesh id clash and a network clash', () => {
     expect(kinds(withCluster('west', { meshId: 'mesh2' }))).toEqual([
       'mesh-id-clash central,east,west',

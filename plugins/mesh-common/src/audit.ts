@@ -373,13 +373,27 @@ export function auditMesh(
       }
       const sync = aHasB ? istiodSyncOf(a, b.cluster) : undefined;
       if (sync === 'timeout' || sync === 'closed') {
+        const way = `the way from ${a.cluster} to ${b.cluster}'s API server proxy: the egress Service and the CoreDNS tailnet stanza in ${a.cluster}, the tailnet grants (network access to tcp:443 and the Kubernetes capability) and the tailnet's HTTPS setting. istiod's log in ${a.cluster} names the error.`;
+        // istiod reads a remote cluster with the remote's own `istio-reader` ClusterRole, which
+        // each release's chart defines for that release's istiod: a newer istiod can be refused
+        // what an older peer's role does not grant, and never syncs it (the 1.29 charts' role
+        // adds ConfigMaps, which the 1.28 charts' lacks: manifests/charts/istio-control/
+        // istio-discovery/templates/reader-clusterrole.yaml; test/fixtures/istio-release-charts).
+        const [va, vb] = [a.istiod?.version, b.istiod?.version];
+        const skew = va && vb && va !== vb;
         out.push(
           finding(
             'istiod-remote-unsynced',
             'error',
             [a.cluster, b.cluster],
-            `${a.cluster}'s istiod reports ${b.cluster} as "${sync}": it cannot read ${b.cluster}'s API server, so ${a.cluster} knows none of ${b.cluster}'s endpoints`,
-            `Check the way from ${a.cluster} to ${b.cluster}'s API server proxy: the egress Service and the CoreDNS tailnet stanza in ${a.cluster}, the tailnet grants (network access to tcp:443 and the Kubernetes capability) and the tailnet's HTTPS setting. istiod's log in ${a.cluster} names the error.`,
+            `${a.cluster}'s istiod reports ${b.cluster} as "${sync}": it cannot read ${b.cluster}'s API server, so ${a.cluster} knows none of ${b.cluster}'s endpoints${
+              skew
+                ? ` (${a.cluster} runs istiod ${va}, ${b.cluster} ${vb})`
+                : ''
+            }`,
+            skew
+              ? `Run one Istio version on every member: a newer istiod may be refused what an older member's istio-reader ClusterRole does not grant (look for "forbidden" in istiod's log in ${a.cluster}). If that is not it, check ${way}`
+              : `Check ${way}`,
           ),
         );
       }
