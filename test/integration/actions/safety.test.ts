@@ -11,6 +11,7 @@ import {
   PatchStrategy,
   RbacAuthorizationV1Api,
   V1CustomResourceDefinition,
+  V1PodSpec,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { MeshStateCache } from '@tailmesh/plugin-mesh-backend';
@@ -42,7 +43,15 @@ import {
   createRemoteSecretByHand,
   installIstioByHand,
 } from '../../support/foreign';
-import { helm, kubeConfig, releaseClusters } from '../../support/testbed';
+import { eventually } from '../../support/eventually';
+import {
+  helm,
+  kubeConfig,
+  releaseClusters,
+  testbed,
+} from '../../support/testbed';
+import type { ControlRequest } from '../../testbed/src/control';
+import { testbedRequest } from '../../testbed/src/testbed';
 
 // cluster21 is this file's: a cluster that already runs things Tailmesh did not make (a
 // hand-installed Istio with values of its own, a remote secret made the way istioctl makes one, a
@@ -478,6 +487,59 @@ describe('a CoreDNS with a server block of its own', () => {
           text.slice(text.indexOf(endMarker) + endMarker.length);
   };
 
+  /** A cluster DNS Deployment in kube-system (pods labelled k8s-app: kube-dns, as both ship). */
+  const createDnsDeployment = (
+    name: string,
+    pod: Pick<V1PodSpec, 'containers' | 'volumes'>,
+  ) =>
+    kubeConfig(cluster)
+      .makeApiClient(AppsV1Api)
+      .createNamespacedDeployment({
+        namespace: 'kube-system',
+        body: {
+          metadata: { name, labels: { 'k8s-app': 'kube-dns' } },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+            template: {
+              metadata: { labels: { 'k8s-app': 'kube-dns' } },
+              spec: pod,
+            },
+          },
+        },
+      });
+  const deleteDnsDeployment = (name: string) =>
+    kubeConfig(cluster)
+      .makeApiClient(AppsV1Api)
+      .deleteNamespacedDeployment({ name, namespace: 'kube-system' });
+  /** A pod's lookup through the cluster's DNS (the kube-dns Service), made by the test bed. */
+  const resolveInCluster = (name: string) =>
+    testbedRequest<{ addresses?: string[]; error?: string }>(
+      testbed().stateDir,
+      { command: 'resolve', cluster, name } satisfies ControlRequest,
+    );
+  /** Sent to a nameserver that does not answer: SERVFAIL, or the client's 3 s run out first. */
+  const forwardedNowhere = (answer: { error?: string }) =>
+    ['ESERVFAIL', 'ETIMEOUT'].includes(answer.error ?? '');
+  /**
+   * Waits until the cluster's DNS sends `name` to the nameserver's address from the DNSConfig's
+   * status. No operator runs in this cluster, so nothing answers there: the DNS server keeps
+   * trying for 5 s and then says SERVFAIL, and the client (3 s) may give up first.
+   */
+  const expectSentToNameserver = async (what: string, name: string) => {
+    let last: { addresses?: string[]; error?: string } = {};
+    expect(
+      await eventually(
+        what,
+        async () => {
+          last = await resolveInCluster(name);
+          return forwardedNowhere(last) ? last : undefined;
+        },
+        { describeLast: () => `; last answer: ${JSON.stringify(last)}` },
+      ),
+    ).toEqual({ error: expect.stringMatching(/^(ESERVFAIL|ETIMEOUT)$/) });
+  };
+
   it("never edits the Corefile of EKS's managed add-on, which would lose the edit: it says what to add, and a run after the admin did finds it", async () => {
     const tailnet = config.getString('mesh.tailscale.dnsName');
     const base = withoutTailmesh(await corefile());
@@ -527,9 +589,9 @@ describe('a CoreDNS with a server block of its own', () => {
     );
   });
 
-  it("puts the block into AKS's coredns-custom, never into the Corefile the addon manager keeps", async () => {
+  it("puts the block into AKS's coredns-custom, never into the Corefile the addon manager keeps; AKS's CoreDNS then resolves the tailnet", async () => {
     const tailnet = config.getString('mesh.tailscale.dnsName');
-    const base = `import custom/*.server\n${withoutTailmesh(await corefile()).trimStart()}`;
+    const base = `${withoutTailmesh(await corefile()).trimEnd()}\nimport custom/*.server\n`;
     await setCorefile(base);
     await core().patchNamespacedConfigMap(
       {
@@ -543,20 +605,198 @@ describe('a CoreDNS with a server block of its own', () => {
       },
       mergePatch,
     );
-    const run = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
-    texts.push(...run.logs);
-    const key = `tailmesh-${tailnet.replace(/\./g, '-')}.server`;
-    expect(run.output.changes).toContain(
-      `${cluster}: ConfigMap kube-system/coredns-custom configured (${key} server block added)`,
-    );
-    expect(await corefile()).toBe(base);
-    const custom = await core().readNamespacedConfigMap({
-      name: 'coredns-custom',
+    // AKS's CoreDNS Deployment mounts the Corefile at /etc/coredns and coredns-custom (optional)
+    // at /etc/coredns/custom (https://learn.microsoft.com/azure/aks/coredns-custom); the test
+    // bed's CoreDNS reads what the Deployment mounts.
+    await createDnsDeployment('coredns', {
+      containers: [
+        {
+          name: 'coredns',
+          image: 'mcr.microsoft.com/oss/v2/kubernetes/coredns:v1.12.1',
+          args: ['-conf', '/etc/coredns/Corefile'],
+          volumeMounts: [
+            { name: 'config-volume', mountPath: '/etc/coredns' },
+            {
+              name: 'custom-config-volume',
+              mountPath: '/etc/coredns/custom',
+            },
+          ],
+        },
+      ],
+      volumes: [
+        {
+          name: 'config-volume',
+          configMap: {
+            name: 'coredns',
+            items: [{ key: 'Corefile', path: 'Corefile' }],
+          },
+        },
+        {
+          name: 'custom-config-volume',
+          configMap: { name: 'coredns-custom', optional: true },
+        },
+      ],
+    });
+    try {
+      // Before the join: CoreDNS sends tailnet names to the outside world, which has none.
+      await eventually('CoreDNS answering with the AKS Corefile', async () =>
+        (await resolveInCluster(`probe.${tailnet}`)).error === 'ENOTFOUND'
+          ? true
+          : undefined,
+      );
+      const run = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
+      texts.push(...run.logs);
+      const key = `tailmesh-${tailnet.replace(/\./g, '-')}.server`;
+      expect(run.output.changes).toContain(
+        `${cluster}: ConfigMap kube-system/coredns-custom configured (${key} server block added)`,
+      );
+      expect(run.output.changes).toContain(
+        `${cluster}: Deployment kube-system/coredns restarted`,
+      );
+      expect(await corefile()).toBe(base);
+      const custom = await core().readNamespacedConfigMap({
+        name: 'coredns-custom',
+        namespace: 'kube-system',
+      });
+      expect(custom.data?.[key]).toContain('forward . 10.221.0.53');
+      // The judge: a pod's lookup of a tailnet name through the cluster's DNS now goes where the
+      // block CoreDNS imported from coredns-custom sends it (before: NXDOMAIN from the outside
+      // world, at once). test/testbed/src/dns/coreDns.test.ts shows the same Corefile and file
+      // answering through a nameserver.
+      await expectSentToNameserver(
+        'the tailnet name sent to the nameserver through coredns-custom',
+        `probe.${tailnet}`,
+      );
+      const again = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
+      expect(again.output.changed).toBe(false);
+    } finally {
+      await deleteDnsDeployment('coredns');
+    }
+  });
+
+  it("puts the tailnet into GKE's kube-dns stub domains beside the admin's; kube-dns then forwards the tailnet", async () => {
+    const tailnet = config.getString('mesh.tailscale.dnsName');
+    // GKE runs kube-dns, not CoreDNS: no coredns ConfigMap, a kube-dns Deployment reading
+    // ConfigMap kube-dns (https://cloud.google.com/kubernetes-engine/docs/how-to/kube-dns).
+    const saved = await core().readNamespacedConfigMap({
+      name: 'coredns',
       namespace: 'kube-system',
     });
-    expect(custom.data?.[key]).toContain('forward . 10.221.0.53');
-    const again = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
-    expect(again.output.changed).toBe(false);
+    await core().deleteNamespacedConfigMap({
+      name: 'coredns',
+      namespace: 'kube-system',
+    });
+    const admins = { 'gke.internal': ['10.221.6.53'] };
+    await core().createNamespacedConfigMap({
+      namespace: 'kube-system',
+      body: {
+        metadata: {
+          name: 'kube-dns',
+          labels: { 'addonmanager.kubernetes.io/mode': 'EnsureExists' },
+        },
+        data: { stubDomains: JSON.stringify(admins) },
+      },
+    });
+    await createDnsDeployment('kube-dns', {
+      containers: [
+        {
+          name: 'kubedns',
+          image: 'registry.k8s.io/dns/k8s-dns-kube-dns:1.26.7',
+          args: [
+            '--domain=cluster.local.',
+            '--dns-port=10053',
+            '--config-dir=/kube-dns-config',
+          ],
+          volumeMounts: [
+            { name: 'kube-dns-config', mountPath: '/kube-dns-config' },
+          ],
+        },
+        {
+          name: 'dnsmasq',
+          image: 'registry.k8s.io/dns/k8s-dns-dnsmasq-nanny:1.26.7',
+          args: [
+            '-configDir=/etc/k8s/dns/dnsmasq-nanny',
+            '-restartDnsmasq=true',
+          ],
+          volumeMounts: [
+            {
+              name: 'kube-dns-config',
+              mountPath: '/etc/k8s/dns/dnsmasq-nanny',
+            },
+          ],
+        },
+      ],
+      volumes: [
+        {
+          name: 'kube-dns-config',
+          configMap: { name: 'kube-dns', optional: true },
+        },
+      ],
+    });
+    try {
+      // kube-dns answers: the admin's stub domain goes to its nameserver (none answers there);
+      // the tailnet to the outside world, which has no such name.
+      await eventually(
+        'kube-dns forwarding the stub domain of its own',
+        async () =>
+          forwardedNowhere(await resolveInCluster('probe.gke.internal'))
+            ? true
+            : undefined,
+      );
+      expect(await resolveInCluster(`probe.${tailnet}`)).toEqual({
+        error: 'ENOTFOUND',
+      });
+
+      const run = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
+      texts.push(...run.logs);
+      expect(run.output.changes).toContain(
+        `${cluster}: ConfigMap kube-system/kube-dns configured (${tailnet} stub domain added)`,
+      );
+      const kubeDns = await core().readNamespacedConfigMap({
+        name: 'kube-dns',
+        namespace: 'kube-system',
+      });
+      expect(JSON.parse(kubeDns.data!.stubDomains)).toEqual({
+        ...admins,
+        [tailnet]: ['10.221.0.53'],
+      });
+      expect(kubeDns.metadata?.labels).toEqual({
+        'addonmanager.kubernetes.io/mode': 'EnsureExists',
+      });
+      expect(
+        await failure(
+          core().readNamespacedConfigMap({
+            name: 'coredns',
+            namespace: 'kube-system',
+          }),
+        ),
+      ).toMatch(/not found/i);
+      // The judge: kube-dns, with the ConfigMap as the action left it, sends tailnet names to the
+      // nameserver's address from the DNSConfig's status.
+      await expectSentToNameserver(
+        'the tailnet name sent to the nameserver through the stub domain',
+        `probe.${tailnet}`,
+      );
+      const again = await runAction(dnsAction, { cluster, timeoutSeconds: 30 });
+      expect(again.output.changed).toBe(false);
+    } finally {
+      await deleteDnsDeployment('kube-dns');
+      await core().deleteNamespacedConfigMap({
+        name: 'kube-dns',
+        namespace: 'kube-system',
+      });
+      await core().createNamespacedConfigMap({
+        namespace: 'kube-system',
+        body: {
+          metadata: {
+            name: 'coredns',
+            labels: saved.metadata?.labels,
+            annotations: saved.metadata?.annotations,
+          },
+          data: saved.data,
+        },
+      });
+    }
   });
 });
 

@@ -2,7 +2,10 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { Resolver } from 'node:dns/promises';
 import * as dnsPacket from 'dns-packet';
-import { upsertTailnetStanza } from '@tailmesh/plugin-scaffolder-backend-module-mesh/testUtils';
+import {
+  tailnetStanza,
+  upsertTailnetStanza,
+} from '@tailmesh/plugin-scaffolder-backend-module-mesh/testUtils';
 import {
   internals,
   startCoreDns,
@@ -13,6 +16,7 @@ import {
 } from './coreDns';
 import { exchange } from './dnsServer';
 import { startK8sNameserver, type K8sNameserver } from './k8sNameserver';
+import { kubeDnsCorefile, parseKubeDnsConfig, type KubeDnsConfig } from './kubeDns';
 
 const TAILNET = 'tailmesh-test.ts.net';
 const COREDNS_IP = '127.0.0.53';
@@ -391,6 +395,82 @@ describe("CoreDNS stand-in with kubeadm's Corefile and the Tailscale nameserver"
     ).resolves.toEqual(['10.96.10.10']);
   });
 
+  it("on AKS, resolves the tailnet through the server block in coredns-custom that the Corefile imports, and reloads when that file changes", async () => {
+    // AKS's Corefile ends with `import custom/*.server`; the coredns-custom ConfigMap is mounted
+    // at /etc/coredns/custom (https://learn.microsoft.com/azure/aks/coredns-custom).
+    const aks = `${KUBEADM.trimEnd()}\nimport custom/*.server\n`;
+    const block = `${tailnetStanza(TAILNET, target(NAMESERVER_IP))}\n`;
+    const custom = (extra: Record<string, string> = {}) =>
+      new Map(
+        Object.entries({
+          'tailmesh.server': block,
+          ...extra,
+        }).map(([k, v]) => [`/etc/coredns/custom/${k}`, v]),
+      );
+    coreDns.setFiles(new Map());
+    coreDns.setCorefile(aks);
+    expect(logs).toContain(
+      '[WARNING] No files matching import glob pattern: custom/*.server',
+    );
+    await expect(resolver().resolve4(`web.${TAILNET}`)).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+    });
+
+    logs.length = 0;
+    coreDns.setFiles(custom());
+    expect(logs).toEqual(['[INFO] Reloading complete']);
+    await expect(resolver().resolve4(`web.${TAILNET}`)).resolves.toEqual([
+      '100.100.1.1',
+    ]);
+
+    // A key the glob does not match changes nothing that was parsed: no reload.
+    logs.length = 0;
+    coreDns.setFiles(custom({ 'notes.txt': 'anything' }));
+    expect(logs).toEqual([]);
+
+    // An imported file that does not load: the running configuration stays, the error names it.
+    coreDns.setFiles(custom({ 'z.server': 'other.example:53 {\n    bogus\n}\n' }));
+    expect(logs).toEqual([
+      expect.stringContaining(
+        "/etc/coredns/custom/z.server:2 - Error during parsing: Unknown directive 'bogus'",
+      ),
+    ]);
+    await expect(resolver().resolve4(`web.${TAILNET}`)).resolves.toEqual([
+      '100.100.1.1',
+    ]);
+
+    // Without the Corefile's import, the same files are not read.
+    coreDns.setFiles(custom());
+    coreDns.setCorefile(KUBEADM);
+    await expect(resolver().resolve4(`web.${TAILNET}`)).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+    });
+    coreDns.setFiles(new Map());
+  });
+
+  it('on GKE, kube-dns forwards the tailnet to the nameserver of its stub domain', async () => {
+    const kubeDns = (data?: Record<string, string>) =>
+      kubeDnsCorefile(parseKubeDnsConfig(data) as KubeDnsConfig).corefile;
+    // kube-dns without a ConfigMap: the cluster's names, and the outside world for the rest.
+    coreDns.setCorefile(kubeDns());
+    await expect(resolver().resolve4('web.mesh.svc.cluster.local')).resolves.toEqual(['10.96.10.10']);
+    await expect(resolver().resolve4(`web.${TAILNET}`)).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    // The stub domain mesh:tailscale:configure-dns writes, beside one of the admin's.
+    coreDns.setCorefile(
+      kubeDns({
+        stubDomains: JSON.stringify({ 'corp.internal': [target(ROGUE_IP)], [TAILNET]: [target(NAMESERVER_IP)] }),
+      }),
+    );
+    await expect(resolver().resolve4(`web.${TAILNET}`)).resolves.toEqual(['100.100.1.1']);
+    await expect(resolver().resolve4(`nope.${TAILNET}`)).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(resolver().resolve4('db.corp.internal')).resolves.toEqual(['6.6.6.6']);
+    await expect(resolver().resolve4('web.mesh.svc.cluster.local')).resolves.toEqual(['10.96.10.10']);
+    // Upstream nameservers replace the node's resolv.conf for everything else.
+    coreDns.setCorefile(kubeDns({ upstreamNameservers: JSON.stringify([target(ROGUE_IP)]) }));
+    await expect(resolver().resolve4('example.com')).resolves.toEqual(['6.6.6.6']);
+    coreDns.setCorefile(KUBEADM);
+  });
+
   it('keeps the running Corefile when a new one does not load, and says why', async () => {
     coreDns.setCorefile(withStanza());
     const broken = [
@@ -580,6 +660,48 @@ describe('CoreDNS stand-in: start and upstream', () => {
   });
 });
 
+describe('kube-dns configuration (kubernetes/dns pkg/dns/config)', () => {
+  it('reads stub domains and upstream nameservers; no ConfigMap is the default', () => {
+    expect(parseKubeDnsConfig(undefined)).toEqual({ stubDomains: {}, upstreamNameservers: [] });
+    expect(
+      parseKubeDnsConfig({
+        stubDomains: '{"tailnet.ts.net": ["10.0.0.53"], "corp.internal": ["10.1.0.1:5353", "[fd00::1]:53"]}',
+        upstreamNameservers: '["8.8.8.8", "1.1.1.1:53"]',
+        federations: 'anything',
+      }),
+    ).toEqual({
+      stubDomains: { 'tailnet.ts.net': ['10.0.0.53'], 'corp.internal': ['10.1.0.1:5353', '[fd00::1]:53'] },
+      upstreamNameservers: ['8.8.8.8', '1.1.1.1:53'],
+    });
+  });
+
+  it('ignores an update that is not its JSON or does not validate, and says why', () => {
+    const error = (data: Record<string, string>) => (parseKubeDnsConfig(data) as { error: string }).error;
+    expect(error({ stubDomains: '{"a.example": ' })).toMatch(/^Invalid configuration for stubDomains, ignoring update/);
+    expect(error({ stubDomains: '["10.0.0.53"]' })).toMatch(/not a JSON object/);
+    expect(error({ stubDomains: '{"a.example": "10.0.0.53"}' })).toMatch(/a.example is not a list of strings/);
+    expect(error({ stubDomains: '{"Not_A_Domain": ["10.0.0.53"]}' })).toMatch(/invalid domain name: "Not_A_Domain"/);
+    expect(error({ stubDomains: '{"a.example": ["10.0.0.53:99999"]}' })).toMatch(/invalid nameserver: "10.0.0.53:99999"/);
+    expect(error({ stubDomains: '{"a.example": ["ns.example:53"]}' })).toMatch(/invalid nameserver: "ns.example:53"/);
+    expect(error({ upstreamNameservers: '["1.1.1.1","1.0.0.1","8.8.8.8","8.8.4.4"]' })).toMatch(/more than three/);
+    expect(error({ upstreamNameservers: '["dns.google"]' })).toMatch(/bad nameserver "dns.google"/);
+  });
+
+  it('becomes a Corefile as kubeadm translated kube-dns: a block per stub domain, names left out', () => {
+    const { corefile, skipped } = kubeDnsCorefile(
+      parseKubeDnsConfig({
+        stubDomains: '{"z.example": ["10.0.0.1", "10.0.0.2:5353"], "a.example": ["ns.a.example"]}',
+        upstreamNameservers: '["8.8.8.8"]',
+      }) as KubeDnsConfig,
+    );
+    const blocks = internals.parseCorefile(corefile).map(b => b.keys);
+    expect(blocks).toEqual([['.:53'], ['z.example:53']]);
+    expect(corefile).toContain('forward . 8.8.8.8:53\n');
+    expect(corefile).toContain('forward . 10.0.0.1:53 10.0.0.2:5353\n');
+    expect(skipped).toEqual(['a.example: nameserver ns.a.example is not an IP address (with a port), which dnsmasq needs']);
+  });
+});
+
 describe('Corefile parsing (coredns/caddy caddyfile)', () => {
   it("reads kubeadm's Corefile into one block, directives with their nested blocks", () => {
     const [block, ...rest] = internals.parseCorefile(KUBEADM);
@@ -608,6 +730,54 @@ describe('Corefile parsing (coredns/caddy caddyfile)', () => {
       ['fallthrough', 'in-addr.arpa', 'ip6.arpa'],
       ['ttl', '30'],
     ]);
+  });
+
+  it('splices imported files in where an `import` begins a line, in name order, relative to the importing file', () => {
+    const files = new Map([
+      ['/etc/coredns/custom/b.server', 'b.example:53 {\n    import inc/log.conf\n}\n'],
+      ['/etc/coredns/custom/a.server', 'a.example:53 {\n    errors\n}\n'],
+      ['/etc/coredns/custom/inc/log.conf', 'log\n'],
+      ['/etc/coredns/custom/x.override', 'cache 30\n'],
+    ]);
+    const blocks = internals.parseCorefile(
+      '.:53 {\n    import custom/*.override\n    errors\n}\nimport custom/*.server\n',
+      files,
+    );
+    expect(blocks.map(b => [b.keys, b.directives.map(d => d.name)])).toEqual([
+      [['.:53'], ['cache', 'errors']],
+      [['a.example:53'], ['errors']],
+      [['b.example:53'], ['log']],
+    ]);
+    expect(blocks[2].directives[0]).toMatchObject({
+      file: '/etc/coredns/custom/inc/log.conf',
+      line: 1,
+    });
+  });
+
+  it('refuses an import without its one argument, a missing plain file, a second wildcard, a directory', () => {
+    const files = new Map([['/etc/coredns/custom/a.server', 'a.example {\n}\n']]);
+    const parse = (corefile: string) => () =>
+      internals.parseCorefile(corefile, files);
+    expect(parse('import\n')).toThrow(
+      "/etc/coredns/Corefile:1 - Error during parsing: Wrong argument count or unexpected line ending after 'import'",
+    );
+    expect(parse('import a b\n')).toThrow(
+      'Import takes only one argument (glob pattern or file)',
+    );
+    expect(parse('import custom/none.server\n')).toThrow(
+      'File to import not found: custom/none.server',
+    );
+    expect(parse('import */*.server\n')).toThrow(
+      'Glob pattern may only contain one wildcard (*), but has others: /etc/coredns/*/*.server',
+    );
+    expect(parse('import cust*\n')).toThrow(
+      'Could not import /etc/coredns/custom: is a directory',
+    );
+    // A file that imports itself stops at the import limit.
+    const loop = new Map([['/etc/coredns/self', 'import self\n']]);
+    expect(() => internals.parseCorefile('import self\n', loop)).toThrow(
+      'maximum file import depth (1000) exceeded',
+    );
   });
 
   it('takes several keys, quoted tokens with spaces, one-line nested blocks', () => {

@@ -29,10 +29,16 @@
  *    startCoreDns, by default the outside world, where no cluster or tailnet name exists); the
  *    targets are asked in turn over the client's transport, 2 s per attempt, until 5 s have
  *    passed; then SERVFAIL;
- *  - plugin/reload: a new Corefile replaces the running one once it loads; one that does not
- *    load leaves the running one in place, and why is logged. The first Corefile is the pod's
- *    start: until one loads, CoreDNS crash-loops and its Service has no ready endpoint, so
- *    nothing listens (clients see "connection refused").
+ *  - caddy caddyfile/parse.go doImport (coredns/caddy 768b8dbb105b): `import <file or glob>` at
+ *    the start of a line is replaced by the tokens of the files it names, relative to the
+ *    importing file's directory, from the files the pod mounts (its ConfigMap volumes: AKS mounts
+ *    `coredns-custom` at /etc/coredns/custom and imports `custom/*.server`); a glob matching
+ *    nothing is a warning, a missing plain file or a second wildcard an error;
+ *  - plugin/reload (reload.go): it compares the parsed server blocks, imports expanded, so a new
+ *    Corefile or a changed imported file replaces the running configuration once it loads; one
+ *    that does not load leaves the running one in place, and why is logged. The first Corefile is
+ *    the pod's start: until one loads, CoreDNS crash-loops and its Service has no ready endpoint,
+ *    so nothing listens (clients see "connection refused").
  *
  * Accepted and without effect: errors (forward failures are logged as it would log them), cache
  * (answers are never stale), log, health, ready and prometheus (no listeners of their own), loop,
@@ -40,14 +46,16 @@
  *
  * Not modelled: other plugins and other kubernetes options (refused: the Corefile does not load,
  * the reason is logged); server blocks for ports other than 53 or transports other than dns://
- * (set up, then not served); snippets, `import` and `{$ENV}` (unknown directives, or literal
- * text); a server block without braces; reverse (CIDR) zones; PTR, SRV, TXT (dns-version) and NS
+ * (set up, then not served); snippets and `{$ENV}` (unknown directives, or literal text); the
+ * delays of the kubelet's ConfigMap sync and of the reload interval (changes apply at once); a
+ * server block without braces; reverse (CIDR) zones; PTR, SRV, TXT (dns-version) and NS
  * records (NODATA or NXDOMAIN as for any other type); pod names, whatever `pods` says (NXDOMAIN);
  * forward's options (its block is ignored), its health checks and connection reuse (targets are
  * asked in order); EDNS versions other than 0; DNSSEC; the whoami block an empty Corefile gets;
  * CoreDNS bugs (a zone written in upper case is served here, coredns/coredns#6624).
  */
 import net from 'node:net';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as dnsPacket from 'dns-packet';
 import {
@@ -93,6 +101,12 @@ export interface CoreDns {
    * ones replace the running configuration when they load, and are logged and ignored otherwise.
    */
   setCorefile(text: string): void;
+  /**
+   * What the pod's other ConfigMap volumes hold now (the kubelet's sync). Files the Corefile
+   * imports are part of its configuration: the reload plugin compares the parsed server blocks,
+   * imports expanded, so a change in an imported file reloads as a Corefile change does.
+   */
+  setFiles(files: MountedFiles): void;
   close(): Promise<void>;
   /** `ip:port` this listens on (UDP and TCP). */
   address: string;
@@ -110,10 +124,16 @@ interface Token {
   text: string;
   line: number;
   quoted: boolean;
+  /** The file the token was read from: the Corefile, or a file it imports. */
+  file: string;
 }
 
+/** Whether two tokens are on one line of one file (parse.go isNewLine compares both). */
+const sameLine = (a: Token | undefined, b: Token) =>
+  a !== undefined && a.line === b.line && a.file === b.file;
+
 /** lexer.go next: tokens split at whitespace, `"..."` (with `\"`) one token, `#` to line end. */
-function tokenize(text: string): Token[] {
+function tokenize(text: string, file = corefilePath): Token[] {
   const tokens: Token[] = [];
   const word = /[^\s#]+/y;
   let line = 1;
@@ -133,11 +153,11 @@ function tokenize(text: string): Token[] {
         val += text[i];
       }
       i++;
-      tokens.push({ text: val, line: start, quoted: true });
+      tokens.push({ text: val, line: start, quoted: true, file });
     } else {
       word.lastIndex = i;
       const val = word.exec(text)?.[0] ?? ch;
-      tokens.push({ text: val, line, quoted: false });
+      tokens.push({ text: val, line, quoted: false, file });
       i += val.length;
     }
   }
@@ -150,6 +170,7 @@ interface Directive {
   args: string[];
   block: Directive[];
   line: number;
+  file: string;
 }
 
 interface ServerBlock {
@@ -157,11 +178,103 @@ interface ServerBlock {
   directives: Directive[];
 }
 
+/** The files a CoreDNS pod sees besides its Corefile: its ConfigMap volumes, by absolute path. */
+export type MountedFiles = ReadonlyMap<string, string>;
+
+/** parse.go: more file imports than this in one parse is an error (a file importing itself). */
+const maxFileImports = 1000;
+
+/** filepath.Match for the patterns doImport lets through: `*` and `?` stay within a path element. */
+function globMatches(pattern: string, file: string): boolean {
+  const re = pattern
+    .split('')
+    .map(c =>
+      c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('');
+  return new RegExp(`^${re}$`).test(file);
+}
+
+/**
+ * parse.go doImport, wherever the parser meets an `import` that begins a line (among a server
+ * block's keys, as a directive, on a line of a directive's block): the directive and its one
+ * argument are replaced by the tokens of the files its glob matches, in name order
+ * (filepath.Glob), relative to the directory of the file the `import` is in; what an imported
+ * file imports is expanded in turn. A glob that matches nothing is a warning; a plain path that
+ * does not exist, a second wildcard, a directory or a missing argument are errors.
+ */
+function expandImports(
+  tokens: Token[],
+  files: MountedFiles,
+  log: (m: string) => void,
+): Token[] {
+  const out = [...tokens];
+  const dirs = new Set(
+    [...files.keys()].flatMap(f =>
+      f
+        .split('/')
+        .slice(1, -1)
+        .map((_, k, parts) => `/${parts.slice(0, k + 1).join('/')}`),
+    ),
+  );
+  let expansions = 0;
+  for (let i = 0; i < out.length; i++) {
+    const t = out[i];
+    if (t.text !== 'import' || sameLine(out[i - 1], t)) continue;
+    const fail = (msg: string) =>
+      new Error(`${t.file}:${t.line} - Error during parsing: ${msg}`);
+    if (!sameLine(out[i + 1], t))
+      throw fail("Wrong argument count or unexpected line ending after 'import'");
+    if (sameLine(out[i + 2], t))
+      throw fail('Import takes only one argument (glob pattern or file)');
+    const pattern = out[i + 1].text;
+    if (pattern === '') throw fail('Import requires a non-empty filepath');
+    if (++expansions > maxFileImports)
+      throw fail(`maximum file import depth (${maxFileImports}) exceeded`);
+    const glob = pattern.startsWith('/')
+      ? pattern
+      : path.posix.join(path.posix.dirname(t.file), pattern);
+    if (
+      glob.split('*').length > 2 ||
+      glob.split('?').length > 2 ||
+      (glob.includes('[') && glob.includes(']'))
+    )
+      throw fail(
+        `Glob pattern may only contain one wildcard (*), but has others: ${glob}`,
+      );
+    const matches = [...files.keys(), ...dirs]
+      .filter(f => globMatches(glob, f))
+      .sort();
+    if (matches.length === 0) {
+      if (/[*?[\]]/.test(glob))
+        log(`[WARNING] No files matching import glob pattern: ${pattern}`);
+      else throw fail(`File to import not found: ${pattern}`);
+    }
+    const imported = matches.flatMap(f => {
+      const content = files.get(f);
+      if (content === undefined)
+        throw fail(`Could not import ${f}: is a directory`);
+      return tokenize(content, f);
+    });
+    out.splice(i, 2, ...imported);
+    i -= 1;
+  }
+  return out;
+}
+
 /** parse.go parseAll: server blocks, each `key [key...] {`, then directives up to its `}`. */
-function parseCorefile(text: string): ServerBlock[] {
-  const tokens = tokenize(text);
+function parseCorefile(
+  text: string,
+  files: MountedFiles = new Map(),
+  log: (m: string) => void = () => undefined,
+): ServerBlock[] {
+  const tokens = expandImports(
+    tokenize(text),
+    new Map([...files, [corefilePath, text]]),
+    log,
+  );
   const fail = (t: Token | undefined, msg: string) =>
-    new Error(`${corefilePath}:${t?.line ?? 0} - ${msg}`);
+    new Error(`${t?.file ?? corefilePath}:${t?.line ?? 0} - ${msg}`);
   const brace = (t: Token | undefined, b: '{' | '}') =>
     t !== undefined && !t.quoted && t.text === b;
   let i = 0;
@@ -173,9 +286,15 @@ function parseCorefile(text: string): ServerBlock[] {
       if (!t) throw fail(tokens[tokens.length - 1], 'Unexpected EOF');
       if (brace(t, '}')) return out;
       if (brace(t, '{')) throw fail(t, "Unexpected '{'");
-      const d: Directive = { name: t.text, args: [], block: [], line: t.line };
+      const d: Directive = {
+        name: t.text,
+        args: [],
+        block: [],
+        line: t.line,
+        file: t.file,
+      };
       out.push(d);
-      while (tokens[i]?.line === t.line) {
+      while (sameLine(tokens[i], t)) {
         const arg = tokens[i++];
         if (brace(arg, '{')) {
           d.block = directives(true);
@@ -198,7 +317,7 @@ function parseCorefile(text: string): ServerBlock[] {
       let t: Token | undefined = first;
       t &&
       !brace(t, '{') &&
-      (t.line === first.line || keys[keys.length - 1].endsWith(','));
+      (sameLine(t, first) || keys[keys.length - 1].endsWith(','));
       t = tokens[++i]
     ) {
       if (brace(t, '}')) throw fail(t, "Unexpected '}'");
@@ -306,7 +425,7 @@ function setupForward(d: Directive): ForwardConfig {
   const [from, ...to] = d.args;
   if (from === undefined || to.length === 0) {
     throw new Error(
-      `${corefilePath}:${d.line} - Wrong argument count or unexpected line ending`,
+      `${d.file}:${d.line} - Wrong argument count or unexpected line ending`,
     );
   }
   return {
@@ -327,16 +446,19 @@ function setupForward(d: Directive): ForwardConfig {
 }
 
 /** caddy Start for the dns server type: the Corefile's sites on :53, or why it does not load. */
-function load(text: string, log: (m: string) => void): Instance {
+function load(
+  blocks: ServerBlock[],
+  log: (m: string) => void,
+): Instance {
   const sites: Instance = new Map();
   const seen = new Set<string>();
-  for (const block of parseCorefile(text)) {
+  for (const block of blocks) {
     const keys = block.keys.map(parseKey);
     const site: Site = { forwards: [], empty: block.directives.length === 0 };
     for (const d of block.directives) {
       if (!knownDirectives.has(d.name)) {
         throw new Error(
-          `${corefilePath}:${d.line} - Error during parsing: Unknown directive '${d.name}'`,
+          `${d.file}:${d.line} - Error during parsing: Unknown directive '${d.name}'`,
         );
       }
       try {
@@ -649,36 +771,54 @@ export async function startCoreDns(opts: {
   // Bind once to fail early on an address that is not there; then down until a Corefile loads.
   await (await listen()).close();
 
+  let corefile: string | undefined;
+  let files: MountedFiles = new Map();
+  /** The running configuration, as plugin/reload hashes it: the parsed server blocks. */
+  let runningBlocks: string | undefined;
+  const apply = () => {
+    if (closed || corefile === undefined) return;
+    let inst: Instance;
+    let blocks: string;
+    try {
+      const parsed = parseCorefile(corefile, files, log);
+      blocks = JSON.stringify(parsed);
+      if (running && blocks === runningBlocks) return;
+      inst = load(parsed, log);
+    } catch (err) {
+      const why = (err as Error).message;
+      log(
+        running
+          ? `[ERROR] plugin/reload: Corefile changed but reload failed: ${why}`
+          : `CoreDNS cannot start with this Corefile, the pod crash-loops: ${why}`,
+      );
+      return;
+    }
+    const zones = [...inst.keys()].map(z => `dns://${fq(z)}:53`).join(' ');
+    log(
+      running
+        ? '[INFO] Reloading complete'
+        : `CoreDNS-1.12.1 started (${zones})`,
+    );
+    running = inst;
+    runningBlocks = blocks;
+    starting ??= listen().then(
+      l => {
+        listener = l;
+      },
+      (err: unknown) =>
+        log(`cannot listen on ${hostPort(opts.host, port)}: ${String(err)}`),
+    );
+  };
+
   return {
     address: hostPort(opts.host, port),
     setCorefile(text) {
-      if (closed) return;
-      let inst: Instance;
-      try {
-        inst = load(text, log);
-      } catch (err) {
-        const why = (err as Error).message;
-        log(
-          running
-            ? `[ERROR] plugin/reload: Corefile changed but reload failed: ${why}`
-            : `CoreDNS cannot start with this Corefile, the pod crash-loops: ${why}`,
-        );
-        return;
-      }
-      const zones = [...inst.keys()].map(z => `dns://${fq(z)}:53`).join(' ');
-      log(
-        running
-          ? '[INFO] Reloading complete'
-          : `CoreDNS-1.12.1 started (${zones})`,
-      );
-      running = inst;
-      starting ??= listen().then(
-        l => {
-          listener = l;
-        },
-        (err: unknown) =>
-          log(`cannot listen on ${hostPort(opts.host, port)}: ${String(err)}`),
-      );
+      corefile = text;
+      apply();
+    },
+    setFiles(next) {
+      files = next;
+      apply();
     },
     async close() {
       closed = true;

@@ -285,8 +285,10 @@ export function exchange(
       // The timeout may have closed the socket before connect calls back; send on a socket that is
       // not connected throws (ERR_SOCKET_BAD_PORT) outside any handler and would take the whole
       // test bed down (it did once, on a loaded machine).
-      s.connect(port, host, () => {
+      // dgram calls back with the error when the connect fails (no route to the address).
+      s.connect(port, host, (err?: Error) => {
         if (done) return;
+        if (err) return onError(err);
         try {
           s.send(wire, err => err && onError(err));
         } catch (e) {

@@ -1,9 +1,10 @@
 /**
  * One watch-based view of a test bed cluster, shared by the test bed's controllers that act on
- * what is in it: the cluster's DNS stand-ins (Services and EndpointSlices, the CoreDNS and
- * `dnsrecords` ConfigMaps), the Tailscale operator stand-in's proxy pods, and the tailnet model
- * (the operator Deployment, tailnet Services and their endpoints; pods, namespaces and
- * NetworkPolicies, for the NetworkPolicy its egress proxies enforce). Every collection is a
+ * what is in it: the cluster's DNS stand-ins (Services and EndpointSlices, kube-system's
+ * ConfigMaps and CoreDNS Deployment, the `dnsrecords` ConfigMaps), the Tailscale operator
+ * stand-in's proxy pods, and the tailnet model (the operator Deployment, tailnet Services and
+ * their endpoints; pods, namespaces and NetworkPolicies, for the NetworkPolicy its egress proxies
+ * enforce). Every collection is a
  * list+watch informer (kubeClient.ts); listeners hear about any change, batched, except for the
  * collections only read per connection (pods, namespaces, NetworkPolicies; see the constructor).
  */
@@ -65,9 +66,20 @@ export interface Deployment {
         containers?: Array<{
           name: string;
           env?: Array<{ name: string; value?: string }>;
-          volumeMounts?: Array<{ name: string; mountPath: string }>;
+          volumeMounts?: Array<{
+            name: string;
+            mountPath: string;
+            subPath?: string;
+          }>;
         }>;
-        volumes?: Array<{ name: string; secret?: { secretName?: string } }>;
+        volumes?: Array<{
+          name: string;
+          secret?: { secretName?: string };
+          configMap?: {
+            name?: string;
+            items?: Array<{ key: string; path: string }>;
+          };
+        }>;
       };
     };
   };
@@ -134,7 +146,13 @@ export class ClusterCache {
   readonly endpointSlices: Informer<EndpointSlice & KubeObject>;
   readonly operatorDeployments: Informer<Deployment & KubeObject>;
   readonly operatorStatefulSets: Informer<StatefulSet & KubeObject>;
-  readonly coreDnsConfig: Informer<ConfigMap & KubeObject>;
+  /** kube-system's ConfigMaps: CoreDNS's Corefile and whatever else its Deployment mounts. */
+  readonly kubeSystemConfigMaps: Informer<ConfigMap & KubeObject>;
+  /**
+   * kube-system's Deployments: `coredns` where a cluster runs one (AKS mounts coredns-custom
+   * through it), `kube-dns` where kube-dns is the cluster's DNS (GKE).
+   */
+  readonly kubeSystemDeployments: Informer<Deployment & KubeObject>;
   readonly dnsRecordsConfig: Informer<ConfigMap & KubeObject>;
   readonly dnsConfigs: Informer<DNSConfig & KubeObject>;
   readonly pods: Informer<Pod & KubeObject>;
@@ -164,10 +182,8 @@ export class ClusterCache {
     this.endpointSlices = make('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices');
     this.operatorDeployments = make('operator deployments', `/apis/apps/v1/namespaces/${opNs}/deployments`);
     this.operatorStatefulSets = make('operator statefulsets', `/apis/apps/v1/namespaces/${opNs}/statefulsets`);
-    this.coreDnsConfig = make(
-      'coredns configmap',
-      '/api/v1/namespaces/kube-system/configmaps?fieldSelector=metadata.name%3Dcoredns',
-    );
+    this.kubeSystemConfigMaps = make('kube-system configmaps', '/api/v1/namespaces/kube-system/configmaps');
+    this.kubeSystemDeployments = make('kube-system deployments', '/apis/apps/v1/namespaces/kube-system/deployments');
     this.dnsRecordsConfig = make(
       'dnsrecords configmap',
       `/api/v1/namespaces/${opNs}/configmaps?fieldSelector=metadata.name%3Ddnsrecords`,
@@ -189,7 +205,8 @@ export class ClusterCache {
       this.endpointSlices,
       this.operatorDeployments,
       this.operatorStatefulSets,
-      this.coreDnsConfig,
+      this.kubeSystemConfigMaps,
+      this.kubeSystemDeployments,
       this.dnsRecordsConfig,
       this.dnsConfigs,
       this.pods,

@@ -13,16 +13,21 @@ describe('cluster DNS kinds', () => {
   it("merges the tailnet into kube-dns's stub domains, keeping the others", () => {
     expect(withStubDomain(undefined, tailnet, '10.0.0.53')).toEqual({
       text: '{"tail1234.ts.net":["10.0.0.53"]}',
-      changed: true,
+      outcome: 'added',
     });
     const corp = '{"corp.internal":["10.1.1.1"]}';
     const added = withStubDomain(corp, tailnet, '10.0.0.53');
+    // Added beside the admin's stub domain, not an update of the ConfigMap's key.
+    expect(added.outcome).toBe('added');
     expect(JSON.parse(added.text)).toEqual({
       'corp.internal': ['10.1.1.1'],
       [tailnet]: ['10.0.0.53'],
     });
-    expect(withStubDomain(added.text, tailnet, '10.0.0.53').changed).toBe(
-      false,
+    expect(withStubDomain(added.text, tailnet, '10.0.0.53').outcome).toBe(
+      'unchanged',
+    );
+    expect(withStubDomain(added.text, tailnet, '10.0.0.54').outcome).toBe(
+      'updated',
     );
     expect(() => withStubDomain('[1]', tailnet, '10.0.0.53')).toThrow(
       /stubDomains that are not a JSON object/,

@@ -106,12 +106,16 @@ export async function detectClusterDns(
 export const customServerKey = (tailnet: string) =>
   `tailmesh-${tailnet.replace(/\./g, '-')}.server`;
 
-/** `stubDomains` of a kube-dns ConfigMap with the tailnet forwarded to `ip`; others kept. */
+/**
+ * `stubDomains` of a kube-dns ConfigMap with the tailnet forwarded to `ip`; others kept. The
+ * outcome is the tailnet's own entry's: `added` where it had none (the admin's stub domains
+ * beside it do not make it an update), `updated` where it pointed elsewhere.
+ */
 export function withStubDomain(
   current: string | undefined,
   tailnet: string,
   ip: string,
-): { text: string; changed: boolean } {
+): { text: string; outcome: 'added' | 'updated' | 'unchanged' } {
   let domains: Record<string, unknown> = {};
   if (current?.trim()) {
     try {
@@ -126,11 +130,12 @@ export function withStubDomain(
     }
   }
   const want = [ip];
-  const changed = JSON.stringify(domains[tailnet]) !== JSON.stringify(want);
-  return {
-    text: JSON.stringify({ ...domains, [tailnet]: want }),
-    changed,
-  };
+  const outcome = !Object.prototype.hasOwnProperty.call(domains, tailnet)
+    ? 'added'
+    : JSON.stringify(domains[tailnet]) !== JSON.stringify(want)
+      ? 'updated'
+      : 'unchanged';
+  return { text: JSON.stringify({ ...domains, [tailnet]: want }), outcome };
 }
 
 /** What the admin must do where Tailmesh cannot write the cluster's DNS configuration itself. */

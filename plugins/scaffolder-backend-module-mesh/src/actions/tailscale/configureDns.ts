@@ -223,15 +223,8 @@ const customServerEdit =
 const stubDomainEdit =
   (tailnet: string, ip: string) =>
   (data: Record<string, string> | undefined) => {
-    const { text, changed } = withStubDomain(data?.stubDomains, tailnet, ip);
-    return {
-      data: { ...data, stubDomains: text },
-      outcome: (changed
-        ? data?.stubDomains
-          ? 'updated'
-          : 'added'
-        : 'unchanged') as DnsEditOutcome,
-    };
+    const { text, outcome } = withStubDomain(data?.stubDomains, tailnet, ip);
+    return { data: { ...data, stubDomains: text }, outcome };
   };
 
 /** What `kubectl rollout restart` does, for AKS's CoreDNS after a coredns-custom change. */
