@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ConfigReader } from '@backstage/config';
 import {
   testbedMeshConfig,
@@ -19,4 +20,23 @@ export const testbedConfig = (clusterNames?: string[]) =>
 /** Every secret value of the test bed config, for scans of logs and outputs. */
 export function testbedSecrets(): string[] {
   return testbedSecretValues(testbedAppConfig());
+}
+
+/** Istio's released charts as users install them (test/fixtures/istio-release-charts). */
+export const RELEASE_CHARTS = ['istio-1.28.10', 'istio-1.29.6'] as const;
+
+/** `mesh.charts` for one release of RELEASE_CHARTS. */
+export function releaseCharts(release: (typeof RELEASE_CHARTS)[number]) {
+  const dir = path.join(
+    __dirname,
+    '..',
+    'fixtures',
+    'istio-release-charts',
+    release,
+  );
+  return {
+    istioBase: { chart: path.join(dir, 'base') },
+    istiod: { chart: path.join(dir, 'istio-control', 'istio-discovery') },
+    gateway: { chart: path.join(dir, 'gateway') },
+  };
 }

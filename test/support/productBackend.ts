@@ -21,7 +21,14 @@ import { testbed } from './testbed';
 export function template(name: string): Entity {
   const entity = parse(
     fs.readFileSync(
-      path.join(repoRoot, 'plugins', 'scaffolder-backend-module-mesh', 'templates', name, 'template.yaml'),
+      path.join(
+        repoRoot,
+        'plugins',
+        'scaffolder-backend-module-mesh',
+        'templates',
+        name,
+        'template.yaml',
+      ),
       'utf8',
     ),
   ) as Entity;
@@ -71,22 +78,27 @@ export type ProductBackend = Awaited<ReturnType<typeof startProductBackend>>;
  */
 export async function startProductBackend(
   clusters: string[],
-  opts: { meshBackend?: boolean; policyPollIntervalSeconds?: number } = {},
+  opts: {
+    meshBackend?: boolean;
+    policyPollIntervalSeconds?: number;
+    /** `mesh.charts` entries in place of the development charts (e.g. releaseCharts()). */
+    charts?: Record<string, { chart: string }>;
+  } = {},
 ) {
   const base = testbedAppConfig(clusters);
-  const config =
-    opts.policyPollIntervalSeconds === undefined
-      ? base
-      : {
-          ...base,
-          mesh: {
-            ...base.mesh,
-            tailscale: {
-              ...base.mesh.tailscale,
-              policyPollIntervalSeconds: opts.policyPollIntervalSeconds,
-            },
-          },
-        };
+  const config = {
+    ...base,
+    mesh: {
+      ...base.mesh,
+      charts: { ...base.mesh.charts, ...opts.charts },
+      tailscale: {
+        ...base.mesh.tailscale,
+        ...(opts.policyPollIntervalSeconds === undefined
+          ? {}
+          : { policyPollIntervalSeconds: opts.policyPollIntervalSeconds }),
+      },
+    },
+  };
   const backend = await startTestBackend({
     features: [
       scaffolderPlugin,

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { ConfigReader } from '@backstage/config';
 import {
   ISTIO_MESH_CONFIGMAP,
@@ -20,7 +20,12 @@ import {
 import { parse } from 'yaml';
 import { binDir } from '../../testbed/src/layout';
 import { runAction } from '../../support/actions';
-import { testbedAppConfig } from '../../support/meshConfig';
+import { eventually } from '../../support/eventually';
+import type { ControlRequest } from '../../testbed/src/control';
+import type { IstiodProcessState } from '../../testbed/src/kubelet/istiodRunner';
+import type { PodProcessState } from '../../testbed/src/kubelet/podProcesses';
+import { testbedRequest } from '../../testbed/src/testbed';
+import { RELEASE_CHARTS, releaseCharts, testbedAppConfig } from '../../support/meshConfig';
 import {
   helm,
   kubeConfig,
@@ -33,32 +38,24 @@ import {
 // other tests use. cluster20 belongs to this file.
 const cluster = 'cluster20';
 const network = 'network20';
-const RELEASES = ['istio-1.28.10', 'istio-1.29.6'];
-const chartsOf = (release: string) => {
-  const dir = path.join(__dirname, '..', '..', 'fixtures', 'istio-release-charts', release);
-  return {
-    istioBase: { chart: path.join(dir, 'base') },
-    istiod: { chart: path.join(dir, 'istio-control', 'istio-discovery') },
-    gateway: { chart: path.join(dir, 'gateway') },
-  };
-};
-
-function depsFor(release: string) {
+function depsFor(release: (typeof RELEASE_CHARTS)[number]) {
   const base = testbedAppConfig([cluster]);
   return createMeshActionDeps(
     new ConfigReader({
       ...base,
-      mesh: { ...base.mesh, charts: { ...base.mesh.charts, ...chartsOf(release) } },
+      mesh: { ...base.mesh, charts: { ...base.mesh.charts, ...releaseCharts(release) } },
     }),
   );
 }
 
 const core = () => kubeConfig(cluster).makeApiClient(CoreV1Api);
+const apps = () => kubeConfig(cluster).makeApiClient(AppsV1Api);
+const ctl = <T>(req: ControlRequest) => testbedRequest<T>(testbed().stateDir, req);
 const run = promisify(execFile);
 
 afterAll(() => releaseClusters([cluster]), 180_000);
 
-describe.each(RELEASES)('the chart-driven actions with the %s release charts', release => {
+describe.each(RELEASE_CHARTS)('the chart-driven actions with the %s release charts', release => {
   const deps = depsFor(release);
   const tailnet = () => testbed().tailnet;
 
@@ -111,17 +108,78 @@ describe.each(RELEASES)('the chart-driven actions with the %s release charts', r
 
     // What users do next: `helm upgrade --reuse-values` keeps it.
     await helm(cluster, [
-      'upgrade', 'istiod', chartsOf(release).istiod.chart, '-n', ISTIO_NAMESPACE, '--reuse-values',
+      'upgrade', 'istiod', releaseCharts(release).istiod.chart, '-n', ISTIO_NAMESPACE, '--reuse-values',
       '--set', 'pilot.env.PILOT_TRACE_SAMPLING=2',
     ]);
     const after = await core().readNamespacedConfigMap({ name: ISTIO_MESH_CONFIGMAP, namespace: ISTIO_NAMESPACE });
     expect(after.data![ISTIO_MESH_NETWORKS_KEY]).toBe(cm.data![ISTIO_MESH_NETWORKS_KEY]);
   });
 
+  it("runs real istiod with the release's chart: ready, it injects a pod, whose proxy gets a workload certificate from istiod's CA", async () => {
+    // The test bed runs pilot-discovery for the release chart's istiod pod, with that chart's
+    // ServiceAccount, args, env and mesh config; its readiness is istiod's own /ready. The test
+    // before rolled istiod out again (helm upgrade): wait until that rollout is done (one pod
+    // left, its process ready), so the new pod's proxy never reaches the istiod going away.
+    await eventually(
+      `istiod of ${cluster} rolled out and ready`,
+      async () => {
+        const pods = await core().listNamespacedPod({ namespace: ISTIO_NAMESPACE, labelSelector: 'app=istiod' });
+        const running = (await ctl<IstiodProcessState[]>({ command: 'istiods' })).filter(i => i.cluster === cluster);
+        return pods.items.length === 1 &&
+          !pods.items[0].metadata?.deletionTimestamp &&
+          running.length === 1 &&
+          running[0].readyAt &&
+          running[0].pod === pods.items[0].metadata?.name
+          ? true
+          : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+
+    // The release chart's injection webhook, answered by that istiod, injects a new pod.
+    const namespace = `injected-${release.replace(/\./g, '-')}`;
+    await core().createNamespace({ body: { metadata: { name: namespace, labels: { 'istio-injection': 'enabled' } } } });
+    try {
+      await apps().createNamespacedDeployment({
+        namespace,
+        body: {
+          metadata: { name: 'sleep' },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: 'sleep' } },
+            template: {
+              metadata: { labels: { app: 'sleep' } },
+              spec: { containers: [{ name: 'sleep', image: 'curlimages/curl', command: ['sleep', 'infinity'] }] },
+            },
+          },
+        },
+      });
+      const pod = await eventually('the sleep pod', async () =>
+        (await core().listNamespacedPod({ namespace })).items.find(p => p.metadata?.name),
+      );
+      expect(pod.metadata?.labels?.['security.istio.io/tlsMode']).toBe('istio');
+      expect([...pod.spec!.containers, ...(pod.spec!.initContainers ?? [])].map(c => c.name)).toContain('istio-proxy');
+      // The data-plane stand-in in its istio-proxy's place says ready once it holds a workload
+      // certificate, from a CSR to istiod's CA authenticated with the pod's istio-token.
+      await eventually(
+        'the injected proxy ready with its workload certificate',
+        async () =>
+          (await ctl<PodProcessState[]>({ command: 'proxies' })).some(
+            p => p.cluster === cluster && p.namespace === namespace && p.readyAt,
+          )
+            ? true
+            : undefined,
+        { timeoutMs: 120_000 },
+      );
+    } finally {
+      await core().deleteNamespace({ name: namespace });
+    }
+  }, 300_000);
+
   it("refuses values the release's schema does not have (networkGatewayPorts is Istio 1.30+)", async () => {
     await expect(
       run(path.join(binDir, 'helm'), [
-        'template', 'gw', chartsOf(release).gateway.chart,
+        'template', 'gw', releaseCharts(release).gateway.chart,
         '--set', 'networkGateway=network20',
         '--set', 'networkGatewayPorts.tls.port=15443',
       ]),

@@ -6,8 +6,9 @@ const ISTIO_REPO = 'https://istio-release.storage.googleapis.com/charts';
 const TAILSCALE_REPO = 'https://pkgs.tailscale.com/helmcharts';
 
 /**
- * The releases Tailmesh is tested with (Istio's released charts of ../shared/charts in this
- * repository's test bed; the Tailscale operator chart of the release the test bed builds from).
+ * The releases Tailmesh is tested with (Istio's released charts, vendored unmodified in
+ * test/fixtures/istio-release-charts; the Tailscale operator chart of the release the test bed
+ * builds from).
  * Pinned so a re-run never jumps to whatever a repository serves that day; the README says how to
  * move to newer ones (set `mesh.charts.<chart>.version`).
  */
