@@ -4,7 +4,6 @@
 # loopback-only network namespace, so no test can send a packet beyond 127.0.0.0/8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
 source scripts/env.sh
 
 # Minutes and seconds since npm test started, on each phase's heading: the CI log then says where
@@ -14,6 +13,14 @@ elapsed() { printf '%dm%02ds' $((SECONDS / 60)) $((SECONDS % 60)); }
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 status=0
+
+# The test bed's binaries and charts (Go builds: most of a fresh machine's setup) are needed only
+# from the Go tests on, so they build in the background, beside npm ci, the type check, the
+# packages and the unit tests; their output is printed when they are waited for.
+echo "== test bed binaries and charts (in the background) ($(elapsed))"
+bash scripts/setup-testbed.sh > "$results/testbed-setup.out" 2>&1 &
+testbed_setup=$!
+bash scripts/setup.sh --no-testbed
 
 echo "== type check ($(elapsed))"
 tsc --noEmit || status=1
@@ -45,6 +52,15 @@ adoption=$!
 
 echo "== unit tests (every package) ($(elapsed))"
 CI=true backstage-cli repo test --ci --json --outputFile="$results/unit.json" || status=1
+
+echo "== waiting for the test bed's binaries and charts ($(elapsed))"
+if ! wait "$testbed_setup"; then
+  cat "$results/testbed-setup.out"
+  echo "the test bed's binaries or charts failed to build: no Go or integration tests can run" >&2
+  wait "$adoption" || true
+  exit 1
+fi
+cat "$results/testbed-setup.out"
 
 echo "== Go unit tests (the test bed's Istio tools: xds-probe, mesh-dataplane) ($(elapsed))"
 (cd test/testbed/go-istio && go vet ./... && go test ./...) || status=1
