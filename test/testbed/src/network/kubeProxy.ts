@@ -78,7 +78,12 @@ export function startKubeProxy(
     for (const [key, { server, ip }] of servers) {
       if (want.has(key)) continue;
       servers.delete(key);
-      await new Promise<void>(resolve => server.close(() => resolve()));
+      // Stop accepting, without waiting for the connections already piped: server.close()'s
+      // callback waits for every one of them to end, and one long-lived stream (a proxy's ADS
+      // connection) would then hold this reconcile, and with it every later Service's listener
+      // (an istiod Service deleted and created again would never be listened on). kube-proxy too
+      // leaves established flows to conntrack when a Service goes.
+      server.close();
       await addresses.release(ip);
     }
     for (const [key, { cache, svc, port }] of want) {

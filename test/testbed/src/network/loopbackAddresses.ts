@@ -12,17 +12,21 @@ const run = promisify(execFile);
  */
 export class LoopbackAddresses {
   private readonly held = new Map<string, number>();
-  private readonly pending = new Map<string, Promise<void>>();
+  /**
+   * The last `ip addr` change of each address: changes of one address run in order, so an
+   * address released and at once acquired again (kwok hands a freed pod IP out again) is deleted
+   * and then added, never added and then deleted by a `del` still in flight.
+   */
+  private readonly last = new Map<string, Promise<void>>();
 
   async acquire(ip: string): Promise<void> {
-    this.held.set(ip, (this.held.get(ip) ?? 0) + 1);
-    if ((this.held.get(ip) ?? 0) > 1) {
-      await this.pending.get(ip);
+    const count = (this.held.get(ip) ?? 0) + 1;
+    this.held.set(ip, count);
+    if (count > 1) {
+      await this.last.get(ip);
       return;
     }
-    const adding = this.ip(['addr', 'add', `${ip}/32`, 'dev', 'lo']);
-    this.pending.set(ip, adding);
-    await adding;
+    await this.change(ip, 'add');
   }
 
   async release(ip: string): Promise<void> {
@@ -32,8 +36,20 @@ export class LoopbackAddresses {
       return;
     }
     this.held.delete(ip);
-    this.pending.delete(ip);
-    await this.ip(['addr', 'del', `${ip}/32`, 'dev', 'lo']);
+    await this.change(ip, 'del');
+  }
+
+  private change(ip: string, op: 'add' | 'del'): Promise<void> {
+    const before = this.last.get(ip) ?? Promise.resolve();
+    const next = before
+      .catch(() => undefined)
+      .then(() => this.ip(['addr', op, `${ip}/32`, 'dev', 'lo']));
+    this.last.set(ip, next);
+    const forget = () => {
+      if (this.last.get(ip) === next) this.last.delete(ip);
+    };
+    next.then(forget, forget);
+    return next;
   }
 
   /** `ip addr add` of an address that is already there (or `del` of one that is not) is fine. */
