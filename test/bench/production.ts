@@ -47,7 +47,12 @@ import { deploymentPods, setPodReady } from '../support/podReadiness';
 import { startPostgres, stopPostgres } from '../support/postgres';
 import { BackstageClient } from '../product/backstageClient';
 import { stopTestbed } from '../testbed/src/testbed';
-import { BackendClient, LatencySummary, LoadResult } from './loadGenerator';
+import {
+  BackendClient,
+  LatencySummary,
+  LoadResult,
+  summarize,
+} from './loadGenerator';
 import { HEALTH, ROUTES, parseUserLoadOptions } from './userRoutes';
 
 const BACKEND_PORT = 7307;
@@ -552,8 +557,6 @@ async function main() {
 }
 
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : n.toFixed(0)} ms`;
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
 
 /** The one table: a column per replica count, and the memory figures of one backend. */
 function report(
@@ -596,8 +599,8 @@ function report(
       `${(p.history.stored / Math.max(1, p.history.stored - p.history.doubled)).toFixed(2)} (${p.history.stored} stored, ${p.history.doubled} doubled: ${p.history.events.join(', ')})`,
   );
   row('card update delay with signals, p50 / max', p => {
-    const d = [...p.cardDelaysMs].sort((a, b) => a - b);
-    return `${ms(pct(d, 0.5))} / ${ms(d[d.length - 1])} (${d.length} reads)`;
+    const d = summarize([...p.cardDelaysMs].sort((a, b) => a - b));
+    return `${ms(d.p50)} / ${ms(d.max)} (${p.cardDelaysMs.length} reads)`;
   });
   const one = memory.find(m => m.count === 1);
   const at = (count: number) => {
