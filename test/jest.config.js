@@ -44,6 +44,8 @@ module.exports = {
       moduleFileExtensions: ['ts', 'tsx', 'mts', 'js', 'mjs', 'cjs', 'json', 'node'],
       testMatch: ['<rootDir>/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/support/globalSetup.ts',
+      // Runs the controllers of the file's own clusters only (support/clusterOwners.ts).
+      setupFilesAfterEnv: ['<rootDir>/support/useClusters.ts'],
       globalTeardown: '<rootDir>/support/globalTeardown.ts',
       slowTestThreshold: 60,
     },

@@ -26,6 +26,29 @@ describe('the local test bed', () => {
     }
   });
 
+  it("runs the controllers of this file's clusters only; every other cluster is parked and still answers reads", async () => {
+    // test/support/useClusters.ts asked for cluster6 and cluster7 (clusterOwners.ts).
+    const state = testbed();
+    const running = (binary: string) =>
+      Object.keys(state.pids)
+        .filter(name => name.endsWith(`/${binary}`))
+        .map(name => name.split('/')[0])
+        .sort();
+    for (const binary of ['kube-controller-manager', 'kube-scheduler', 'kwok'])
+      expect([binary, running(binary)]).toEqual([
+        binary,
+        ['cluster6', 'cluster7'],
+      ]);
+    expect(running('kube-apiserver')).toHaveLength(state.clusters.length);
+    const parked = state.clusters.find(
+      c => !['cluster6', 'cluster7'].includes(c.name),
+    )!;
+    const nodes = await kubeConfig(parked.name)
+      .makeApiClient(CoreV1Api)
+      .listNode();
+    expect(nodes.items).toHaveLength(parked.zones.length);
+  });
+
   it('keeps clusters apart: an object made in one is not seen in another', async () => {
     const core7 = kubeConfig('cluster7').makeApiClient(CoreV1Api);
     const core6 = kubeConfig('cluster6').makeApiClient(CoreV1Api);

@@ -55,6 +55,8 @@ export interface ControlContext {
 
 export type ControlRequest =
   | { command: 'stop-apiserver' | 'start-apiserver' | 'park-cluster'; cluster: string }
+  /** Unparks exactly these clusters and parks every other one (see ClusterControlPlane.park). */
+  | { command: 'use-clusters'; clusters: string[] }
   | { command: 'istiod-get'; cluster: string; path: string; port?: number }
   | { command: 'xds-probe'; cluster: string; args: string[] }
   | { command: 'resolve'; cluster: string; name: string; type?: 'A' | 'AAAA' }
@@ -105,6 +107,13 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
     case 'park-cluster':
       await clusterOf(req.cluster).park();
       return undefined;
+    case 'use-clusters': {
+      if (!Array.isArray(req.clusters)) throw new Error('clusters must be a list of cluster names');
+      const used = req.clusters.map(clusterOf);
+      await Promise.all(ctx.clusters.filter(c => !used.includes(c)).map(c => c.park()));
+      await Promise.all(used.map(c => c.unpark()));
+      return ctx.clusters.filter(c => !c.parked).map(c => c.name);
+    }
     case 'istiods':
       return ctx.istiods();
     case 'proxies':

@@ -275,6 +275,15 @@ export class ClusterControlPlane {
 
     await this.createNodes();
     await this.createCoreDnsConfig();
+    await this.controllersReady();
+  }
+
+  /**
+   * Resolves once kwok's nodes are Ready and the controller-manager has made the default
+   * ServiceAccount; rejects as soon as the controller-manager, the scheduler or kwok exits.
+   */
+  private async controllersReady(): Promise<void> {
+    const [controllerManager, scheduler, kwok] = this.controllers();
     const core = this.kubeConfig().makeApiClient(CoreV1Api);
     await Promise.race([
       waitFor(
@@ -408,9 +417,29 @@ export class ClusterControlPlane {
    * of a 2-core machine that the files after it need.
    */
   async park(): Promise<void> {
-    for (const proc of [...this.processes].reverse()) {
-      if (proc !== this.apiserver) await proc.stop();
-    }
+    for (const proc of this.controllers().reverse()) await proc.stop();
+  }
+
+  get parked(): boolean {
+    return this.controllers().every(p => !p.running);
+  }
+
+  /**
+   * Starts a parked cluster's controller-manager, scheduler and kwok again; resolves once its
+   * nodes are Ready. A fresh controller-manager gives every node a full grace period from its own
+   * start before judging it (node_lifecycle_controller.go: "Missing timestamp for Node ...
+   * Assuming now as a timestamp"), and kwok renews the node leases within seconds, so the
+   * pods on a parked cluster's nodes stay Ready.
+   */
+  async unpark(): Promise<void> {
+    if (!this.parked) return;
+    for (const proc of this.controllers()) proc.start();
+    await this.controllersReady();
+  }
+
+  /** The controller-manager, the scheduler and kwok, in the order start() made them. */
+  private controllers(): ManagedProcess[] {
+    return this.processes.filter(p => p !== this.apiserver);
   }
 
   async stop(): Promise<void> {
