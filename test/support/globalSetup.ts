@@ -7,19 +7,8 @@ import { startTestPostgres, stopTestPostgres } from './postgres';
 /** Brings the test bed up once per Jest run; tests find it through TAILMESH_TESTBED_STATE_DIR. */
 export default async function globalSetup() {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tailmesh-testbed-'));
-  // Each integration file owns some clusters so files never see each other's objects:
-  // cluster1-3 the full mesh join, cluster4 Tailscale and Istio install actions, cluster5-6 the
-  // Istio wiring actions, cluster7 the test bed's own smoke test, cluster8 the CA action,
-  // cluster9 the removal actions (with cluster7 as its peer, touching only cluster9's objects),
-  // cluster10-12 the templates run by the scaffolder engine, cluster13-14 the backend's watch
-  // cache, routes, history and MCP tools (cluster14 joining and leaving), cluster15-16 the audit findings
-  // induced one by one, cluster17-19 the mesh judged by its real consumers (istiod, the enforcing
-  // tailnet), cluster20 the chart-driven actions with Istio's release charts, cluster21 a cluster
-  // that already runs things Tailmesh did not make (hostile-input and adoption tests), cluster22
-  // the root CA Secret store of the CA action's test (a cluster outside the mesh, never istiod),
-  // cluster23-24 the Join template on a cluster that already runs Istio, a remote secret and
-  // CoreDNS of its own (cluster24 the member it joins), cluster25 a join whose backend is killed
-  // mid-way (backend/replicas.test.ts).
+  // Each integration file owns some clusters so files never see each other's objects: which
+  // and what for in test/support/clusterOwners.ts.
   const clusters = Number(process.env.TAILMESH_TESTBED_CLUSTERS ?? 25);
   const started = Date.now();
   // PostgreSQL starts beside the clusters, for the tests that run database code on it too.

@@ -110,7 +110,7 @@ async function stopWorkloads(clusters: string[]): Promise<void> {
 
 /**
  * For the afterAll of the file that owns `clusters`, when no other file uses them
- * (globalSetup.ts says which file owns which). Scales their Deployments to zero and waits until
+ * (clusterOwners.ts says which file owns which). Scales their Deployments to zero and waits until
  * the test bed has stopped the real processes it ran for their pods (istiod, the gateway and
  * sidecar stand-ins), then parks them: their controller-managers, schedulers and kwok stop, and
  * their apiservers keep answering reads (other files' actions list every configured cluster).

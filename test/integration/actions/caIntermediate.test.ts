@@ -23,7 +23,7 @@ import { kubeConfig, testbed } from '../../support/testbed';
 const run = promisify(execFile);
 
 // cluster8 is this file's, and cluster22 (outside the mesh, never istiod) holds the Secret store;
-// cluster6 is read in dry runs only (see support/globalSetup.ts).
+// cluster6 is read in dry runs only (see support/clusterOwners.ts).
 const cluster = 'cluster8';
 const storeCluster = 'cluster22';
 const SECRET_STORE = { namespace: 'tailmesh-ca', name: 'mesh-root-ca' };

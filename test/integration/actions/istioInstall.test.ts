@@ -7,7 +7,7 @@ import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
 import { helm, kubeConfig, testbed } from '../../support/testbed';
 
-// cluster4 is shared with the Tailscale action tests only (see support/globalSetup.ts).
+// cluster4 is shared with the Tailscale action tests only (see support/clusterOwners.ts).
 const cluster = 'cluster4';
 const input = {
   cluster,

@@ -16,7 +16,7 @@ import { expectNoSecrets, runAction } from '../../support/actions';
 import { testbedConfig, testbedSecrets } from '../../support/meshConfig';
 import { chart, helm, kubeConfig, testbed } from '../../support/testbed';
 
-// cluster5 and cluster6 are shared with the CA action tests only (see support/globalSetup.ts),
+// cluster5 and cluster6 are shared with the CA action tests only (see support/clusterOwners.ts),
 // which own the cacerts Secret in cluster5: nothing here reads or writes it.
 const meshId = 'mesh-wiring-test';
 const members = [

@@ -29,7 +29,7 @@ import { helm, kubeConfig, testbed } from '../../support/testbed';
 import { eventually } from '../../support/eventually';
 
 // cluster9 is this file's; in cluster7 (the smoke test's) only objects named after cluster9 are
-// created or deleted (see support/globalSetup.ts).
+// created or deleted (see support/clusterOwners.ts).
 const cluster = 'cluster9';
 const peer = 'cluster7';
 const network = 'network9';

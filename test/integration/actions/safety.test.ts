@@ -56,7 +56,7 @@ import { testbedRequest } from '../../testbed/src/testbed';
 // cluster21 is this file's: a cluster that already runs things Tailmesh did not make (a
 // hand-installed Istio with values of its own, a remote secret made the way istioctl makes one, a
 // CoreDNS with a server block of its own). cluster22 is only read here, as a would-be peer (see
-// support/globalSetup.ts). Each test shows the refusal, its message, and that nothing was written.
+// support/clusterOwners.ts). Each test shows the refusal, its message, and that nothing was written.
 const cluster = 'cluster21';
 const peer = 'cluster22';
 const ns = 'istio-system';

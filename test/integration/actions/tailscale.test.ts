@@ -26,7 +26,7 @@ import {
 } from '../../support/testbed';
 import { eventually } from '../../support/eventually';
 
-// cluster4 is shared with the Istio install test only (see support/globalSetup.ts).
+// cluster4 is shared with the Istio install test only (see support/clusterOwners.ts).
 const cluster = 'cluster4';
 const config = testbedConfig();
 const deps = createMeshActionDeps(config);

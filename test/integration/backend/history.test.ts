@@ -31,7 +31,7 @@ import { kubeConfig } from '../../support/testbed';
 // Membership history on SQLite and on the PostgreSQL server the global setup started: the store
 // on its own, then the plugin's /history route while cluster14 really joins and leaves the mesh.
 //
-// cluster14 belongs to the backend's files (see support/globalSetup.ts). Other files there expect
+// cluster14 belongs to the backend's files (see support/clusterOwners.ts). Other files there expect
 // it outside the mesh, so everything this file adds to it is removed again in afterAll.
 
 const DATABASE_IDS: TestDatabaseId[] = ['SQLITE_3', testPostgresId()];

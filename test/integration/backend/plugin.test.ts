@@ -15,7 +15,7 @@ import { testbedAppConfig, testbedSecrets } from '../../support/meshConfig';
 import { kubeConfig } from '../../support/testbed';
 import { eventually } from '../../support/eventually';
 
-// cluster13 and cluster14 belong to the backend's files (see support/globalSetup.ts); this file
+// cluster13 and cluster14 belong to the backend's files (see support/clusterOwners.ts); this file
 // keeps to its own namespace there, and accepts whatever the watch cache test left installed.
 const clusters = ['cluster13', 'cluster14'];
 const namespace = 'mesh-backend-demo';

@@ -31,7 +31,7 @@ import { kubeConfig, releaseClusters } from '../../support/testbed';
 // - History: cluster14 joins the mesh, a finding is raised and cleared, the replica that records
 //   the history is killed in the middle of that burst, and cluster14 leaves: every event is
 //   stored exactly once, in order, and nothing is lost. cluster14 belongs to the backend's files
-//   (see support/globalSetup.ts); like history.test.ts, this file removes what it adds to it.
+//   (see support/clusterOwners.ts); like history.test.ts, this file removes what it adds to it.
 // - A join survives the death of its backend: the replica running the Join template for
 //   cluster25 is killed mid-join; with the scaffolder's task recovery on, the task resumes from
 //   its last completed step, `mesh:verify` passes, and nothing was made twice. cluster25 belongs

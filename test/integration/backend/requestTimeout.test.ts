@@ -13,7 +13,7 @@ import { testbedAppConfig } from '../../support/meshConfig';
 // in front of a dead one), configured beside cluster13 of the real test bed: its row turns into a
 // `timeout` within mesh.clusterRequestTimeoutSeconds, and cluster13 is never held up by it.
 //
-// cluster13 belongs to the backend's files (see support/globalSetup.ts); this file only reads it.
+// cluster13 belongs to the backend's files (see support/clusterOwners.ts); this file only reads it.
 
 const TIMEOUT_SECONDS = 2;
 

@@ -27,7 +27,7 @@ import {
 import { cluster as testbedCluster, kubeConfig } from '../../support/testbed';
 import { controlTestbed } from '../../testbed/src/testbed';
 
-// cluster13 and cluster14 belong to this file (see support/globalSetup.ts).
+// cluster13 and cluster14 belong to this file (see support/clusterOwners.ts).
 const clusters = ['cluster13', 'cluster14'];
 const namespace = 'watch-cache-demo';
 

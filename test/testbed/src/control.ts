@@ -112,7 +112,7 @@ export async function handleControl(req: ControlRequest, ctx: ControlContext): P
       const used = req.clusters.map(clusterOf);
       await Promise.all(ctx.clusters.filter(c => !used.includes(c)).map(c => c.park()));
       await Promise.all(used.map(c => c.unpark()));
-      return ctx.clusters.filter(c => !c.parked).map(c => c.name);
+      return undefined;
     }
     case 'istiods':
       return ctx.istiods();

@@ -420,19 +420,14 @@ export class ClusterControlPlane {
     for (const proc of this.controllers().reverse()) await proc.stop();
   }
 
-  get parked(): boolean {
-    return this.controllers().every(p => !p.running);
-  }
-
   /**
-   * Starts a parked cluster's controller-manager, scheduler and kwok again; resolves once its
-   * nodes are Ready. A fresh controller-manager gives every node a full grace period from its own
+   * Starts whichever of the cluster's controller-manager, scheduler and kwok is not running (all
+   * of them for a parked cluster); resolves once its nodes are Ready. A fresh controller-manager gives every node a full grace period from its own
    * start before judging it (node_lifecycle_controller.go: "Missing timestamp for Node ...
    * Assuming now as a timestamp"), and kwok renews the node leases within seconds, so the
    * pods on a parked cluster's nodes stay Ready.
    */
   async unpark(): Promise<void> {
-    if (!this.parked) return;
     for (const proc of this.controllers()) proc.start();
     await this.controllersReady();
   }
