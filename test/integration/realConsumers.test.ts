@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   AppsV1Api,
+  BatchV1Api,
   CoreV1Api,
   KubernetesObjectApi,
   NetworkingV1Api,
@@ -23,9 +24,14 @@ import {
   coreDnsStanzaMarkers,
 } from '@tailmesh/plugin-mesh-common';
 import { TailscaleClient } from '@tailmesh/plugin-mesh-node';
+import {
+  createMeshActionDeps,
+  createMeshCheckTrafficAction,
+} from '@tailmesh/plugin-scaffolder-backend-module-mesh';
 import { X509Certificate } from 'node:crypto';
 import { parse as parseHuJson } from 'jsonc-parser';
 import { deployDemoServices } from '../product/demoWorkloads';
+import { runAction } from '../support/actions';
 import { eventually } from '../support/eventually';
 import { releaseCharts, testbedConfig } from '../support/meshConfig';
 import {
@@ -838,6 +844,15 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
         return m.findings.find(f => f.kind === 'grant-missing');
       });
       expect(finding.message).toContain('tcp:15443 on tag:istio-eastwestgateway');
+      // mesh:check-traffic, run from cluster17, fails and names the cluster that did not answer.
+      const check = await runAction(
+        createMeshCheckTrafficAction(createMeshActionDeps(testbedConfig(clusters))),
+        { cluster: 'cluster17', service: 'echo', members: clusters, requests: 6, timeoutSeconds: 30 },
+        { settled: true },
+      );
+      expect(check.error?.message).toMatch(
+        /requests from cluster17 to http:\/\/echo\.default\.svc\.cluster\.local:80\/ were answered by cluster17 \d+; \d+ of 6 failed; cluster18 has a ready pod of echo but did not answer/,
+      );
     } finally {
       await restore();
     }
@@ -873,7 +888,25 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
       },
       { timeoutMs: 90_000, describeLast: () => `; last answered by: ${seen.join(', ')}` },
     );
-    expectCompleted(await backend.runTemplate('join-cluster-to-mesh', joinValues('cluster18', MESH_ID)));
+    // The join's optional last step, the recipe's check as the product runs it on real clusters:
+    // a Job with a sidecar in cluster18 (test/testbed/src/kubelet/checkJobRunner.ts runs its
+    // requests as that sidecar would) must be answered by echo pods of both clusters.
+    const rejoin = await backend.runTemplate('join-cluster-to-mesh', {
+      ...joinValues('cluster18', MESH_ID),
+      checkService: 'echo',
+      checkNamespace: 'default',
+      checkPort: 80,
+    });
+    expectCompleted(rejoin);
+    expect(rejoin.steps.traffic).toBe('completed');
+    expect(rejoin.log.join('\n')).toMatch(
+      /20 requests from cluster18 to http:\/\/echo\.default\.svc\.cluster\.local:80\/: answered by cluster17 \d+, cluster18 \d+/,
+    );
+    // The Job is gone once the step is done.
+    const jobs = await kubeConfig('cluster18')
+      .makeApiClient(BatchV1Api)
+      .listNamespacedJob({ namespace: 'default', labelSelector: 'tailmesh.io/traffic-check' });
+    expect(jobs.items.filter(j => !j.metadata?.deletionTimestamp)).toEqual([]);
     await eventually('cluster18 answers again', async () => ((await reachesCluster18()) ? true : undefined), {
       timeoutMs: 120_000,
     });

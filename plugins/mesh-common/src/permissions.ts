@@ -52,6 +52,7 @@ export const MESH_ACTION_IDS: readonly string[] = [
   'mesh:istio:deploy-eastwest-gateway',
   'mesh:istio:configure-networks',
   'mesh:verify',
+  'mesh:check-traffic',
   'mesh:istio:remove-remote-secrets',
   'mesh:tailscale:remove-egress',
   'mesh:istio:leave',

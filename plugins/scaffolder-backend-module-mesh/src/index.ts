@@ -26,6 +26,11 @@ export {
   MESH_CHECK_JOIN_ACTION_ID,
 } from './actions/mesh/checkJoin';
 export {
+  createMeshCheckTrafficAction,
+  MESH_CHECK_TRAFFIC_ACTION_ID,
+} from './actions/mesh/checkTraffic';
+export { TRAFFIC_CHECK_LABEL } from './actions/mesh/trafficCheckJob';
+export {
   createCaIssueIntermediateAction,
   CA_ISSUE_INTERMEDIATE_ACTION_ID,
 } from './actions/ca/issueIntermediate';

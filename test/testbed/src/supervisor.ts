@@ -18,6 +18,7 @@ import { TestbedState, writeState } from './state';
 import { startTailscaleApi } from './standins/tailscaleApi';
 import { startOperatorStandIn } from './standins/operator';
 import { IstiodRunner, startIstiodRunner } from './kubelet/istiodRunner';
+import { CheckJobRunner, startCheckJobRunner } from './kubelet/checkJobRunner';
 import { ProxyRunner, startProxyRunner } from './kubelet/proxyRunner';
 import { LoopbackAddresses } from './network/loopbackAddresses';
 import { ClusterCache } from './kube/clusterCache';
@@ -91,6 +92,7 @@ let stopStandIns: Array<() => Promise<void>> = [];
 const addresses = new LoopbackAddresses();
 let istiods: IstiodRunner | undefined;
 let proxies: ProxyRunner | undefined;
+let checkJobs: CheckJobRunner | undefined;
 let tailnet: Tailnet | undefined;
 const inside = new AbortController();
 
@@ -281,6 +283,7 @@ async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
   log('stopping');
+  await checkJobs?.stop().catch(() => undefined);
   await proxies?.stop().catch(() => undefined);
   await istiods?.stop().catch(() => undefined);
   for (const stop of stopStandIns) await stop().catch(() => undefined);
@@ -343,6 +346,13 @@ async function main() {
     },
     () => publish(),
   );
+  const dataPlane = proxies;
+  checkJobs = startCheckJobRunner({
+    clusters: clusters.map(c => ({ name: c.name, kubeConfig: c.kubeConfig() })),
+    binary: path.join(binDir, 'mesh-dataplane'),
+    clientFlags: (cluster, namespace, pod) => dataPlane.clientFlags(cluster, namespace, pod),
+    log: msg => log(`[check] ${msg}`),
+  });
 
   for (const spec of values.bridge) {
     const [fd, port] = spec.split(':').map(Number);

@@ -8,6 +8,7 @@ import { createIstioLeaveAction } from './istio/leave';
 import { createIstioRemoveRemoteSecretsAction } from './istio/removeRemoteSecrets';
 import { createIstioUninstallAction } from './istio/uninstall';
 import { createMeshCheckJoinAction } from './mesh/checkJoin';
+import { createMeshCheckTrafficAction } from './mesh/checkTraffic';
 import { createMeshMembersAction } from './mesh/listMembers';
 import { createVerifyAction } from './mesh/verify';
 import { createTailscaleConfigureDnsAction } from './tailscale/configureDns';
@@ -35,6 +36,7 @@ export function createMeshActions(deps: MeshActionDeps) {
     createIstioDeployEastWestGatewayAction(deps),
     createIstioConfigureNetworksAction(deps),
     createVerifyAction(deps),
+    createMeshCheckTrafficAction(deps),
     createIstioRemoveRemoteSecretsAction(deps),
     createTailscaleRemoveEgressAction(deps),
     createIstioLeaveAction(deps),
