@@ -99,6 +99,7 @@ afterAll(async () => {
 
 describe('the local product in Chromium', () => {
   let joinStatus = '';
+  let joinSteps: Record<string, string> = {};
   let errorsBefore = -1;
   let graphOk = -1;
 
@@ -128,6 +129,11 @@ describe('the local product in Chromium', () => {
     await page
       .getByRole('textbox', { name: 'Tailnet MagicDNS domain' })
       .fill(product.state.tailnet);
+    await page.getByRole('button', { name: 'Next' }).click();
+    // The optional traffic check: a Job in cluster3 sends requests to echo, which runs in
+    // cluster1 and cluster2 (the test bed runs the Job's requests as its sidecar would:
+    // test/testbed/src/kubelet/checkJobRunner.ts).
+    await page.getByRole('textbox', { name: 'Service' }).fill('echo');
     await page.getByRole('button', { name: 'Next' }).click();
     // The optional OAuth client stays empty: the backend's configured one is used.
     await page.getByRole('button', { name: 'Review' }).click();
@@ -168,6 +174,17 @@ describe('the local product in Chromium', () => {
       )
       .first()
       .waitFor({ timeout: 30_000 });
+    joinSteps = steps;
+    process.stdout.write(
+      `\ntraffic check of the join: ${log.filter(l => l.includes('requests from cluster3')).join(' | ')}\n`,
+    );
+    if (status === 'completed') {
+      // The traffic check's result, in the template's output on the task page.
+      await page
+        .getByText(/answered by cluster1 \d+, cluster2 \d+; 0 of 20 failed/)
+        .first()
+        .waitFor({ timeout: 10_000 });
+    }
     const ms = Date.now() - started;
     process.stdout.write(
       `\njoin of cluster3 from the browser: ${(ms / 1000).toFixed(1)} s (Create clicked to output shown)\n`,
@@ -178,8 +195,9 @@ describe('the local product in Chromium', () => {
     await expectPageHasNoSecrets();
   });
 
-  it('and the join task completes, mesh:verify included', () => {
+  it('and the join task completes, mesh:verify and the traffic check included', () => {
     expect(joinStatus).toBe('completed');
+    expect(joinSteps.traffic).toBe('completed');
   });
 
   it("lists cluster3 on the echo service's mesh card", async () => {

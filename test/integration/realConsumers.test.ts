@@ -823,6 +823,23 @@ describe("requests cross clusters: the recipe's echo test (issue 12)", () => {
     }
   });
 
+  it("mesh:check-traffic, the product's check for real clusters, says both clusters answered a Job in cluster17", async () => {
+    const started = Date.now();
+    const check = await runAction(
+      createMeshCheckTrafficAction(createMeshActionDeps(testbedConfig(clusters))),
+      { cluster: 'cluster17', service: 'echo', members: clusters },
+    );
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    process.stdout.write(`\nmesh:check-traffic from cluster17 (one Job, 20 requests): ${seconds} s\n`);
+    expect(check.output).toMatchObject({
+      expected: ['cluster17', 'cluster18'],
+      answeredBy: { cluster17: expect.any(Number), cluster18: expect.any(Number) },
+      failed: 0,
+      rounds: 1,
+    });
+    expect(Object.keys(check.output.answeredBy as object).sort()).toEqual(['cluster17', 'cluster18']);
+  });
+
   const reachesCluster18 = async () => answeredBy(await echoRequests(6)).includes('cluster18');
 
   it("stops reaching cluster18 when the grant to the east-west gateways goes, and the backend names the grant", async () => {

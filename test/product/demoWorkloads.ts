@@ -1,8 +1,12 @@
 import {
+  AppsV1Api,
+  CoreV1Api,
   KubeConfig,
   KubernetesObject,
   KubernetesObjectApi,
   PatchStrategy,
+  V1Pod,
+  setHeaderOptions,
 } from '@kubernetes/client-node';
 
 /** The demo's own field manager: its objects are the user's workloads, not Tailmesh's. */
@@ -124,6 +128,68 @@ export async function deployDemoServices(
         );
       }
       log(`${cluster}: ${service.namespace}/${service.name} deployed`);
+    }
+  }
+}
+
+/**
+ * The demo's pods are made before the demo joins install istiod, so they run without a sidecar,
+ * and istiod sends traffic across networks only to pods with one. As a user does after installing
+ * Istio into a labelled namespace (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/:
+ * "restart the pods"), this restarts each demo Deployment in `members` that has a pod without
+ * `istio-proxy` (what `kubectl rollout restart` writes) and waits until every pod has one and is
+ * ready. A re-run with injected pods changes nothing.
+ */
+export async function injectDemoSidecars(
+  kubeConfigOf: (cluster: string) => KubeConfig,
+  members: string[],
+  log: (line: string) => void,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const injected = (pod: V1Pod) =>
+    [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some(
+      c => c.name === 'istio-proxy',
+    );
+  for (const service of demoServices) {
+    for (const cluster of service.clusters.filter(c => members.includes(c))) {
+      const kc = kubeConfigOf(cluster);
+      const core = kc.makeApiClient(CoreV1Api);
+      const apps = kc.makeApiClient(AppsV1Api);
+      const { namespace, name } = service;
+      const pods = async () =>
+        (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items.filter(
+          p => !p.metadata?.deletionTimestamp,
+        );
+      if ((await pods()).every(injected)) continue;
+      await apps.patchNamespacedDeployment(
+        {
+          name,
+          namespace,
+          fieldManager: FIELD_MANAGER,
+          body: {
+            spec: {
+              template: {
+                metadata: {
+                  annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() },
+                },
+              },
+            },
+          },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const now = await pods();
+        const ready = now.filter(
+          p => injected(p) && p.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True'),
+        );
+        if (now.length > 0 && ready.length === now.length) break;
+        if (Date.now() > deadline)
+          throw new Error(`${cluster}: ${namespace}/${name} pods did not all get a ready sidecar in ${timeoutMs / 1000} s`);
+        await new Promise(r => setTimeout(r, 500));
+      }
+      log(`${cluster}: ${namespace}/${name} restarted with sidecars (istiod was installed after its pods)`);
     }
   }
 }

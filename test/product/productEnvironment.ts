@@ -11,7 +11,7 @@ import { ensureAppBuild } from './appBuild';
 import { BackendProcess, startBackend } from './backendProcess';
 import { BackstageClient } from './backstageClient';
 import { joinDemoMembers } from './demoMesh';
-import { deployDemoServices } from './demoWorkloads';
+import { deployDemoServices, injectDemoSidecars } from './demoWorkloads';
 import { baseAppConfig, writeTestbedAppConfig } from './productConfig';
 
 export interface ProductEnvironmentOptions {
@@ -124,17 +124,15 @@ export async function startProductEnvironment(
     if (running)
       onProgress(`[testbed] reusing the test bed in ${opts.stateDir}`);
 
+    const kubeConfigOf = (name: string) => {
+      const cluster = state.clusters.find(c => c.name === name);
+      if (!cluster) throw new Error(`the test bed has no ${name}`);
+      const kc = new KubeConfig();
+      kc.loadFromFile(cluster.kubeconfigPath);
+      return kc;
+    };
     await timed(timings, 'demoServices', () =>
-      deployDemoServices(
-        name => {
-          const cluster = state.clusters.find(c => c.name === name);
-          if (!cluster) throw new Error(`the test bed has no ${name}`);
-          const kc = new KubeConfig();
-          kc.loadFromFile(cluster.kubeconfigPath);
-          return kc;
-        },
-        line => onProgress(`[demo] ${line}`),
-      ),
+      deployDemoServices(kubeConfigOf, line => onProgress(`[demo] ${line}`)),
     );
 
     opts.signal?.throwIfAborted();
@@ -166,6 +164,13 @@ export async function startProductEnvironment(
     for (const j of joins) {
       if (j.ms !== undefined) timings[`join:${j.cluster}`] = j.ms;
     }
+    await timed(timings, 'demoSidecars', () =>
+      injectDemoSidecars(
+        kubeConfigOf,
+        joins.map(j => j.cluster),
+        line => onProgress(`[demo] ${line}`),
+      ),
+    );
 
     opts.signal?.removeEventListener('abort', abortTestbed);
     const started = backend;

@@ -241,6 +241,12 @@ export function createMeshCheckTrafficAction(deps: MeshActionDeps) {
             .array(z.string())
             .describe('The clusters with a ready pod of the Service'),
         rounds: z => z.number().describe('How many Jobs ran'),
+        summary: z =>
+          z
+            .string()
+            .describe(
+              'The last round in words: "answered by cluster1 12, cluster2 8; 0 of 20 failed"',
+            ),
       },
     },
     async handler(ctx) {
@@ -354,6 +360,7 @@ export function createMeshCheckTrafficAction(deps: MeshActionDeps) {
         ctx.output('failed', 0);
         ctx.output('expected', expected);
         ctx.output('rounds', 0);
+        ctx.output('summary', 'not run (dry run)');
         return;
       }
 
@@ -399,6 +406,10 @@ export function createMeshCheckTrafficAction(deps: MeshActionDeps) {
       ctx.output('failed', summary.failed);
       ctx.output('expected', expected);
       ctx.output('rounds', rounds);
+      ctx.output(
+        'summary',
+        `${requests} requests from ${cluster} to ${url} ${describeTrafficCheck(summary, requests)}`,
+      );
     },
   });
 }
