@@ -10,10 +10,14 @@ import {
 import {
   DNS1123_LABEL_MAX_LENGTH,
   DNS1123_LABEL_PATTERN,
+  isMeshMember,
   validateClusterName,
   validateDnsLabel,
 } from '@tailmesh/plugin-mesh-common';
-import { makeApiClientWithTimeout } from '@tailmesh/plugin-mesh-node';
+import {
+  makeApiClientWithTimeout,
+  readClusterSnapshot,
+} from '@tailmesh/plugin-mesh-node';
 import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
 import { clusterFailure, isNotFound } from '../../service/kubeErrors';
 import { waitUntil } from '../../service/waitUntil';
@@ -149,6 +153,36 @@ async function runCheckJob(
 }
 
 /**
+ * The default `members`: every configured cluster that is a member of `cluster`'s mesh (istiod
+ * installed, the same mesh id), read as the join's own check reads them.
+ */
+async function meshOf(
+  deps: MeshActionDeps,
+  cluster: string,
+  logger: LoggerService,
+): Promise<string[]> {
+  const snapshots = await Promise.all(
+    deps.clusters.names().map(name =>
+      readClusterSnapshot(deps.clusters.kubeConfig(name), name, {
+        timeoutMs: deps.clusters.requestTimeoutMs,
+      }),
+    ),
+  );
+  const own = snapshots.find(s => s.cluster === cluster);
+  if (!own || !isMeshMember(own))
+    throw new ConflictError(
+      `${cluster} is not a mesh member${own?.error ? ` (${own.error.message})` : ''}, so its requests would not go through a mesh. Join it first, or name the clusters to expect in members; nothing was created`,
+    );
+  for (const s of snapshots.filter(x => x.error))
+    logger.warn(
+      `${s.cluster} could not be read, so its answers are not expected: ${s.error!.message}`,
+    );
+  return snapshots
+    .filter(s => isMeshMember(s) && s.meshId === own.meshId)
+    .map(s => s.cluster);
+}
+
+/**
  * The recipe's last step, for real: from a short-lived Job with a sidecar in `cluster`, send
  * requests to a Service's cluster-local name and say which clusters' pods answered. Fails unless
  * every given cluster with a ready pod of the Service answered, retrying with a new Job until the
@@ -281,10 +315,9 @@ export function createMeshCheckTrafficAction(deps: MeshActionDeps) {
         problems.push(`image: must be an image reference`);
       if (problems.length)
         throw new InputError(`Invalid input: ${problems.join('; ')}`);
-      const members = ctx.input.members ?? deps.clusters.names();
-      assertClusterList('members', members);
+      if (ctx.input.members) assertClusterList('members', ctx.input.members);
       const target = targetCluster(deps, cluster);
-      for (const m of members) deps.clusters.get(m);
+      for (const m of ctx.input.members ?? []) deps.clusters.get(m);
       const serverOf = (name: string) =>
         deps.clusters.kubeConfig(name).getCurrentCluster()?.server ?? '';
 
@@ -310,6 +343,11 @@ export function createMeshCheckTrafficAction(deps: MeshActionDeps) {
         throw new ConflictError(
           `Namespace ${namespace} in ${cluster} is labelled istio-injection=disabled, so the check's pod would get no sidecar and its requests would bypass the mesh. Run the check from a namespace with injection; nothing was created`,
         );
+
+      // The cluster's own answers are told apart too, whether it was listed or not.
+      const members = ctx.input.members
+        ? [...new Set([cluster, ...ctx.input.members])]
+        : await meshOf(deps, cluster, ctx.logger);
 
       const readEndpoints = async (
         name: string,
