@@ -1,9 +1,11 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
 import { KubeConfig } from '@kubernetes/client-node';
+import { MeshClusterSnapshot } from '@tailmesh/plugin-mesh-common';
 import {
   ClusterAccess,
   MeshClusterConnection,
+  readClusterSnapshot,
 } from '@tailmesh/plugin-mesh-node';
 import { MeshCharts, readMeshCharts } from './charts';
 import { Helm, HelmRunOptions } from './helm';
@@ -95,4 +97,25 @@ export function helmOptionsFor(
     signal: ctx.signal,
     dryRun,
   };
+}
+
+/**
+ * Every configured cluster's snapshot but `exclude`'s, read at once: what the mesh actions judge
+ * membership by (mesh:members, mesh:check-join, mesh:check-traffic). An unreadable cluster comes
+ * back with its `error`, never as a rejection.
+ */
+export function readConfiguredSnapshots(
+  deps: MeshActionDeps,
+  exclude?: string,
+): Promise<MeshClusterSnapshot[]> {
+  return Promise.all(
+    deps.clusters
+      .names()
+      .filter(name => name !== exclude)
+      .map(name =>
+        readClusterSnapshot(deps.clusters.kubeConfig(name), name, {
+          timeoutMs: deps.clusters.requestTimeoutMs,
+        }),
+      ),
+  );
 }

@@ -6,8 +6,10 @@ import {
   validateClusterName,
   validateNetwork,
 } from '@tailmesh/plugin-mesh-common';
-import { readClusterSnapshot } from '@tailmesh/plugin-mesh-node';
-import { MeshActionDeps } from '../../service/MeshActionDeps';
+import {
+  MeshActionDeps,
+  readConfiguredSnapshots,
+} from '../../service/MeshActionDeps';
 import {
   adoptInput,
   checkInputs,
@@ -81,14 +83,7 @@ export function createMeshCheckJoinAction(deps: MeshActionDeps) {
       deps.clusters.get(cluster);
       const warnings: string[] = [];
 
-      const names = deps.clusters.names().filter(n => n !== cluster);
-      const snapshots = await Promise.all(
-        names.map(name =>
-          readClusterSnapshot(deps.clusters.kubeConfig(name), name, {
-            timeoutMs: deps.clusters.requestTimeoutMs,
-          }),
-        ),
-      );
+      const snapshots = await readConfiguredSnapshots(deps, cluster);
       const clash = membersOnNetwork(snapshots, cluster, network);
       if (clash.length) {
         throw new InputError(

@@ -14,11 +14,12 @@ import {
   validateClusterName,
   validateDnsLabel,
 } from '@tailmesh/plugin-mesh-common';
+import { makeApiClientWithTimeout } from '@tailmesh/plugin-mesh-node';
 import {
-  makeApiClientWithTimeout,
-  readClusterSnapshot,
-} from '@tailmesh/plugin-mesh-node';
-import { MeshActionDeps, targetCluster } from '../../service/MeshActionDeps';
+  MeshActionDeps,
+  readConfiguredSnapshots,
+  targetCluster,
+} from '../../service/MeshActionDeps';
 import { clusterFailure, isNotFound } from '../../service/kubeErrors';
 import { waitUntil } from '../../service/waitUntil';
 import { assertClusterList, checkInputs, clusterInput } from '../inputs';
@@ -161,13 +162,7 @@ async function meshOf(
   cluster: string,
   logger: LoggerService,
 ): Promise<string[]> {
-  const snapshots = await Promise.all(
-    deps.clusters.names().map(name =>
-      readClusterSnapshot(deps.clusters.kubeConfig(name), name, {
-        timeoutMs: deps.clusters.requestTimeoutMs,
-      }),
-    ),
-  );
+  const snapshots = await readConfiguredSnapshots(deps);
   const own = snapshots.find(s => s.cluster === cluster);
   if (!own || !isMeshMember(own))
     throw new ConflictError(

@@ -4,8 +4,10 @@ import {
   isMeshMember,
   validateClusterName,
 } from '@tailmesh/plugin-mesh-common';
-import { readClusterSnapshot } from '@tailmesh/plugin-mesh-node';
-import { MeshActionDeps } from '../../service/MeshActionDeps';
+import {
+  MeshActionDeps,
+  readConfiguredSnapshots,
+} from '../../service/MeshActionDeps';
 import { checkInputs, clusterInput } from '../inputs';
 import { examples } from './listMembers.examples';
 
@@ -108,14 +110,7 @@ export function createMeshMembersAction(deps: MeshActionDeps) {
       // A misspelt exclude would silently keep the joining cluster among its own peers.
       if (exclude !== undefined) deps.clusters.get(exclude);
 
-      const names = deps.clusters.names().filter(n => n !== exclude);
-      const snapshots = await Promise.all(
-        names.map(name =>
-          readClusterSnapshot(deps.clusters.kubeConfig(name), name, {
-            timeoutMs: deps.clusters.requestTimeoutMs,
-          }),
-        ),
-      );
+      const snapshots = await readConfiguredSnapshots(deps, exclude);
       const { members, nonMembers, unreachable } = classifyClusters(snapshots);
 
       ctx.logger.info(
